@@ -1,0 +1,92 @@
+"""datatrove writers for the tagged corpus and for excluded documents, both with explicit schemas.
+
+Why explicit: datatrove's ParquetWriter infers the schema from the first document, so a shard that
+starts with a null title gets a null-typed column. Why an exclusion writer: nothing may be lost;
+every dropped document lands here with the step that dropped it and a machine-readable reason.
+"""
+
+from __future__ import annotations
+
+import json
+
+from datatrove.data import Document
+from datatrove.io import DataFolderLike
+from datatrove.pipeline.writers.parquet import ParquetWriter
+
+from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA, METADATA_COLUMNS
+
+#: Metadata key datatrove's BaseFilter sets when a filter returns (False, reason).
+FILTER_REASON_KEY = "filter_reason"
+#: Metadata key holding the country the *input* claims (raw, as read); the tag goes to ``country``.
+INPUT_COUNTRY_KEY = "input_country"
+
+
+def corpus_row(document: Document) -> dict:
+    """Flatten a Document into a CORPUS_SCHEMA row; metadata outside the schema is dropped."""
+    meta = document.metadata
+    row = {"id": document.id, "text": document.text}
+    for column in METADATA_COLUMNS:
+        row[column] = meta.get(column)
+    return row
+
+
+def exclusion_row(document: Document, stage: str) -> dict:
+    """Flatten a dropped Document into an EXCLUSION_SCHEMA row, keeping every original field."""
+    meta = dict(document.metadata)
+    reason = meta.pop(FILTER_REASON_KEY, None) or "unspecified"
+    country = meta.get(INPUT_COUNTRY_KEY, meta.get("country"))
+    return {
+        "id": document.id,
+        "stage": stage,
+        "reason": str(reason),
+        "text": document.text,
+        "url": _str_or_none(meta.get("url")),
+        "title": _str_or_none(meta.get("title")),
+        "country": _str_or_none(country),
+        "source_file": _str_or_none(meta.get("source_file")),
+        "source_row": meta.get("source_row"),
+        "metadata_json": json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True),
+    }
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
+class CorpusWriter(ParquetWriter):
+    """Parquet shards of the tagged corpus, always in CORPUS_SCHEMA."""
+
+    name = "🌍 geocorpus Parquet"
+
+    def __init__(self, output_folder: DataFolderLike, output_filename: str = "${rank}.parquet", **kwargs):
+        kwargs.setdefault("compression", "zstd")
+        super().__init__(
+            output_folder,
+            output_filename=output_filename,
+            adapter=lambda self, doc: corpus_row(doc),
+            schema=CORPUS_SCHEMA,
+            **kwargs,
+        )
+
+
+class ExclusionWriter(ParquetWriter):
+    """Parquet files of dropped documents for one pipeline stage (e.g. ``verify_url``)."""
+
+    name = "🗑 geocorpus exclusions"
+
+    def __init__(
+        self,
+        output_folder: DataFolderLike,
+        stage: str,
+        output_filename: str = "${rank}.parquet",
+        **kwargs,
+    ):
+        kwargs.setdefault("compression", "zstd")
+        self.stage = stage
+        super().__init__(
+            output_folder,
+            output_filename=output_filename,
+            adapter=lambda self, doc: exclusion_row(doc, self.stage),
+            schema=EXCLUSION_SCHEMA,
+            **kwargs,
+        )

@@ -1,0 +1,246 @@
+"""The curation steps as datatrove PipelineSteps, usable in anyone's datatrove pipeline.
+
+Each filter drops with a machine-readable reason (datatrove stores it in ``metadata["filter_reason"]``)
+so that an ``ExclusionWriter`` keeps the document and its reason: nothing is lost silently. Heavy
+objects (tagger, language model) are built lazily inside the worker, because datatrove pickles steps
+to ship them to forkserver/Slurm/Ray workers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Sequence
+
+import xxhash
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.writers.disk_base import DiskWriter
+
+from geocorpus.writers import INPUT_COUNTRY_KEY
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class VerifyURL(BaseFilter):
+    """Keep documents whose URL verifies; write url_normalized/host/domain/suffix into metadata.
+
+    Rejected documents go to the exclusion writer with the verifier's reason (``relative_url``,
+    ``ip_host``, ...); a document with no URL at all is rejected as ``missing_url``.
+    """
+
+    name = "🔗 Verify URL"
+
+    def __init__(self, exclusion_writer: DiskWriter | None = None, url_key: str = "url", max_length: int = 2048):
+        super().__init__(exclusion_writer)
+        self.url_key = url_key
+        self.max_length = max_length
+        self._verifier = None
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if self._verifier is None:
+            from geocorpus.urls import URLVerifier
+
+            self._verifier = URLVerifier(max_length=self.max_length)
+        raw = doc.metadata.get(self.url_key)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return False, "missing_url"
+        result = self._verifier.verify(str(raw))
+        if not result.ok:
+            return False, result.reason
+        meta = doc.metadata
+        meta["url_normalized"] = result.url
+        meta["host"] = result.host
+        meta["domain"] = result.domain
+        meta["suffix"] = result.suffix
+        meta["url_unwrapped"] = result.unwrapped
+        if result.unwrapped:
+            self.stat_update("url_unwrapped")
+        return True
+
+
+class TagRegion(PipelineStep):
+    """Write country, country_name, continent, tag_source and tag_conflict into doc.metadata."""
+
+    name = "🗺 Tag region"
+    type = "🏷 - TAGGER"
+
+    def __init__(
+        self,
+        precedence: Sequence[str] = ("input", "user_registry", "registry", "cctld"),
+        user_registry: str | None = None,
+        continent_scheme: str = "paper",
+        input_country_key: str = INPUT_COUNTRY_KEY,
+    ):
+        super().__init__()
+        self.precedence = tuple(precedence)
+        self.user_registry = user_registry
+        self.continent_scheme = continent_scheme
+        self.input_country_key = input_country_key
+        self._tagger = None
+        # Build once here so that a bad precedence or registry file fails before any worker starts.
+        self._make_tagger()
+        self._tagger = None
+
+    def _make_tagger(self):
+        from geocorpus.tagging import RegionTagger
+
+        self._tagger = RegionTagger(
+            precedence=self.precedence,
+            user_registry=self.user_registry,
+            continent_scheme=self.continent_scheme,
+        )
+        return self._tagger
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        tagger = self._tagger or self._make_tagger()
+        for doc in data:
+            with self.track_time():
+                meta = doc.metadata
+                tag = tagger.tag(meta.get("host"), meta.get("domain"), meta.get("suffix"), meta.get(self.input_country_key))
+                meta["country"] = tag.country
+                meta["country_name"] = tag.country_name
+                meta["continent"] = tag.continent
+                meta["tag_source"] = tag.tag_source
+                meta["tag_conflict"] = tag.tag_conflict
+            self.stat_update(f"country_{tag.country or 'none'}", f"tag_source_{tag.tag_source}")
+            if tag.tag_conflict:
+                self.stat_update("tag_conflict")
+            yield doc
+
+
+class RequireCountry(BaseFilter):
+    """Drop documents no evidence could place (``no_country``), or outside an allowed set."""
+
+    name = "🧭 Require country"
+
+    def __init__(self, exclusion_writer: DiskWriter | None = None, allowed: Sequence[str] | None = None):
+        super().__init__(exclusion_writer)
+        self.allowed = frozenset(c.upper() for c in allowed) if allowed else None
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        country = doc.metadata.get("country")
+        if not country:
+            return False, "no_country"
+        if self.allowed is not None and country not in self.allowed:
+            return False, "country_not_selected"
+        return True
+
+
+class TextStats(PipelineStep):
+    """Whitespace token count and a hash of the whitespace-normalized text (for balancing and exact dedup)."""
+
+    name = "🔢 Text stats"
+    type = "🔢 - STATS"
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            words = doc.text.split()
+            doc.metadata["n_tokens"] = len(words)
+            doc.metadata["text_hash"] = xxhash.xxh64_hexdigest(" ".join(words).lower())
+            self.stat_update("n_tokens", value=len(words))
+            yield doc
+
+
+class MinLengthFilter(BaseFilter):
+    """Drop documents shorter than ``min_words`` whitespace tokens (``too_short``)."""
+
+    name = "📏 Min length"
+
+    def __init__(self, min_words: int = 50, exclusion_writer: DiskWriter | None = None):
+        super().__init__(exclusion_writer)
+        self.min_words = min_words
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        n = doc.metadata.get("n_tokens")
+        if n is None:
+            n = len(doc.text.split())
+        return (True if n >= self.min_words else (False, "too_short"))
+
+
+class LanguageIDFilter(BaseFilter):
+    """Offline language ID: py3langid (model inside its wheel) or a local fastText model file.
+
+    datatrove's own LanguageFilter downloads lid.176.bin on first use; this one never touches the
+    network. Drops with ``wrong_language`` or ``low_language_score``; writes ``language`` either way.
+    """
+
+    name = "🌐 Language ID (offline)"
+
+    def __init__(
+        self,
+        languages: Sequence[str] = ("en",),
+        min_score: float = 0.5,
+        model: str = "py3langid",
+        exclusion_writer: DiskWriter | None = None,
+        max_chars: int = 3000,
+    ):
+        super().__init__(exclusion_writer)
+        self.languages = frozenset(languages)
+        self.min_score = min_score
+        self.model = model
+        self.max_chars = max_chars
+        if model != "py3langid" and not Path(model).is_file():
+            raise FileNotFoundError(
+                f"language model {model!r}: not a file. Use 'py3langid' or the path of a local fastText "
+                "model (e.g. lid.176.bin); nothing is downloaded."
+            )
+        self._predict = None
+
+    def _load(self):
+        if self.model == "py3langid":
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            identifier = LanguageIdentifier.from_pickled_model(MODEL_FILE, norm_probs=True)
+            return lambda text: identifier.classify(text)
+        import fasttext
+
+        ft = fasttext.load_model(self.model)
+
+        def predict(text: str) -> tuple[str, float]:
+            labels, scores = ft.predict(text.replace("\n", " "), k=1)
+            return labels[0].removeprefix("__label__"), float(scores[0])
+
+        return predict
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if self._predict is None:
+            self._predict = self._load()
+        lang, score = self._predict(doc.text[: self.max_chars])
+        doc.metadata["language"] = lang
+        if lang not in self.languages:
+            return False, "wrong_language"
+        if score < self.min_score:
+            return False, "low_language_score"
+        return True
+
+
+class CountInput(PipelineStep):
+    """Count the documents one input's reader emits into ``<folder>/<input>-<rank>.json``.
+
+    Placed right after each reader (before any extraction step may drop a document); it counts only
+    documents of its own input, because datatrove readers pass upstream documents through. This
+    independent count is what the run reconciles against: input = kept + excluded. Written at the
+    end of the task, so a killed task leaves no count and is re-run whole.
+    """
+
+    name = "🧮 Count input"
+    type = "🔢 - STATS"
+
+    def __init__(self, output_folder: DataFolderLike, input_name: str):
+        super().__init__()
+        self.output_folder = get_datafolder(output_folder)
+        self.input_name = input_name
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        count = 0
+        for doc in data:
+            if doc.metadata.get("input_name") == self.input_name:
+                count += 1
+            yield doc
+        self.stat_update("input_documents", value=count)
+        with self.output_folder.open(f"{self.input_name}-{rank:05d}.json", "wt") as f:
+            json.dump({"input": self.input_name, "rank": rank, "world_size": world_size, "documents": count}, f)

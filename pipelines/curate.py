@@ -1,0 +1,207 @@
+"""The curation pipeline: a config in, datatrove stages out, run by datatrove's own executors.
+
+Stages (each a datatrove executor with its own logging folder and completion markers, so a re-run
+skips finished tasks and a killed run resumes where it stopped):
+
+1. ``tag``       readers -> read-error exclusion -> verify URL -> tag region -> text stats -> filters
+                 -> tagged shards (``OUT/stages/tagged``), exclusions per step (``OUT/exclusions/<stage>``)
+2. ``minhash_*`` optional near-duplicate removal with datatrove's MinHash stages
+3. ``finalize``  one task: exact dedup, balancing, eval split, final shards, manifest, report, card
+
+The same stage list runs locally, on Slurm or on Ray: only the executor class differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datatrove.pipeline.base import PipelineStep
+
+from geocorpus.config import CurateConfig, ExecutorConfig
+from geocorpus.steps import (
+    CountInput,
+    LanguageIDFilter,
+    MinLengthFilter,
+    RequireCountry,
+    TagRegion,
+    TextStats,
+    VerifyURL,
+)
+from geocorpus.writers import CorpusWriter, ExclusionWriter
+
+
+@dataclass
+class Stage:
+    name: str
+    steps: list[PipelineStep]
+    tasks: int
+    workers: int = -1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def layout(output: Path) -> dict[str, Path]:
+    """Where each part of a run lives under the output folder."""
+    return {
+        "tagged": output / "stages" / "tagged",
+        "minhash_out": output / "stages" / "minhash",
+        "minhash_work": output / "stages" / "minhash_work",
+        "counts": output / "stages" / "counts",
+        "exclusions": output / "exclusions",
+        "data": output / "data",
+        "logs": output / "logs",
+    }
+
+
+def _quality_filter(name: str, exclusion_writer):
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    cls = {
+        "gopher_quality": GopherQualityFilter,
+        "gopher_repetition": GopherRepetitionFilter,
+        "c4": C4QualityFilter,
+        "fineweb_quality": FineWebQualityFilter,
+    }[name]
+    return cls(exclusion_writer=exclusion_writer)
+
+
+def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
+    """Readers and per-document steps of stage 1."""
+    from geocorpus.readers import ExcludeReadErrors, build_reader_steps
+
+    paths = layout(config.output_dir)
+    excl = paths["exclusions"]
+
+    def exclusions(stage: str) -> ExclusionWriter:
+        return ExclusionWriter(excl / stage, stage=stage)
+
+    steps: list[PipelineStep] = []
+    for spec in config.inputs:
+        reader_steps = build_reader_steps(spec, exclusion_folder=excl)
+        # Count right after the reader itself, before any extraction step can drop a document.
+        steps.append(reader_steps[0])
+        steps.append(CountInput(paths["counts"], input_name=spec.name))
+        steps.extend(reader_steps[1:])
+    steps.append(ExcludeReadErrors(exclusion_writer=exclusions("read")))
+    steps.append(VerifyURL(exclusion_writer=exclusions("verify_url"), max_length=config.url.max_length))
+    tagging = config.tagging
+    steps.append(
+        TagRegion(
+            precedence=tagging.precedence,
+            user_registry=tagging.user_registry,
+            continent_scheme=tagging.continent_scheme,
+        )
+    )
+    if tagging.require_country or tagging.countries:
+        steps.append(RequireCountry(exclusion_writer=exclusions("tag_region"), allowed=tagging.countries))
+    steps.append(TextStats())
+    filters = config.filters
+    if filters.min_words > 0:
+        steps.append(MinLengthFilter(filters.min_words, exclusion_writer=exclusions("min_length")))
+    if filters.language is not None:
+        lang = filters.language
+        steps.append(
+            LanguageIDFilter(
+                languages=lang.languages,
+                min_score=lang.min_score,
+                model=lang.model,
+                exclusion_writer=exclusions("language"),
+            )
+        )
+    for name in filters.quality:
+        steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
+    steps.append(CorpusWriter(paths["tagged"], output_filename="${rank}.parquet"))
+    return steps
+
+
+def build_stages(config: CurateConfig) -> list[Stage]:
+    """All stages of a run, in order, for any executor."""
+    from geocorpus.finalize import FinalizeCorpus
+
+    paths = layout(config.output_dir)
+    ex = config.executor
+    stages = [Stage("tag", tag_stage_steps(config), tasks=ex.tasks, workers=ex.workers)]
+    final_input = paths["tagged"]
+    if config.dedup.minhash is not None:
+        from geocorpus.dedup import minhash_pipelines
+
+        minhash = minhash_pipelines(
+            input_folder=paths["tagged"],
+            output_folder=paths["minhash_out"],
+            work_folder=paths["minhash_work"],
+            exclusion_folder=paths["exclusions"],
+            config=config.dedup.minhash,
+        )
+        for name, steps in minhash.items():
+            tasks = _minhash_tasks(name, config)
+            stages.append(Stage(f"minhash_{name}" if not name.startswith("minhash") else name, steps, tasks=tasks))
+        final_input = paths["minhash_out"]
+    stages.append(Stage("finalize", [FinalizeCorpus(config.raw, final_input)], tasks=1, workers=1))
+    return stages
+
+
+def _minhash_tasks(name: str, config: CurateConfig) -> int:
+    """Signatures and filtering shard like the tagged data; buckets by bucket; clustering is global."""
+    mh = config.dedup.minhash
+    if "cluster" in name:
+        return 1
+    if "bucket" in name:
+        return getattr(mh, "num_buckets", 1)
+    return config.executor.tasks
+
+
+def make_executors(config: CurateConfig, stages: list[Stage]):
+    """One datatrove executor per stage, chained with ``depends`` so running the last runs all."""
+    paths = layout(config.output_dir)
+    ex: ExecutorConfig = config.executor
+    executors = []
+    previous = None
+    for stage in stages:
+        logging_dir = str(paths["logs"] / stage.name)
+        if ex.type == "local":
+            from datatrove.executor import LocalPipelineExecutor
+
+            executor = LocalPipelineExecutor(
+                pipeline=stage.steps,
+                tasks=stage.tasks,
+                workers=min(stage.workers if stage.workers != -1 else stage.tasks, stage.tasks),
+                logging_dir=logging_dir,
+                depends=previous,
+            )
+        elif ex.type == "slurm":
+            from datatrove.executor import SlurmPipelineExecutor
+
+            executor = SlurmPipelineExecutor(
+                pipeline=stage.steps,
+                tasks=stage.tasks,
+                time=ex.time,
+                partition=ex.partition,
+                cpus_per_task=ex.cpus_per_task,
+                mem_per_cpu_gb=ex.mem_per_cpu_gb,
+                job_name=f"{ex.job_name}-{stage.name}",
+                sbatch_args=ex.sbatch_args or None,
+                venv_path=ex.venv_path,
+                logging_dir=logging_dir,
+                depends=previous,
+            )
+        else:
+            from datatrove.executor.ray import RayPipelineExecutor
+
+            executor = RayPipelineExecutor(
+                pipeline=stage.steps,
+                tasks=stage.tasks,
+                workers=ex.workers,
+                cpus_per_task=ex.cpus_per_task,
+                mem_per_cpu_gb=ex.mem_per_cpu_gb,
+                logging_dir=logging_dir,
+                depends=previous,
+            )
+        executors.append(executor)
+        previous = executor
+    return executors

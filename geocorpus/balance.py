@@ -1,0 +1,373 @@
+"""Region balancing and the held-out eval split of the tagged corpus (finalize stage).
+
+Everything here works on the small metadata columns (id, url_normalized, country, continent,
+n_tokens); texts are only touched by :func:`write_selection`, which streams them. Every random
+choice is a rank by a seeded xxh64 hash of a document's own key, never of its row position, so the
+same config gives the same selection whatever the input order or shard count. Semantics and a
+worked example: docs/balancing.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import polars as pl
+import xxhash
+
+from geocorpus.selection_writer import write_selection  # noqa: F401  (part of this module's API)
+
+BALANCE_COLUMNS = ["id", "url_normalized", "country", "continent", "n_tokens"]
+REGION_COLUMNS = ("country", "continent")
+UNITS = ("documents", "tokens")
+METHODS = ("none", "cap", "temperature", "paper_interleave")
+#: Region name for documents whose country/continent tag is null.
+UNKNOWN_REGION = "unknown"
+#: Salt that keeps the within-region ranking independent of the split hash.
+_RANK_SALT = 0x9E3779B97F4A7C15
+_HASH_SPACE = 1 << 64
+
+
+# --------------------------------------------------------------------------------------------------
+# config
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BalanceConfig:
+    """How the finalize stage picks and splits documents per region (see docs/balancing.md)."""
+
+    by: str = "continent"
+    unit: str = "documents"
+    method: str = "none"
+    caps: dict[str, int] = field(default_factory=dict)
+    targets: dict[str, int] = field(default_factory=dict)
+    temperature: float = 1.0
+    total: int | None = None
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    eval_fraction: float = 0.0
+    eval_max_per_region: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_choice("by", self.by, REGION_COLUMNS)
+        _check_choice("unit", self.unit, UNITS)
+        _check_choice("method", self.method, METHODS)
+        for name in ("caps", "targets"):
+            mapping = getattr(self, name)
+            if not isinstance(mapping, dict):
+                raise ValueError(f"balance.{name}: expected a mapping region -> integer, got {mapping!r}")
+            for region, value in mapping.items():
+                if not isinstance(region, str):
+                    raise ValueError(f"balance.{name}: region keys must be strings, got {region!r}")
+                _check_int(f"{name}.{region}", value, minimum=0)
+        for name in ("include", "exclude"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"balance.{name}: expected a list of region names, got {values!r}")
+        _check_number("temperature", self.temperature)
+        if self.temperature < 0:
+            raise ValueError(f"balance.temperature: must be >= 0, got {self.temperature}")
+        _check_number("eval_fraction", self.eval_fraction)
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"balance.eval_fraction: must be in [0, 1), got {self.eval_fraction}")
+        if self.total is not None:
+            _check_int("total", self.total, minimum=1)
+        if self.eval_max_per_region is not None:
+            _check_int("eval_max_per_region", self.eval_max_per_region, minimum=0)
+        _check_int("seed", self.seed, minimum=0)
+        if self.method == "paper_interleave" and self.unit != "documents":
+            raise ValueError("balance.unit: paper_interleave alternates documents, so unit must be 'documents'")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BalanceConfig:
+        """Build from a config mapping; unknown keys or wrong types raise ValueError naming the key."""
+        if not isinstance(data, dict):
+            raise ValueError(f"balance: expected a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"balance: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**data)
+
+
+def _check_choice(name: str, value, choices: tuple[str, ...]):
+    if value not in choices:
+        raise ValueError(f"balance.{name}: expected one of {list(choices)}, got {value!r}")
+
+
+def _check_int(name: str, value, minimum: int):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"balance.{name}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"balance.{name}: must be >= {minimum}, got {value}")
+
+
+def _check_number(name: str, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"balance.{name}: expected a finite number, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# split
+# --------------------------------------------------------------------------------------------------
+
+
+def _stable_hash(values: pl.Series, seed: int) -> pl.Series:
+    """xxh64 of each string: unlike polars' hash, stable across library versions and platforms."""
+    return pl.Series([xxhash.xxh64_intdigest(v, seed) for v in values.to_list()], dtype=pl.UInt64)
+
+
+def assign_split(frame: pl.DataFrame | pl.LazyFrame, eval_fraction: float, seed: int) -> pl.DataFrame:
+    """Add ``split`` (train | eval) from a seeded hash of ``url_normalized`` (``id`` when it is null).
+
+    Hashing the URL rather than drawing per row keeps every copy of one URL on the same side.
+    """
+    _check_number("eval_fraction", eval_fraction)
+    if not 0.0 <= eval_fraction < 1.0:
+        raise ValueError(f"assign_split: eval_fraction must be in [0, 1), got {eval_fraction}")
+    _check_int("seed", seed, minimum=0)
+    rows = frame.lazy().collect()
+    for column in ("id", "url_normalized"):
+        if column not in rows.columns:
+            raise ValueError(f"assign_split: input frame lacks column {column!r}")
+    keys = rows.select(
+        pl.when(pl.col("url_normalized").is_not_null())
+        .then(pl.lit("url:") + pl.col("url_normalized"))
+        .otherwise(pl.lit("id:") + pl.col("id").cast(pl.String))
+    ).to_series()
+    threshold = int(eval_fraction * _HASH_SPACE)
+    is_eval = _stable_hash(keys, seed) < threshold
+    return rows.with_columns(pl.when(is_eval).then(pl.lit("eval")).otherwise(pl.lit("train")).alias("split"))
+
+
+# --------------------------------------------------------------------------------------------------
+# balance
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BalanceResult:
+    """``selected``: id, split, order (output position within its split); ``excluded``: id, reason;
+    ``report``: per region, counts available / selected / dropped by reason, target and shortfall."""
+
+    selected: pl.DataFrame
+    excluded: pl.DataFrame
+    report: dict[str, dict]
+
+
+def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> BalanceResult:
+    """Split, then filter regions, cap eval per region, and balance the train split by ``config.method``."""
+    rows = _prepare(frame, config)
+    rows = _mark_region_filters(rows, config)
+    rows = _mark_eval_cap(rows, config)
+    rows, targets = _BALANCERS[config.method](rows, config)
+    rows = _assign_order(rows, interleave=config.method == "paper_interleave")
+    selected = rows.filter(pl.col("reason").is_null()).select("id", "split", "order")
+    selected = selected.sort(pl.col("split") != "train", "order")
+    excluded = rows.filter(pl.col("reason").is_not_null()).select("id", "reason").sort("id")
+    return BalanceResult(selected=selected, excluded=excluded, report=_report(rows, targets, config))
+
+
+def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> pl.DataFrame:
+    lazy = frame.lazy()
+    names = lazy.collect_schema().names()
+    missing = [c for c in BALANCE_COLUMNS if c not in names]
+    if missing:
+        raise ValueError(f"balance: input frame lacks column(s) {missing}; needs {BALANCE_COLUMNS}")
+    rows = lazy.select(BALANCE_COLUMNS).collect()
+    if rows["id"].null_count() or rows["id"].n_unique() != rows.height:
+        dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
+        raise ValueError(f"balance: ids must be unique and non-null; repeated ids include {dupes}")
+    if config.unit == "tokens":
+        bad = rows.filter(pl.col("n_tokens").is_null() | (pl.col("n_tokens") < 0))
+        if bad.height:
+            raise ValueError(
+                f"balance: unit='tokens' needs n_tokens >= 0 on every row; {bad.height} row(s) fail, "
+                f"e.g. id {bad['id'][0]!r} has n_tokens={bad['n_tokens'][0]!r}"
+            )
+    rows = assign_split(rows, config.eval_fraction, config.seed)
+    rank_hash = _stable_hash(rows["id"].cast(pl.String), (config.seed ^ _RANK_SALT) % _HASH_SPACE)
+    rows = rows.with_columns(
+        pl.col(config.by).fill_null(UNKNOWN_REGION).alias("region"),
+        rank_hash.alias("rank_hash"),
+        pl.lit(None, dtype=pl.String).alias("reason"),
+    )
+    # One global order: region, then the seeded hash (id breaks the astronomically rare tie).
+    return rows.sort("region", "rank_hash", "id")
+
+
+def _set_reason(rows: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
+    """Exclude rows still selected that meet ``condition``; the first reason given sticks."""
+    hit = pl.col("reason").is_null() & condition.fill_null(False)
+    return rows.with_columns(pl.when(hit).then(pl.lit(reason)).otherwise(pl.col("reason")).alias("reason"))
+
+
+def _matches_any(names: list[str]) -> pl.Expr:
+    """A document matches a name if it equals its country or its continent (case-insensitive)."""
+    wanted = [n.lower() for n in names]
+    return pl.col("country").str.to_lowercase().is_in(wanted).fill_null(False) | pl.col(
+        "continent"
+    ).str.to_lowercase().is_in(wanted).fill_null(False)
+
+
+def _mark_region_filters(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:
+    if config.include:
+        rows = _set_reason(rows, ~_matches_any(config.include), "region_not_included")
+    if config.exclude:
+        rows = _set_reason(rows, _matches_any(config.exclude), "region_excluded")
+    return rows
+
+
+def _alive(split: str) -> pl.Expr:
+    return pl.col("reason").is_null() & (pl.col("split") == split)
+
+
+def _position(split: str) -> pl.Expr:
+    """0-based position of a still-selected row of ``split`` within its region (rows are pre-sorted)."""
+    return pl.when(_alive(split)).then(pl.int_range(pl.len()).over("region", pl.col("reason").is_null(), "split"))
+
+
+def _running_tokens(split: str) -> pl.Expr:
+    return pl.when(_alive(split)).then(pl.col("n_tokens").cum_sum().over("region", pl.col("reason").is_null(), "split"))
+
+
+def _mark_eval_cap(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:
+    if config.eval_max_per_region is None:
+        return rows
+    return _set_reason(rows, _position("eval") >= config.eval_max_per_region, "eval_over_cap")
+
+
+def _train_amounts(rows: pl.DataFrame, config: BalanceConfig) -> dict[str, int]:
+    """Still-selected train documents (or tokens) per region."""
+    amount = pl.len() if config.unit == "documents" else pl.col("n_tokens").sum()
+    grouped = rows.filter(_alive("train")).group_by("region").agg(amount.alias("amount"))
+    return {r: int(a) for r, a in grouped.iter_rows()}
+
+
+def _apply_limits(rows: pl.DataFrame, limits: dict[str, int], config: BalanceConfig, reason: str) -> pl.DataFrame:
+    """Keep the first train rows of each region (in seeded-hash order) up to its limit in ``unit``."""
+    if not limits:
+        return rows
+    limit = pl.col("region").replace_strict(limits, default=None, return_dtype=pl.Int64)
+    if config.unit == "documents":
+        over = _position("train") >= limit
+    else:
+        over = _running_tokens("train") > limit
+    return _set_reason(rows, over, reason)
+
+
+def _balance_none(rows: pl.DataFrame, config: BalanceConfig):
+    return rows, {}
+
+
+def _balance_cap(rows: pl.DataFrame, config: BalanceConfig):
+    """Caps (``default`` for unnamed regions) and exact targets; a region gets the smaller of both."""
+    limits = {}
+    for region in _train_amounts(rows, config):
+        candidates = [config.caps[k] for k in (region, "default") if k in config.caps][:1]
+        if region in config.targets:
+            candidates.append(config.targets[region])
+        if candidates:
+            limits[region] = min(candidates)
+    return _apply_limits(rows, limits, config, "over_cap"), dict(config.targets)
+
+
+def _temperature_quotas(amounts: dict[str, int], alpha: float, total: int | None) -> dict[str, int]:
+    """Quotas with p ∝ n^alpha summing to ``total`` (largest remainder rounding).
+
+    Without a total, the largest total that no region falls short of: min over regions of n / p.
+    """
+    present = {r: n for r, n in amounts.items() if n > 0}
+    if not present:
+        return {}
+    weights = {r: float(n) ** alpha for r, n in present.items()}
+    norm = sum(weights.values())
+    shares = {r: w / norm for r, w in weights.items()}
+    derived = total is None
+    if derived:
+        total = math.floor(min(present[r] / shares[r] for r in present) + 1e-9)
+    exact = {r: total * p for r, p in shares.items()}
+    quotas = {r: math.floor(x) for r, x in exact.items()}
+    leftover = total - sum(quotas.values())
+    for r in sorted(exact, key=lambda r: (quotas[r] - exact[r], r))[:leftover]:
+        quotas[r] += 1
+    if derived:
+        quotas = {r: min(q, present[r]) for r, q in quotas.items()}
+    return quotas
+
+
+def _balance_temperature(rows: pl.DataFrame, config: BalanceConfig):
+    quotas = _temperature_quotas(_train_amounts(rows, config), config.temperature, config.total)
+    return _apply_limits(rows, quotas, config, "temperature_sample"), quotas
+
+
+def _balance_paper_interleave(rows: pl.DataFrame, config: BalanceConfig):
+    """Equal documents per region (the smallest region's count); order set in :func:`_assign_order`."""
+    rows = _set_reason(rows, (pl.col("split") == "train") & (pl.col("region") == UNKNOWN_REGION), "region_unknown")
+    amounts = _train_amounts(rows, config)
+    smallest = min(amounts.values(), default=0)
+    limits = {region: smallest for region in amounts}
+    return _apply_limits(rows, limits, config, "interleave_truncated"), limits
+
+
+_BALANCERS = {
+    "none": _balance_none,
+    "cap": _balance_cap,
+    "temperature": _balance_temperature,
+    "paper_interleave": _balance_paper_interleave,
+}
+
+
+def _assign_order(rows: pl.DataFrame, interleave: bool) -> pl.DataFrame:
+    """Output position within each split: the seeded-hash order, or for paper_interleave train a
+    round robin over regions (position p of the i-th region, by name, goes to p * n_regions + i)."""
+    kept = rows.filter(pl.col("reason").is_null()).with_columns(
+        pl.col("rank_hash").rank("ordinal").over("split").cast(pl.Int64).sub(1).alias("order")
+    )
+    if interleave:
+        regions = sorted(kept.filter(pl.col("split") == "train")["region"].unique().to_list())
+        index = {r: i for i, r in enumerate(regions)}
+        position = pl.int_range(pl.len()).over("region", "split")
+        region_index = pl.col("region").replace_strict(index, default=0, return_dtype=pl.Int64)
+        kept = kept.with_columns(
+            pl.when(pl.col("split") == "train")
+            .then(position * len(regions) + region_index)
+            .otherwise(pl.col("order"))
+            .cast(pl.Int64)
+            .alias("order")
+        )
+    dropped = rows.filter(pl.col("reason").is_not_null()).with_columns(pl.lit(None, dtype=pl.Int64).alias("order"))
+    return pl.concat([kept, dropped])
+
+
+def _report(rows: pl.DataFrame, targets: dict[str, int], config: BalanceConfig) -> dict[str, dict]:
+    """Per region: what was there, what was kept in each split, what was dropped and why."""
+    report: dict[str, dict] = {}
+    counts = rows.group_by("region").agg(
+        pl.len().alias("available"),
+        pl.col("n_tokens").sum().alias("available_tokens"),
+        (pl.col("split") == "train").sum().alias("available_train"),
+        (pl.col("split") == "eval").sum().alias("available_eval"),
+        (pl.col("reason").is_null() & (pl.col("split") == "train")).sum().alias("selected_train"),
+        (pl.col("reason").is_null() & (pl.col("split") == "eval")).sum().alias("selected_eval"),
+        pl.col("n_tokens").filter(pl.col("reason").is_null() & (pl.col("split") == "train")).sum().alias(
+            "selected_train_tokens"
+        ),
+        pl.col("n_tokens").filter(pl.col("reason").is_null() & (pl.col("split") == "eval")).sum().alias(
+            "selected_eval_tokens"
+        ),
+    )
+    for row in counts.sort("region").iter_rows(named=True):
+        region = row.pop("region")
+        report[region] = {k: int(v or 0) for k, v in row.items()} | {"dropped": {}}
+    dropped = rows.filter(pl.col("reason").is_not_null()).group_by("region", "reason").len().sort("region", "reason")
+    for region, reason, n in dropped.iter_rows():
+        report[region]["dropped"][reason] = int(n)
+    for region, target in sorted(targets.items()):
+        entry = report.setdefault(region, {"available": 0, "selected_train": 0, "selected_train_tokens": 0, "dropped": {}})
+        got = entry["selected_train"] if config.unit == "documents" else entry["selected_train_tokens"]
+        entry["target"] = int(target)
+        entry["shortfall"] = max(0, int(target) - got)
+    return report

@@ -205,3 +205,54 @@ def make_executors(config: CurateConfig, stages: list[Stage]):
         executors.append(executor)
         previous = executor
     return executors
+
+
+def _completed(logging_dir: Path) -> int:
+    folder = logging_dir / "completions"
+    return len(list(folder.iterdir())) if folder.is_dir() else 0
+
+
+def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:
+    """Run every stage. Local stages run one after the other with a rich progress bar per stage;
+    Slurm/Ray stages are submitted as a ``depends`` chain. Returns the report for local runs."""
+    import json
+    import threading
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    stages = build_stages(config)
+    paths = layout(config.output_dir)
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    if config.executor.type != "local":
+        executors = make_executors(config, stages)
+        executors[-1].run()
+        return None
+    local = CurateConfig(**{**config.__dict__})
+    executors = [make_executors(local, [stage])[0] for stage in stages]  # no depends: run in order here
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks"),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+    ) as progress:
+        for stage, executor in zip(stages, executors):
+            logging_dir = paths["logs"] / stage.name
+            bar = progress.add_task(stage.name, total=stage.tasks, completed=_completed(logging_dir))
+            done = threading.Event()
+
+            def poll(bar=bar, logging_dir=logging_dir, done=done):
+                while not done.wait(0.5):
+                    progress.update(bar, completed=_completed(logging_dir))
+
+            watcher = threading.Thread(target=poll, daemon=True)
+            watcher.start()
+            try:
+                executor.run()
+            finally:
+                done.set()
+                watcher.join()
+                progress.update(bar, completed=_completed(logging_dir))
+    report_path = config.output_dir / "report.json"
+    return json.loads(report_path.read_text()) if report_path.exists() else None

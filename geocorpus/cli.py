@@ -1,0 +1,146 @@
+"""``geocorpus``: curate a region-tagged corpus, inspect it, build the registry, train, evaluate.
+
+Errors a user can fix (a bad config key, a missing file, counts that do not reconcile) are printed
+as one clear message with exit code 2, not as a traceback from deep inside a library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+registry_app = typer.Typer(no_args_is_help=True, help="Build or inspect the outlet registry.")
+app.add_typer(registry_app, name="registry")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+def _load(config_path: Path):
+    from geocorpus.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def curate(
+    config: Path = typer.Argument(..., help="Curation config (YAML)."),
+    output: Optional[Path] = typer.Option(None, help="Override the config's output folder."),
+    tasks: Optional[int] = typer.Option(None, help="Override executor.tasks."),
+    workers: Optional[int] = typer.Option(None, help="Override executor.workers."),
+    progress: bool = typer.Option(True, help="Show a progress bar per stage."),
+) -> None:
+    """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet."""
+    from geocorpus.config import ConfigError, parse_config
+    from geocorpus.finalize import ReconcileError
+    from geocorpus.report import print_stats
+    from pipelines.curate import run_curation
+
+    cfg = _load(config)
+    raw = dict(cfg.raw)
+    if output is not None:
+        raw["output"] = str(output)
+    if tasks is not None or workers is not None:
+        raw["executor"] = dict(raw.get("executor") or {})
+        if tasks is not None:
+            raw["executor"]["tasks"] = tasks
+        if workers is not None:
+            raw["executor"]["workers"] = workers
+    try:
+        cfg = parse_config(raw, str(config))
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        report = run_curation(cfg, show_progress=progress)
+    except ReconcileError as exc:
+        _fail(str(exc))
+    if report is None:
+        console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")
+        return
+    print_stats(report["stats"], console=Console(), reconcile=report["reconcile"])
+    console.print(f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, plots: {cfg.output_dir}/plots)")
+
+
+@app.command()
+def validate(config: Path = typer.Argument(..., help="Curation config (YAML).")) -> None:
+    """Check a config and build its pipelines without running anything."""
+    from pipelines.curate import build_stages, make_executors
+
+    cfg = _load(config)
+    stages = build_stages(cfg)
+    make_executors(cfg, stages)
+    for stage in stages:
+        console.print(f"[bold]{stage.name}[/] ({stage.tasks} tasks): " + " -> ".join(type(s).__name__ for s in stage.steps))
+    console.print(f"[green]config OK[/] ({cfg.executor.type} executor)")
+
+
+@app.command()
+def stats(
+    out_dir: Path = typer.Argument(..., help="A finished run's output folder."),
+    plots: Optional[Path] = typer.Option(None, help="Where to write PNG charts (default OUT/plots)."),
+) -> None:
+    """Per-country/continent documents and tokens, tag sources and exclusions: table and PNG charts."""
+    import json
+
+    from geocorpus.report import collect_stats, print_stats, write_plots
+
+    if not out_dir.is_dir():
+        _fail(f"not a folder: {out_dir}")
+    if not (out_dir / "data").is_dir():
+        _fail(f"{out_dir} has no data/ folder: is it a finished geocorpus run?")
+    result = collect_stats(out_dir)
+    reconcile = None
+    report_path = out_dir / "report.json"
+    if report_path.exists():
+        reconcile = json.loads(report_path.read_text()).get("reconcile")
+    print_stats(result, console=Console(), reconcile=reconcile)
+    written = write_plots(result, plots or out_dir / "plots")
+    console.print("plots: " + ", ".join(str(p) for p in written))
+
+
+@registry_app.command("build")
+def registry_build(
+    shared: Optional[Path] = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),
+    out: Optional[Path] = typer.Option(None, help="Registry TSV to write (default: the package's built-in one)."),
+) -> None:
+    """Build the outlet registry (domain -> country) from the outlet lists, reporting conflicts."""
+    from geocorpus import registry
+    from geocorpus.shared_data import shared_data_dir
+
+    shared = shared or shared_data_dir()
+    if shared is None or not shared.is_dir():
+        _fail("real-data folder not found: pass --shared DIR or set GEOCORPUS_SHARED")
+    report = registry.build_registry(shared, out or registry.BUILTIN_REGISTRY_PATH)
+    console.print(report)
+
+
+def _mount_optional() -> None:
+    """Training and evaluation live in trainer_plugin; mount their commands when importable."""
+    try:
+        from trainer_plugin.train import train_cli
+
+        app.command("train", help="Train a model for one condition config (YAML).")(train_cli)
+    except ImportError:
+        pass
+    try:
+        from trainer_plugin.evaluation.cli import eval_app
+
+        app.add_typer(eval_app, name="eval", help="Evaluate models: ppl | mcq | switch | merge.")
+    except ImportError:
+        pass
+
+
+_mount_optional()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,232 @@
+"""What a finished run contains: per-region counts, tag provenance and exclusions, as tables, PNGs and a card.
+
+Read straight from the output folder with duckdb (only small columns), so ``geocorpus stats OUT/``
+works on any finished run, including one made on a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+
+def _glob(folder: Path) -> str | None:
+    files = sorted(folder.rglob("*.parquet")) if folder.exists() else []
+    if not files:
+        return None
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+
+
+def _rows(con, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
+
+
+def collect_stats(out_dir: str | Path) -> dict:
+    """Counts by country, continent, split, tag source and exclusion reason for a run folder."""
+    out = Path(out_dir)
+    con = duckdb.connect()
+    stats: dict = {"countries": [], "continents": [], "tag_sources": [], "splits": {}, "exclusions": [], "conflicts": 0}
+    data = _glob(out / "data")
+    if data:
+        src = f"read_parquet({data})"
+        stats["countries"] = [
+            {"country": c, "country_name": n, "continent": k, "split": s, "documents": d, "tokens": int(t or 0)}
+            for c, n, k, s, d, t in _rows(
+                con,
+                f"select country, any_value(country_name), any_value(continent), split, count(*), sum(n_tokens) "
+                f"from {src} group by country, split order by country, split",
+            )
+        ]
+        stats["continents"] = [
+            {"continent": k, "split": s, "documents": d, "tokens": int(t or 0)}
+            for k, s, d, t in _rows(
+                con, f"select continent, split, count(*), sum(n_tokens) from {src} group by 1, 2 order by 1, 2"
+            )
+        ]
+        stats["tag_sources"] = [
+            {"tag_source": t, "documents": d}
+            for t, d in _rows(con, f"select tag_source, count(*) from {src} group by 1 order by 2 desc, 1")
+        ]
+        stats["splits"] = {s: d for s, d in _rows(con, f"select split, count(*) from {src} group by 1 order by 1")}
+        stats["conflicts"] = _rows(con, f"select count(*) from {src} where tag_conflict is not null")[0][0]
+    excl = _glob(out / "exclusions")
+    if excl:
+        stats["exclusions"] = [
+            {"stage": st, "reason": r, "documents": d}
+            for st, r, d in _rows(
+                con,
+                f"select stage, reason, count(*) from read_parquet({excl}) group by 1, 2 order by 1, 3 desc, 2",
+            )
+        ]
+    return stats
+
+
+def _by(rows: list[dict], key: str, value: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for row in rows:
+        name = row[key] if row[key] is not None else "none"
+        totals[name] = totals.get(name, 0) + int(row[value])
+    return totals
+
+
+def print_stats(stats: dict, console=None, reconcile: dict | None = None) -> None:
+    """Rich tables: countries, continents, tag sources, exclusion reasons, and the reconcile line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    splits = sorted(stats.get("splits", {}))
+    table = Table(title="Documents and tokens per country")
+    for col in ("country", "name", "continent", *[f"docs {s}" for s in splits], "tokens"):
+        table.add_column(col, justify="right" if col.startswith(("docs", "tokens")) else "left")
+    per_country: dict[str, dict] = {}
+    for row in stats.get("countries", []):
+        entry = per_country.setdefault(
+            row["country"] or "none", {"name": row["country_name"], "continent": row["continent"], "tokens": 0}
+        )
+        entry[row["split"]] = row["documents"]
+        entry["tokens"] += row["tokens"]
+    for code, entry in sorted(per_country.items(), key=lambda kv: -sum(kv[1].get(s, 0) for s in splits)):
+        table.add_row(
+            code, entry["name"] or "", entry["continent"] or "", *[str(entry.get(s, 0)) for s in splits],
+            f"{entry['tokens']:,}",
+        )
+    console.print(table)
+    cont = Table(title="Per continent")
+    for col in ("continent", *[f"docs {s}" for s in splits], "tokens"):
+        cont.add_column(col)
+    per_cont: dict[str, dict] = {}
+    for row in stats.get("continents", []):
+        entry = per_cont.setdefault(row["continent"] or "none", {"tokens": 0})
+        entry[row["split"]] = row["documents"]
+        entry["tokens"] += row["tokens"]
+    for name, entry in sorted(per_cont.items()):
+        cont.add_row(name, *[str(entry.get(s, 0)) for s in splits], f"{entry['tokens']:,}")
+    console.print(cont)
+    src = Table(title="Tag sources")
+    src.add_column("tag_source")
+    src.add_column("documents", justify="right")
+    for row in stats.get("tag_sources", []):
+        src.add_row(str(row["tag_source"]), str(row["documents"]))
+    src.add_row("(with tag_conflict)", str(stats.get("conflicts", 0)))
+    console.print(src)
+    ex = Table(title="Exclusions")
+    for col in ("stage", "reason", "documents"):
+        ex.add_column(col)
+    for row in stats.get("exclusions", []):
+        ex.add_row(row["stage"], row["reason"], str(row["documents"]))
+    console.print(ex)
+    if reconcile:
+        style = "bold green" if reconcile["ok"] else "bold red"
+        console.print(f"[{style}]reconcile: {reconcile['line']} -> {'OK' if reconcile['ok'] else 'MISMATCH'}[/]")
+
+
+def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:
+    """Bar charts (PNG): documents per country by split, per continent, tag sources, exclusion reasons."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plot_dir = Path(plot_dir)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def bar(name: str, title: str, series: dict[str, dict[str, int]], ylabel: str = "documents") -> None:
+        labels = sorted({k for s in series.values() for k in s}, key=lambda k: -sum(s.get(k, 0) for s in series.values()))
+        if not labels:
+            return
+        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels) + 2), 4.5))
+        bottom = [0] * len(labels)
+        for label, values in series.items():
+            heights = [values.get(k, 0) for k in labels]
+            ax.bar(labels, heights, bottom=bottom, label=label)
+            bottom = [b + h for b, h in zip(bottom, heights)]
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.tick_params(axis="x", rotation=60)
+        if len(series) > 1:
+            ax.legend()
+        fig.tight_layout()
+        path = plot_dir / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    countries = stats.get("countries", [])
+    splits = sorted({r["split"] for r in countries})
+    bar(
+        "documents_per_country",
+        "Documents per country",
+        {s: _by([r for r in countries if r["split"] == s], "country", "documents") for s in splits},
+    )
+    bar("tokens_per_country", "Tokens per country (whitespace)", {"tokens": _by(countries, "country", "tokens")}, "tokens")
+    continents = stats.get("continents", [])
+    bar(
+        "documents_per_continent",
+        "Documents per continent",
+        {s: _by([r for r in continents if r["split"] == s], "continent", "documents") for s in splits},
+    )
+    bar("tag_sources", "Where each country tag came from", {"documents": _by(stats.get("tag_sources", []), "tag_source", "documents")})
+    excl = stats.get("exclusions", [])
+    bar(
+        "exclusions",
+        "Excluded documents by reason",
+        {st: {r["reason"]: r["documents"] for r in excl if r["stage"] == st} for st in sorted({r["stage"] for r in excl})},
+    )
+    return written
+
+
+def write_dataset_card(out_dir: Path, config, stats: dict, reconcile: dict) -> Path:
+    """README.md in the output folder: a Hugging Face dataset card with the counts and provenance."""
+    countries = _by(stats.get("countries", []), "country", "documents")
+    lines = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        "  - split: train",
+        "    path: data/train-*.parquet",
+        "  - split: eval",
+        "    path: data/eval-*.parquet",
+        "---",
+        "",
+        f"# {config.name}",
+        "",
+        "A region-tagged news corpus built with [geocorpus](https://github.com/) for metadata-conditioned "
+        "pretraining: every document carries its verified, normalized URL, an ISO 3166-1 country, a "
+        f"continent (`{config.tagging.continent_scheme}` scheme) and the provenance of that tag "
+        "(`tag_source`, `tag_conflict`).",
+        "",
+        "## Counts",
+        "",
+        f"- {reconcile['line']} ({'reconciled' if reconcile['ok'] else 'NOT reconciled'})",
+        f"- splits: {json.dumps(stats.get('splits', {}), sort_keys=True)}",
+        f"- documents with conflicting tag evidence: {stats.get('conflicts', 0)}",
+        "",
+        "| country | documents |",
+        "| --- | ---: |",
+        *[f"| {c} | {n} |" for c, n in sorted(countries.items(), key=lambda kv: -kv[1])],
+        "",
+        "| tag source | documents |",
+        "| --- | ---: |",
+        *[f"| {r['tag_source']} | {r['documents']} |" for r in stats.get("tag_sources", [])],
+        "",
+        "## Files",
+        "",
+        "- `data/{train,eval}-*.parquet`: the corpus (schema in `geocorpus.schema.CORPUS_SCHEMA`)",
+        "- `exclusions/<stage>/*.parquet`: every dropped document with its stage and reason",
+        "- `manifest.json`: config, input fingerprints, package versions, counts",
+        "- `report.json`, `plots/*.png`: the statistics shown by `geocorpus stats`",
+        "",
+        "## Licence and use",
+        "",
+        "The texts belong to their publishers; this card describes a derived research corpus. "
+        "Check the terms of every source before redistribution.",
+        "",
+    ]
+    path = Path(out_dir) / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

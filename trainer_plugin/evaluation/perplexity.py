@@ -1,0 +1,124 @@
+"""Per-region perplexity of held-out documents, each scored with and without its metadata prefix.
+
+Only body tokens (from ``TITLE:`` on) count, so both conditions score exactly the same tokens and
+their perplexities compare directly. Perplexity is micro-averaged per region: exp(sum NLL / sum
+tokens) over the region's documents, with a bootstrap interval that resamples documents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+
+from trainer_plugin.evaluation.bootstrap import perplexity_gap_ci, ratio_ci
+from trainer_plugin.evaluation.progress import SILENT, ProgressHook
+from trainer_plugin.evaluation.scoring import ScoringSettings, score_pairs
+from trainer_plugin.template import PAPER_TEMPLATE, MetadataTemplate
+
+WITH_METADATA = "with_metadata"
+WITHOUT_METADATA = "without_metadata"
+#: Region levels of the tables, coarsest first.
+LEVELS = ("all", "continent", "country")
+
+
+def conditions_for(template: MetadataTemplate = PAPER_TEMPLATE) -> dict[str, MetadataTemplate]:
+    """The two conditions: the template, and the same body layout with no metadata lines."""
+    return {WITH_METADATA: template, WITHOUT_METADATA: dataclasses.replace(template, fields=())}
+
+
+def score_documents(
+    model,
+    tokenizer,
+    documents: pl.DataFrame,
+    template: MetadataTemplate = PAPER_TEMPLATE,
+    settings: ScoringSettings = ScoringSettings(),
+    progress: ProgressHook = SILENT,
+) -> pl.DataFrame:
+    """One row per document and condition: id, country, continent, condition, nll, n_tokens."""
+    records = documents.to_dicts()
+    frames = []
+    for condition, condition_template in conditions_for(template).items():
+        pairs = [condition_template.render(doc) for doc in records]
+        nll, counts = score_pairs(model, tokenizer, pairs, settings, progress, f"ppl {condition}")
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": [doc["id"] for doc in records],
+                    "country": [doc["country"] for doc in records],
+                    "continent": [doc["continent"] for doc in records],
+                    "condition": condition,
+                    "nll": nll,
+                    "n_tokens": counts,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _groups(doc_scores: pl.DataFrame):
+    """(level, region, rows) for the whole set, each continent and each country."""
+    yield "all", "all", doc_scores
+    for level in ("continent", "country"):
+        for (region,), rows in doc_scores.group_by(level, maintain_order=True):
+            yield level, region, rows
+
+
+def region_table(
+    doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pl.DataFrame:
+    """Micro-averaged perplexity with a bootstrap interval per (level, region, condition)."""
+    rows = []
+    for level_name, region, group in _groups(doc_scores):
+        for (condition,), cond_rows in group.group_by("condition", maintain_order=True):
+            nll, tokens = cond_rows["nll"].to_numpy(), cond_rows["n_tokens"].to_numpy()
+            low, high = ratio_ci(nll, tokens, n_boot, seed, level)
+            mean_nll = float(nll.sum() / tokens.sum()) if tokens.sum() else float("nan")
+            rows.append(
+                {
+                    "level": level_name,
+                    "region": region,
+                    "condition": condition,
+                    "n_docs": cond_rows.height,
+                    "n_tokens": int(tokens.sum()),
+                    "mean_nll": mean_nll,
+                    "ppl": float(np.exp(mean_nll)),
+                    "ppl_low": float(np.exp(low)),
+                    "ppl_high": float(np.exp(high)),
+                }
+            )
+    return _sorted(pl.DataFrame(rows))
+
+
+def gap_table(
+    doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> pl.DataFrame:
+    """ppl(without) - ppl(with) per region, with a paired bootstrap interval (same documents)."""
+    rows = []
+    for level_name, region, group in _groups(doc_scores):
+        wide = group.pivot(on="condition", index="id", values=["nll", "n_tokens"], aggregate_function="sum")
+        a_nll, a_tok = wide[f"nll_{WITHOUT_METADATA}"].to_numpy(), wide[f"n_tokens_{WITHOUT_METADATA}"].to_numpy()
+        b_nll, b_tok = wide[f"nll_{WITH_METADATA}"].to_numpy(), wide[f"n_tokens_{WITH_METADATA}"].to_numpy()
+        ppl_without = float(np.exp(a_nll.sum() / a_tok.sum()))
+        ppl_with = float(np.exp(b_nll.sum() / b_tok.sum()))
+        low, high = perplexity_gap_ci(a_nll, a_tok, b_nll, b_tok, n_boot, seed, level)
+        rows.append(
+            {
+                "level": level_name,
+                "region": region,
+                "n_docs": wide.height,
+                "ppl_without": ppl_without,
+                "ppl_with": ppl_with,
+                "gap": ppl_without - ppl_with,
+                "gap_low": low,
+                "gap_high": high,
+                "relative_gap": (ppl_without - ppl_with) / ppl_without,
+            }
+        )
+    return _sorted(pl.DataFrame(rows))
+
+
+def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
+    order = pl.col("level").replace_strict({name: i for i, name in enumerate(LEVELS)}, return_dtype=pl.Int32)
+    return frame.sort(order, "region")

@@ -25,6 +25,7 @@ from datatrove.pipeline.dedup.minhash import (
     MinhashDedupSignature,
 )
 from datatrove.pipeline.readers.parquet import ParquetReader
+from datatrove.utils.word_tokenizers import WordTokenizer
 
 from geocorpus.schema import METADATA_COLUMNS
 from geocorpus.writers import FILTER_REASON_KEY, CorpusWriter, ExclusionWriter
@@ -54,11 +55,18 @@ def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
 
     A null ``url_normalized`` (or ``text_hash``) never matches anything. Each group keeps the copy with
     the smallest ``(source_file, source_row, id)``, so row order and shard count do not matter.
+    ``duplicate_of`` always names a kept id (a url duplicate of a copy that later lost on text points
+    to that text group's survivor).
     """
     rows = _dedup_input(frame)
     by_url = _mark_duplicates(rows, "url_normalized", "duplicate_url")
     url_survivors = rows.join(by_url.select("id"), on="id", how="anti")
     by_text = _mark_duplicates(url_survivors, "text_hash", "duplicate_text")
+    # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
+    text_keeper = by_text.select(pl.col("id").alias("duplicate_of"), pl.col("duplicate_of").alias("text_keeper"))
+    by_url = by_url.join(text_keeper, on="duplicate_of", how="left").select(
+        "id", "reason", pl.coalesce("text_keeper", "duplicate_of").alias("duplicate_of")
+    )
     excluded = pl.concat([by_url, by_text]).sort("id")
     kept = url_survivors.join(by_text.select("id"), on="id", how="anti").select("id").sort("id")
     return DedupResult(kept=kept, excluded=excluded)
@@ -157,6 +165,31 @@ def corpus_parquet_adapter(self, data: dict, path: str, id_in_file: int | str) -
     }
 
 
+class WhitespaceWordTokenizer(WordTokenizer):
+    """Shingles from whitespace words of datatrove's simplified text (lower case, no punctuation).
+
+    datatrove's default English tokenizer needs spaCy; whitespace words are what MinHash on news needs
+    and work for every language the corpus holds that separates words by spaces.
+    """
+
+    def __init__(self):
+        super().__init__(language=None)
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip()]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        spans, start = [], 0
+        for word in text.split():
+            start = text.index(word, start)
+            spans.append((start, start + len(word)))
+            start += len(word)
+        return spans
+
+
 class NearDuplicateExclusionWriter(ExclusionWriter):
     """ExclusionWriter for the MinHash filter, which drops documents without setting a reason."""
 
@@ -189,7 +222,9 @@ def minhash_pipelines(
     return {
         "signatures": [
             _corpus_reader(input_folder),
-            MinhashDedupSignature(output_folder=str(signatures), config=dt_config),
+            MinhashDedupSignature(
+                output_folder=str(signatures), config=dt_config, language=WhitespaceWordTokenizer()
+            ),
         ],
         "buckets": [
             MinhashDedupBuckets(input_folder=str(signatures), output_folder=str(buckets), config=dt_config),

@@ -1,0 +1,119 @@
+"""Byte streams of possibly compressed files, decompressed by hand so a damaged file is *reported*.
+
+Why not ``open(..., compression="infer")``: gzip raises EOFError on a truncated file somewhere inside
+a buffered read and the caller cannot tell which lines were complete. Decompressing chunk by chunk
+delivers every complete byte before the failure and then raises a ``CompressedFileError`` whose
+``code`` is a read-error reason code.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from geocorpus.readers.errors import CORRUPT_COMPRESSED_FILE, TRUNCATED_GZIP
+
+CHUNK_BYTES = 1 << 20
+
+
+class CompressedFileError(Exception):
+    """A compressed file ends early or is corrupt; ``code`` is the read-error reason code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def compression_of(path: str) -> str | None:
+    """``gzip`` / ``zstd`` / None from the file name."""
+    lowered = path.lower()
+    if lowered.endswith((".gz", ".gzip")):
+        return "gzip"
+    if lowered.endswith((".zst", ".zstd")):
+        return "zstd"
+    return None
+
+
+def iter_decompressed(raw: BinaryIO, compression: str | None) -> Iterator[bytes]:
+    """Decompressed chunks of ``raw``; raises CompressedFileError after the last good byte."""
+    if compression is None:
+        while chunk := raw.read(CHUNK_BYTES):
+            yield chunk
+    elif compression == "gzip":
+        yield from _iter_gzip(raw)
+    elif compression == "zstd":
+        yield from _iter_zstd(raw)
+    else:
+        raise ValueError(f"unknown compression {compression!r}")
+
+
+def _iter_gzip(raw: BinaryIO) -> Iterator[bytes]:
+    # wbits 16+MAX_WBITS: gzip framing; a new decompressor per member handles concatenated members.
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending_member = False
+    while chunk := raw.read(CHUNK_BYTES):
+        while chunk:
+            pending_member = True
+            try:
+                out = decompressor.decompress(chunk)
+            except zlib.error as err:
+                raise CompressedFileError(CORRUPT_COMPRESSED_FILE, f"corrupt gzip data: {err}") from err
+            if out:
+                yield out
+            if decompressor.eof:
+                pending_member = False
+                chunk = decompressor.unused_data
+                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                if chunk.strip(b"\x00") == b"":  # zero padding after the last member
+                    chunk = b""
+            else:
+                chunk = b""
+    if pending_member:
+        raise CompressedFileError(TRUNCATED_GZIP, "gzip stream ends before its end-of-stream marker (truncated file)")
+
+
+def _iter_zstd(raw: BinaryIO) -> Iterator[bytes]:
+    import zstandard
+
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    pending_frame = False
+    while chunk := raw.read(CHUNK_BYTES):
+        while chunk:
+            pending_frame = True
+            try:
+                out = decompressor.decompress(chunk)
+            except zstandard.ZstdError as err:
+                raise CompressedFileError(CORRUPT_COMPRESSED_FILE, f"corrupt zstd data: {err}") from err
+            if out:
+                yield out
+            if decompressor.eof:
+                pending_frame = False
+                chunk = decompressor.unused_data
+                decompressor = zstandard.ZstdDecompressor().decompressobj()
+            else:
+                chunk = b""
+    if pending_frame:
+        raise CompressedFileError(TRUNCATED_GZIP, "zstd stream ends inside a frame (truncated file)")
+
+
+def iter_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines (with their ``\\n``) of a chunk stream; a last line without newline is yielded too.
+
+    If ``chunks`` raises, the partial line held so far is attached to the exception as
+    ``partial_line`` so the caller can show it in the read-error document.
+    """
+    pending = b""
+    try:
+        for chunk in chunks:
+            data = pending + chunk if pending else chunk
+            start = 0
+            while (end := data.find(b"\n", start)) != -1:
+                yield data[start : end + 1]
+                start = end + 1
+            pending = data[start:]
+    except CompressedFileError as err:
+        err.partial_line = pending
+        raise
+    if pending:
+        yield pending

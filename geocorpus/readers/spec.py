@@ -1,0 +1,135 @@
+"""``InputSpec``: one input of a curation config, validated, and the reader steps it becomes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from datatrove.io import DataFolderLike, get_datafolder
+from datatrove.pipeline.base import PipelineStep
+
+from geocorpus.readers.base import CANONICAL_FIELDS
+from geocorpus.readers.now import NOW_GAP_POLICIES, NowReader
+from geocorpus.readers.records import RecordCsvReader, RecordJsonlReader, RecordParquetReader
+from geocorpus.readers.warc import ExtractHTML, WarcHtmlReader
+
+FORMATS = ("jsonl", "parquet", "csv", "tsv", "warc", "now")
+EXTRACTORS = ("trafilatura",)
+#: Folder inputs read the files matching this glob unless the spec says otherwise.
+DEFAULT_GLOBS = {
+    "jsonl": "**/*.jsonl*",
+    "parquet": "**/*.parquet",
+    "csv": "**/*.csv*",
+    "tsv": "**/*.tsv*",
+    "warc": "**/*.warc*",
+    "now": "text/*.txt*",
+}
+#: Stage name of the HTML extraction exclusions.
+EXTRACT_STAGE = "extract_html"
+
+
+@dataclass
+class InputSpec:
+    """One input: where it is, its format, and how its columns map to url/text/title/date/country."""
+
+    name: str
+    format: str
+    path: str
+    glob: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    country: str | None = None
+    url_prefix: str | None = None
+    limit: int = -1
+    now_gaps: str = "drop"
+    extract: str = "trafilatura"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        """Validate a config mapping; unknown keys, wrong types or values raise ValueError naming input and key."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an input must be a mapping, got {type(d).__name__}: {d!r}")
+        label = repr(d.get("name", "<unnamed>"))
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"input {label}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        for required in ("name", "format", "path"):
+            if d.get(required) in (None, ""):
+                raise ValueError(f"input {label}: key {required!r} is required")
+        expected = {
+            "name": str, "format": str, "path": str, "glob": (str, type(None)), "fields": (dict, type(None)),
+            "country": (str, type(None)), "url_prefix": (str, type(None)), "limit": int, "now_gaps": str,
+            "extract": str,
+        }
+        for key, value in d.items():
+            if not isinstance(value, expected[key]) or (key == "limit" and isinstance(value, bool)):
+                raise ValueError(f"input {label}: key {key!r} has type {type(value).__name__}, expected {expected[key]}")
+        spec = cls(**{k: v for k, v in d.items() if not (k == "fields" and v is None)})
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        label = repr(self.name)
+        if "/" in self.name or not self.name.strip():
+            raise ValueError(f"input {label}: key 'name' must be non-empty and contain no '/' (it prefixes ids)")
+        if self.format not in FORMATS:
+            raise ValueError(f"input {label}: key 'format' is {self.format!r}, expected one of {FORMATS}")
+        bad_fields = sorted(set(self.fields) - set(CANONICAL_FIELDS))
+        if bad_fields:
+            raise ValueError(f"input {label}: key 'fields' has unknown field(s) {bad_fields}; known: {CANONICAL_FIELDS}")
+        if not all(isinstance(v, str) and v for v in self.fields.values()):
+            raise ValueError(f"input {label}: key 'fields' must map to non-empty column names")
+        if self.fields and self.format in ("warc", "now"):
+            raise ValueError(f"input {label}: key 'fields' does not apply to format {self.format!r}")
+        if self.now_gaps not in NOW_GAP_POLICIES:
+            raise ValueError(f"input {label}: key 'now_gaps' is {self.now_gaps!r}, expected one of {NOW_GAP_POLICIES}")
+        if self.extract not in EXTRACTORS:
+            raise ValueError(f"input {label}: key 'extract' is {self.extract!r}, expected one of {EXTRACTORS}")
+        if self.limit < -1 or self.limit == 0:
+            raise ValueError(f"input {label}: key 'limit' must be -1 (no limit) or positive, not {self.limit}")
+
+
+def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None = None) -> list[PipelineStep]:
+    """The datatrove steps reading ``spec``: the reader, plus ``ExtractHTML`` for WARC inputs.
+
+    ``exclusion_folder`` is the root exclusion folder; HTML extraction drops go to
+    ``<exclusion_folder>/extract_html/<input name>/${rank}.parquet``.
+    """
+    folder, single_file = _split_path(spec.path)
+    common = dict(
+        fields=spec.fields or None,
+        country=spec.country,
+        url_prefix=spec.url_prefix,
+        single_file=single_file,
+        glob_pattern=None if single_file else (spec.glob or DEFAULT_GLOBS[spec.format]),
+        limit=spec.limit,
+    )
+    if spec.format == "jsonl":
+        return [RecordJsonlReader(folder, spec.name, **common)]
+    if spec.format == "parquet":
+        return [RecordParquetReader(folder, spec.name, **common)]
+    if spec.format in ("csv", "tsv"):
+        return [RecordCsvReader(folder, spec.name, delimiter="\t" if spec.format == "tsv" else ",", **common)]
+    common.pop("fields")
+    if spec.format == "now":
+        return [NowReader(folder, spec.name, now_gaps=spec.now_gaps, **common)]
+    writer = None
+    if exclusion_folder is not None:
+        from geocorpus.writers import ExclusionWriter
+
+        writer = ExclusionWriter(
+            exclusion_folder, stage=EXTRACT_STAGE, output_filename=f"{EXTRACT_STAGE}/{spec.name}/${{rank}}.parquet"
+        )
+    return [WarcHtmlReader(folder, spec.name, **common), ExtractHTML(exclusion_writer=writer)]
+
+
+def _split_path(path: str) -> tuple[str, str | None]:
+    """(folder, file name) for a file path; (path, None) for a folder. Works for fsspec URLs too."""
+    data_folder = get_datafolder(path)
+    if data_folder.isfile(""):
+        parent, _, name = path.rstrip("/").rpartition("/") if "/" in path else (os.curdir, "", path)
+        return parent or "/", name
+    if not data_folder.isdir(""):
+        raise ValueError(f"input path {path!r} does not exist")
+    return path, None

@@ -160,13 +160,15 @@ class RecordParquetReader(GeoDiskReader):
         try:
             with self.data_folder.open(filepath, "rb") as raw:
                 parquet = pq.ParquetFile(raw)
-                for batch in parquet.iter_batches(batch_size=self.batch_size):
-                    for record in batch.to_pylist():
-                        with self.track_time():
-                            document = self.get_document_from_dict(record, filepath, row)
-                        yield document
-                        row += 1
-        except (pa.ArrowException, ValueError) as err:
+                # row group by row group, so a damaged group costs only itself and what follows
+                for group in range(parquet.num_row_groups):
+                    for batch in parquet.iter_batches(batch_size=self.batch_size, row_groups=[group]):
+                        for record in batch.to_pylist():
+                            with self.track_time():
+                                document = self.get_document_from_dict(record, filepath, row)
+                            yield document
+                            row += 1
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as err:
+            yield self.error(UNREADABLE_FILE, f"cannot read file: {err}", filepath, row)
+        except (pa.ArrowException, OSError, ValueError) as err:  # pyarrow reports corrupt pages as OSError
             yield self.error(CORRUPT_PARQUET, f"corrupt Parquet after {row} rows: {err}", filepath, row)
-        except OSError as err:
-            yield self.error(UNREADABLE_FILE, f"cannot read file after {row} rows: {err}", filepath, row)

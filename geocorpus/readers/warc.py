@@ -101,6 +101,8 @@ class WarcHtmlReader(GeoDiskReader):
         return None
 
     def _record_document(self, record, filepath: str, index: int) -> Document | None:
+        if not record.rec_type:
+            return self.error(WARC_FORMAT_ERROR, "record without a WARC-Type header", filepath, index)
         if record.rec_type != "response":
             self.stat_update(f"skipped_{record.rec_type}")
             return None

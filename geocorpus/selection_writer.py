@@ -124,8 +124,8 @@ def _raise_unmatched(staged: Path, wanted: pa.Table):
     repeated = seen.filter(seen.is_duplicated()).unique().sort().head(5).to_list()
     if repeated:
         raise ValueError(f"write_selection: selected id(s) occur in more than one input row: {repeated}")
-    absent = pl.Series(wanted.column("id").to_pylist()).filter(~pl.Series(wanted.column("id").to_pylist()).is_in(seen))
-    raise ValueError(f"write_selection: {absent.len()} selected id(s) not found in the shards, e.g. {absent.head(5).to_list()}")
+    absent = sorted(set(wanted.column("id").to_pylist()) - set(seen.to_list()))
+    raise ValueError(f"write_selection: {len(absent)} selected id(s) not found in the shards, e.g. {absent[:5]}")
 
 
 def _write_sorted_shards(
@@ -141,10 +141,10 @@ def _write_sorted_shards(
         rows: dict[str, int] = {split: 0 for split in SPLITS}
         for name, where in streams:
             query = (
-                f"SELECT * EXCLUDE ({_ORDER}) FROM read_parquet(?) {where} "
+                f"SELECT * EXCLUDE ({_ORDER}) FROM read_parquet({_sql_string(staged)}) {where} "
                 f"ORDER BY split = 'eval', {_ORDER}"
             )
-            reader = con.execute(query, [str(staged)]).fetch_record_batch(_READ_BATCH_ROWS)
+            reader = _arrow_batches(con.sql(query))
             sink = _ShardSink(out_dir, name, rows_per_shard)
             for batch in reader:
                 sink.add(pa.Table.from_batches([batch]))
@@ -156,6 +156,17 @@ def _write_sorted_shards(
         return {"files": files, "rows": rows}
     finally:
         con.close()
+
+
+def _sql_string(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _arrow_batches(relation: duckdb.DuckDBPyRelation):
+    """Stream a duckdb relation as Arrow batches (``to_arrow_reader`` in duckdb 2, older name before)."""
+    if hasattr(relation, "to_arrow_reader"):
+        return relation.to_arrow_reader(_READ_BATCH_ROWS)
+    return relation.fetch_arrow_reader(_READ_BATCH_ROWS)
 
 
 class _ShardSink:

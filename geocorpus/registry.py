@@ -63,7 +63,11 @@ SUBDOMAIN_ADDRESSED_PLATFORMS: frozenset[str] = frozenset(
 _TRIVIAL_LABEL = re.compile(r"^(?:www\d*|m|mobile|amp)$")
 _HOST_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
-CONFLICT_KINDS = ("majority", "priority", "multi_country", "ambiguous", "shared_platform")
+# Claim made by a row whose country is no ISO country ("International", "Europe Regional", "Kosovo"):
+# it names no country, but it is evidence that the outlet is not one country's own.
+NON_COUNTRY = "-"
+
+CONFLICT_KINDS = ("majority", "priority", "multi_country", "non_country", "ambiguous", "shared_platform")
 LEVELS = ("host", "domain")
 
 
@@ -318,13 +322,21 @@ def resolve_claims(claims: dict[str, Counter], priority: Sequence[str] = SOURCE_
     One country: kept, no conflict. Three or more countries: dropped ("multi_country"). Two:
     each source votes for the country it lists most (a source split evenly abstains); more
     votes wins ("majority"); a tie goes to the vote of the earliest source in ``priority``
-    ("priority"); no vote at all drops the key ("ambiguous").
+    ("priority"); no vote at all drops the key ("ambiguous"). NON_COUNTRY takes part like a
+    country; if it wins, the key is dropped ("non_country").
     """
     countries = {country for counts in claims.values() for country in counts}
     if len(countries) == 1:
-        return countries.pop(), None
+        country = countries.pop()
+        return (None, None) if country == NON_COUNTRY else (country, None)
     if len(countries) >= MULTI_COUNTRY_THRESHOLD:
         return None, "multi_country"
+    country, kind = _decide_between_two(claims, priority)
+    return (None, "non_country") if country == NON_COUNTRY else (country, kind)
+
+
+def _decide_between_two(claims: dict[str, Counter], priority: Sequence[str]) -> tuple[str | None, str]:
+    """Two candidate countries: source votes, then source priority (see resolve_claims)."""
     votes: dict[str, str] = {}
     for source, counts in claims.items():
         ranked = counts.most_common()
@@ -420,7 +432,7 @@ def build_registry(
                 country = normalize_country(listing.country)
             except UnknownCountryError:
                 unmapped[(name, listing.country.strip())] += 1
-                continue
+                country = NON_COUNTRY
             try:
                 key, level = outlet_key(listing.url)
             except ValueError as error:
@@ -435,7 +447,7 @@ def build_registry(
     entries_by_source: Counter = Counter()
     cctld_disagreements = 0
     for (key, level), by_source in sorted(claims.items()):
-        keys_by_source.update(by_source.keys())
+        keys_by_source.update(source for source, counts in by_source.items() if set(counts) != {NON_COUNTRY})
         if _platform_rule(key, level):
             country, kind = None, "shared_platform"
         else:
@@ -460,7 +472,7 @@ def build_registry(
         f"# version: {version}",
         "# built by: python -m geocorpus.registry build (do not edit by hand)",
         *(f"# source: {name} = {SOURCES[name].path} ({SOURCES[name].provenance})" for name in sources),
-        f"# rule: >= {MULTI_COUNTRY_THRESHOLD} countries dropped; 2 countries: source majority, "
+        f"# rule: >= {MULTI_COUNTRY_THRESHOLD} countries (non-ISO headings count as one) dropped; 2 countries: source majority, "
         f"ties by priority {','.join(SOURCE_PRIORITY)}; shared platforms dropped; "
         "see docs/regions_and_registry.md",
         "key\tlevel\tcountry\tsources",

@@ -1,0 +1,45 @@
+"""A DataLoader that knows, in the main process, how far each worker's stream has been consumed.
+
+Why: with ``num_workers > 0`` the dataset runs in worker processes that prefetch ahead, so its own
+counters say what was *produced*, not what the trainer *took*. Each batch carries its worker's
+stream position (``_pos``, set by the collator); this loader strips it before the batch reaches the
+model and records it on the dataset, so ``dataset.state_dict()`` is exact at any step.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torch.utils.data import DataLoader
+
+from trainer_plugin.dataset import PackedDataset
+from trainer_plugin.packing import PackedCollator
+
+
+class ResumableDataLoader(DataLoader):
+    """``DataLoader`` over a PackedDataset whose ``state_dict`` follows what was actually consumed."""
+
+    def __init__(self, dataset: PackedDataset, batch_size: int, num_workers: int = 0, return_seq_lens: bool = False, **kwargs):
+        if not isinstance(dataset, PackedDataset):
+            raise TypeError(f"ResumableDataLoader needs a PackedDataset, got {type(dataset).__name__}")
+        kwargs.setdefault("collate_fn", PackedCollator(return_seq_lens=return_seq_lens, with_stream_position=True))
+        if num_workers > 0:
+            kwargs.setdefault("persistent_workers", False)
+        super().__init__(dataset, batch_size=batch_size, num_workers=num_workers, **kwargs)
+        dataset.set_num_workers(num_workers)
+
+    def __iter__(self) -> Iterator[dict]:
+        dataset: PackedDataset = self.dataset
+        batches = super().__iter__()  # workers (or the in-process iterator) take the resume point now
+        dataset._resume = {}  # a later pass starts from the beginning, not from the old checkpoint
+        for batch in batches:
+            position = batch.pop("_pos", None)
+            if position is not None:
+                dataset.record_position(position)
+            yield batch
+
+    def state_dict(self) -> dict:
+        return self.dataset.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dataset.load_state_dict(state)

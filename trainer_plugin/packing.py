@@ -1,0 +1,138 @@
+"""Tokenize rendered documents in batches and pack them into fixed-length training sequences.
+
+Why the prefix is tokenized apart from the body: MeCo masks the metadata tokens out of the loss, the
+paper (probably) did not; both need the exact token boundary, which ``MetadataTemplate.render``
+gives as a (prefix, body) pair. Documents are joined with EOS; ``position_ids`` restart at every
+document so flash-attention (varlen / padding-free) keeps documents apart, and ``seq_lens`` lists
+each sequence's document segments for custom loops.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+
+
+def backend_of(tokenizer: Any):
+    """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer (or the object itself)."""
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    if not hasattr(backend, "encode_batch"):
+        raise TypeError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer; load it with use_fast=True "
+            f"(packing tokenizes in batches with the Rust backend)"
+        )
+    return backend
+
+
+def encode_texts(backend, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of many texts in one batched, parallel call, without special tokens."""
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    return [e.ids for e in encode(list(texts), add_special_tokens=False)]
+
+
+class Packer:
+    """Turns (prefix, body) text pairs into dicts of ``seq_len`` tokens: ids, labels, positions.
+
+    Tokens of a document that do not fit continue in the next sequence (nothing is cut off);
+    ``flush`` pads the final partial sequence with label -100 so the last document is not lost.
+    """
+
+    def __init__(self, tokenizer: Any, seq_len: int, mask_metadata: bool = False, eos_id: int | None = None, pad_id: int | None = None):
+        if seq_len < 2:
+            raise ValueError(f"seq_len must be at least 2, got {seq_len}")
+        self.backend = backend_of(tokenizer)
+        self.seq_len = seq_len
+        self.mask_metadata = mask_metadata
+        self.eos_id = eos_id if eos_id is not None else getattr(tokenizer, "eos_token_id", None)
+        if self.eos_id is None:
+            raise ValueError("the tokenizer has no eos_token_id; pass eos_id explicitly")
+        pad = pad_id if pad_id is not None else getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = self.eos_id if pad is None else pad
+        self._ids: list[int] = []
+        self._labels: list[int] = []
+        self._segments: list[int] = []  # lengths of document pieces in the buffer
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
+        """(token ids with EOS appended, number of prefix tokens) per (prefix, body) pair."""
+        prefixes = [p for p, _ in pairs]
+        bodies = encode_texts(self.backend, [b for _, b in pairs])
+        if any(prefixes):
+            prefix_ids = encode_texts(self.backend, prefixes)
+        else:
+            prefix_ids = [[] for _ in pairs]
+        return [(p + b + [self.eos_id], len(p)) for p, b in zip(prefix_ids, bodies)]
+
+    def add(self, encoded: Sequence[tuple[list[int], int]]) -> Iterator[dict]:
+        """Append encoded documents; yield every sequence that became full."""
+        for ids, n_prefix in encoded:
+            self._ids += ids
+            if self.mask_metadata and n_prefix:
+                self._labels += [IGNORE_INDEX] * n_prefix
+                self._labels += ids[n_prefix:]
+            else:
+                self._labels += ids
+            self._segments.append(len(ids))
+            while len(self._ids) >= self.seq_len:
+                yield self._cut(self.seq_len)
+
+    def flush(self) -> dict | None:
+        """The buffered tail as one padded sequence (None when the buffer is empty)."""
+        if not self._ids:
+            return None
+        n = len(self._ids)
+        sample = self._cut(n)
+        pad = self.seq_len - n
+        sample["input_ids"] += [self.pad_id] * pad
+        sample["labels"] += [IGNORE_INDEX] * pad
+        sample["position_ids"] += list(range(pad))
+        sample["attention_mask"] = [1] * n + [0] * pad
+        return sample
+
+    def _cut(self, n: int) -> dict:
+        ids, self._ids = self._ids[:n], self._ids[n:]
+        labels, self._labels = self._labels[:n], self._labels[n:]
+        lens, taken = [], 0
+        while taken < n:
+            piece = min(self._segments[0], n - taken)
+            lens.append(piece)
+            taken += piece
+            if piece == self._segments[0]:
+                self._segments.pop(0)
+            else:
+                self._segments[0] -= piece
+        positions = np.concatenate([np.arange(length) for length in lens]).tolist()
+        return {"input_ids": ids, "labels": labels, "position_ids": positions, "seq_lens": lens}
+
+    def state(self) -> dict:
+        return {"ids": list(self._ids), "labels": list(self._labels), "segments": list(self._segments)}
+
+
+class PackedCollator:
+    """Stacks packed samples into tensors for ``LlamaForCausalLM``-style models.
+
+    ``seq_lens`` (ragged) is dropped unless ``return_seq_lens``; then it comes back as
+    ``cu_seq_lens``, the cumulative document offsets of the flattened batch (flash-attention varlen).
+    """
+
+    def __init__(self, return_seq_lens: bool = False, with_stream_position: bool = False):
+        self.return_seq_lens = return_seq_lens
+        self.with_stream_position = with_stream_position
+
+    def __call__(self, samples: Sequence[dict]) -> dict:
+        batch = {
+            key: torch.tensor([s[key] for s in samples], dtype=torch.long)
+            for key in ("input_ids", "labels", "position_ids")
+        }
+        batch["attention_mask"] = torch.tensor(
+            [s.get("attention_mask") or [1] * len(s["input_ids"]) for s in samples], dtype=torch.long
+        )
+        if self.return_seq_lens:
+            lens = [length for s in samples for length in s["seq_lens"]]
+            batch["cu_seq_lens"] = torch.tensor(np.concatenate([[0], np.cumsum(lens)]), dtype=torch.int32)
+        if self.with_stream_position and "_pos" in samples[-1]:
+            batch["_pos"] = samples[-1]["_pos"]  # the loader strips it; see trainer_plugin.loader
+        return batch

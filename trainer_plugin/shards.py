@@ -1,0 +1,159 @@
+"""Tagged Parquet as a list of (file, row group) units, and each reader's exact slice of it.
+
+Why units: a row group is the smallest piece pyarrow reads lazily, so a reader (one DDP rank x one
+dataloader worker) only ever holds one row group. Why slices over *kept* rows: splitting the shuffled
+unit list into contiguous, equal ranges of documents gives every reader the same number of documents
+(+-1) with none seen twice or skipped, even when there are fewer units than readers.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from trainer_plugin.conditions import Condition
+
+
+class CorpusError(ValueError):
+    """The tagged corpus cannot be used: no files, missing columns, no documents for a region."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One row group of one file, with how many of its rows the condition keeps."""
+
+    file: str
+    row_group: int
+    n_kept: int
+
+
+def expand_paths(paths: Sequence[str | Path] | str | Path, split: str = "train") -> list[str]:
+    """Parquet files named by files, globs or folders (a folder yields ``[data/]{split}-*.parquet``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[str] = []
+    for entry in paths:
+        entry_path = Path(entry)
+        if entry_path.is_dir():
+            folder = entry_path / "data" if (entry_path / "data").is_dir() else entry_path
+            found = sorted(glob.glob(str(folder / f"{split}-*.parquet")))
+            if not found:
+                raise CorpusError(f"no {split}-*.parquet files in folder {folder}")
+            files += found
+        elif entry_path.is_file():
+            files.append(str(entry_path))
+        else:
+            found = sorted(glob.glob(str(entry)))
+            if not found:
+                raise CorpusError(f"no Parquet file matches {entry!s}")
+            files += found
+    return files
+
+
+def required_columns(condition: Condition) -> list[str]:
+    """Columns the reader needs: text, title, the prefix's columns, and the region columns."""
+    from trainer_plugin.template import METADATA_FIELDS
+
+    columns = ["id", "text", "title", "country", "continent"]
+    columns += [METADATA_FIELDS[f] for f in condition.metadata]
+    return list(dict.fromkeys(columns))
+
+
+def kept_mask(table: pa.Table, condition: Condition) -> pa.Array | None:
+    """Boolean mask of the rows the condition's region filter keeps; None when it keeps all."""
+    if not condition.has_region_filter:
+        return None
+    country = pc.utf8_lower(table.column("country"))
+    continent = pc.utf8_lower(table.column("continent"))
+
+    def tagged(regions: Sequence[str]) -> pa.Array:
+        values = pa.array([r.lower() for r in regions], pa.string())
+        hit = pc.or_(pc.is_in(country, value_set=values), pc.is_in(continent, value_set=values))
+        return pc.fill_null(hit, False)
+
+    mask = tagged(condition.include_regions) if condition.include_regions else None
+    if condition.exclude_regions:
+        keep = pc.invert(tagged(condition.exclude_regions))
+        mask = keep if mask is None else pc.and_(mask, keep)
+    return mask
+
+
+def list_units(files: Sequence[str], condition: Condition, source_name: str = "corpus") -> list[Unit]:
+    """Validate every file's columns, count kept rows per row group; fail before any training."""
+    needed = required_columns(condition)
+    units: list[Unit] = []
+    for file in files:
+        try:
+            parquet = pq.ParquetFile(file)
+        except Exception as exc:  # pyarrow raises several types for non-Parquet input
+            raise CorpusError(f"{file}: not a readable Parquet file ({exc})") from exc
+        missing = [c for c in needed if c not in parquet.schema_arrow.names]
+        if missing:
+            raise CorpusError(
+                f"{file}: missing column(s) {missing} needed by condition {condition.name!r} "
+                f"(expected the tagged-corpus schema, geocorpus.schema.CORPUS_SCHEMA)"
+            )
+        for group in range(parquet.num_row_groups):
+            if condition.has_region_filter:
+                table = parquet.read_row_group(group, columns=["country", "continent"])
+                n_kept = int(pc.sum(kept_mask(table, condition)).as_py() or 0)
+            else:
+                n_kept = parquet.metadata.row_group(group).num_rows
+            if n_kept:
+                units.append(Unit(file, group, n_kept))
+    if not units:
+        regions = (
+            f" (include_regions={list(condition.include_regions)}, "
+            f"exclude_regions={list(condition.exclude_regions)})"
+            if condition.has_region_filter
+            else ""
+        )
+        raise CorpusError(
+            f"{source_name}: no documents for condition {condition.name!r}{regions} in {len(files)} file(s)"
+        )
+    return units
+
+
+def slot_slices(units: Sequence[Unit], order: np.ndarray, slot: int, n_slots: int) -> list[tuple[Unit, int, int]]:
+    """The (unit, start, stop) pieces of kept rows that reader ``slot`` of ``n_slots`` owns.
+
+    Units are laid end to end in ``order``; the reader owns kept rows ``[slot*T/S, (slot+1)*T/S)``.
+    """
+    total = sum(u.n_kept for u in units)
+    lo, hi = total * slot // n_slots, total * (slot + 1) // n_slots
+    pieces, offset = [], 0
+    for index in order:
+        unit = units[int(index)]
+        start, stop = max(lo, offset), min(hi, offset + unit.n_kept)
+        if start < stop:
+            pieces.append((unit, start - offset, stop - offset))
+        offset += unit.n_kept
+        if offset >= hi:
+            break
+    return pieces
+
+
+class UnitReader:
+    """Reads slices of kept rows, one row group at a time, keeping file handles open."""
+
+    def __init__(self, condition: Condition):
+        self.condition = condition
+        self.columns = required_columns(condition)
+        self._files: dict[str, pq.ParquetFile] = {}
+
+    def rows(self, unit: Unit, start: int, stop: int) -> Iterator[dict]:
+        parquet = self._files.get(unit.file)
+        if parquet is None:
+            parquet = self._files[unit.file] = pq.ParquetFile(unit.file)
+        table = parquet.read_row_group(unit.row_group, columns=self.columns)
+        mask = kept_mask(table, self.condition)
+        if mask is not None:
+            table = table.filter(mask)
+        yield from table.slice(start, stop - start).to_pylist()

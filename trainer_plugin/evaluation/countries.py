@@ -97,6 +97,12 @@ def continent_of(iso: str, fallback: str | None = None) -> str:
     """The paper's continent for a country, else the (normalized) continent the file gave."""
     if iso in PAPER_CONTINENTS:
         return PAPER_CONTINENTS[iso]
+    try:
+        from geocorpus.regions import continent  # type: ignore[import-not-found]
+
+        return continent(iso, "paper")
+    except Exception:  # not provided, or it does not know the code either
+        pass
     spelled = normalize_continent(fallback)
     if spelled is None:
         raise EvaluationError(

@@ -1,0 +1,79 @@
+"""CLI smoke test on real shared data: every command writes its tables and PNGs."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from eval_builders import build_tiny_llama, fundus_corpus
+from typer.testing import CliRunner
+
+from trainer_plugin.evaluation.cli import eval_app
+
+runner = CliRunner()
+
+
+def _ok(args):
+    result = runner.invoke(eval_app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def _is_png(path):
+    return path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def setup(shared_data, tiny_tokenizer_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    return {
+        "global": build_tiny_llama(tiny_tokenizer_dir, root / "global", seed=1),
+        "regional": build_tiny_llama(tiny_tokenizer_dir, root / "regional", seed=2),
+        "corpus": fundus_corpus(shared_data, root / "corpus" / "part.parquet", per_country=2, max_chars=200),
+        "qa": shared_data / "qa",
+        "root": root,
+    }
+
+
+def test_ppl_cross_and_merge_sweep(setup):
+    out = setup["root"] / "out"
+    common = ["--corpus", setup["corpus"], "--device", "cpu", "--n-boot", "50", "--out", out]
+    _ok(["ppl", "--model", setup["global"], *common])
+    assert _is_png(out / "ppl_heatmap.png") and _is_png(out / "ppl_gap.png")
+    regions = pl.read_csv(out / "ppl_regions.csv")
+    assert {"level", "region", "condition", "ppl", "ppl_low", "ppl_high"} <= set(regions.columns)
+    assert pl.read_parquet(out / "ppl_gap.parquet").height == regions.height // 2
+    _ok(["cross", "--model", f"US={setup['regional']}", "--model", f"global={setup['global']}", *common])
+    cells = pl.read_csv(out / "cross_matrix.csv")
+    assert cells.filter(pl.col("in_region"))[["model", "test_region"]].rows() == [("US", "US")]
+    assert _is_png(out / "cross_matrix.png")
+    _ok(["merge-sweep", "--global", setup["global"], "--regional", setup["regional"], "--region", "GB",
+         "--alphas", "0,1", *common])
+    sweep = pl.read_csv(out / "merge_sweep.csv")
+    assert _is_png(out / "merge_tradeoff.png")
+    at_zero = sweep.filter((pl.col("alpha") == 0) & (pl.col("subset") == "global") & (pl.col("condition") == "with_metadata"))
+    overall = regions.filter((pl.col("level") == "all") & (pl.col("condition") == "with_metadata"))
+    assert at_zero["ppl"][0] == pytest.approx(overall["ppl"][0], rel=1e-5)  # alpha 0 is the global model
+
+
+def test_mcq_switch_and_merge(setup):
+    out = setup["root"] / "qa_out"
+    _ok(["mcq", "--model", setup["global"], "--data", setup["qa"] / "localized_news_mcq_800.jsonl",
+         "--limit", "12", "--fields", "url,country,continent", "--device", "cpu", "--n-boot", "50", "--out", out])
+    assert _is_png(out / "mcq_accuracy.png")
+    assert pl.read_csv(out / "mcq_accuracy.csv").filter(pl.col("level") == "all")["n"][0] == 12
+    _ok(["switch", "--model", setup["global"], "--data", setup["qa"] / "localnewsqa_gold_20260516.parquet",
+         "--limit", "6", "--device", "cpu", "--n-boot", "50", "--out", out])
+    assert _is_png(out / "switch.png")
+    assert pl.read_csv(out / "switch_pairs.csv")["pair"][0] == "all"
+    merged = setup["root"] / "merged"
+    _ok(["merge", "--global", setup["global"], "--regional", setup["regional"], "--alpha", "0.3", "--out", merged])
+    assert (merged / "config.json").is_file() and (merged / "tokenizer.json").is_file()
+
+
+def test_bad_input_exits_with_message(setup, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Narnia"}\n')
+    result = runner.invoke(eval_app, ["mcq", "--model", str(setup["global"]), "--data", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown country 'Narnia'" in " ".join(result.output.split())
+    result = runner.invoke(eval_app, ["ppl", "--model", str(tmp_path / "nope"), "--corpus", str(setup["corpus"])])
+    assert result.exit_code == 2 and "is not a local folder" in " ".join(result.output.split())

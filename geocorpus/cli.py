@@ -120,8 +120,8 @@ def registry_build(
     shared = shared or shared_data_dir()
     if shared is None or not shared.is_dir():
         _fail("real-data folder not found: pass --shared DIR or set GEOCORPUS_SHARED")
-    report = registry.build_registry(shared, out or registry.BUILTIN_REGISTRY_PATH)
-    console.print(report)
+    report = registry.build_registry(shared, out or registry.BUILTIN_REGISTRY)
+    console.print(report.summary() if hasattr(report, 'summary') else report)
 
 
 def _mount_optional() -> None:

@@ -138,22 +138,12 @@ def build_stages(config: CurateConfig) -> list[Stage]:
             exclusion_folder=paths["exclusions"],
             config=config.dedup.minhash,
         )
+        tasks = config.dedup.minhash.stage_tasks()
         for name, steps in minhash.items():
-            tasks = _minhash_tasks(name, config)
-            stages.append(Stage(f"minhash_{name}" if not name.startswith("minhash") else name, steps, tasks=tasks))
+            stages.append(Stage(f"minhash_{name}", steps, tasks=tasks[name]))
         final_input = paths["minhash_out"]
     stages.append(Stage("finalize", [FinalizeCorpus(config.raw, final_input)], tasks=1, workers=1))
     return stages
-
-
-def _minhash_tasks(name: str, config: CurateConfig) -> int:
-    """Signatures and filtering shard like the tagged data; buckets by bucket; clustering is global."""
-    mh = config.dedup.minhash
-    if "cluster" in name:
-        return 1
-    if "bucket" in name:
-        return getattr(mh, "num_buckets", 1)
-    return config.executor.tasks
 
 
 def make_executors(config: CurateConfig, stages: list[Stage]):
@@ -227,8 +217,7 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
         executors = make_executors(config, stages)
         executors[-1].run()
         return None
-    local = CurateConfig(**{**config.__dict__})
-    executors = [make_executors(local, [stage])[0] for stage in stages]  # no depends: run in order here
+    executors = [make_executors(config, [stage])[0] for stage in stages]  # no depends: run in order here
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -114,7 +114,6 @@ def fundus_pages(shared_dir: Path, limit: int | None = None) -> list[dict]:
 def build_fundus_warc(shared_dir: Path, out_path: Path, limit: int | None = None) -> int:
     """A news WARC of real fundus HTML pages as HTTP 200 response records (after one warcinfo record).
     Returns the number of response records written."""
-    from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     pages = fundus_pages(shared_dir, limit)

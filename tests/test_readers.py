@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -250,3 +248,11 @@ def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
     assert len(kept) + excluded.height == expected_bad["records"] + tsv_rows
     assert sorted(excluded["reason"].to_list()) == sorted(expected_bad["errors"].values())
     assert len(kept) == expected_bad["documents"] + tsv_rows
+
+
+def test_byte_order_marks_are_not_errors(tmp_path):
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"url": "https://a.gh/1", "text": "t"}).encode() + b"\n")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfurl,text\nhttps://a.gh/2,t\n")
+    for name, fmt in (("bom.jsonl", "jsonl"), ("bom.csv", "csv")):
+        (doc,) = read_all({"name": "bom", "format": fmt, "path": str(tmp_path / name)})
+        assert not is_read_error(doc) and doc.metadata["url"].startswith("https://a.gh/")

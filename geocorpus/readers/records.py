@@ -50,7 +50,7 @@ class RecordJsonlReader(GeoDiskReader):
 
     def _line_document(self, line: bytes, filepath: str, line_no: int):
         try:
-            decoded = line.decode("utf-8")
+            decoded = line.decode("utf-8-sig" if line_no == 0 else "utf-8")  # a BOM may open the file
         except UnicodeDecodeError as err:
             return self.error(INVALID_UTF8, f"invalid UTF-8 at byte {err.start}", filepath, line_no, raw=line)
         try:
@@ -97,7 +97,7 @@ class RecordCsvReader(GeoDiskReader):
                     span = range(first_line, reader.line_num + 1)
                     first_line = reader.line_num + 1
                     if header is None:
-                        header = values
+                        header = [values[0].lstrip("\ufeff"), *values[1:]] if values else values  # drop a BOM
                         if bad_lines.intersection(span):
                             raise _HeaderError("header row is not valid UTF-8")
                         continue

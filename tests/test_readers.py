@@ -226,28 +226,42 @@ def test_exclude_read_errors_writes_reasons(tmp_path):
 
 
 def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
-    """Two inputs through a real LocalPipelineExecutor (tasks=2, workers=1 runs in this process)."""
+    """Four inputs of four formats through a real LocalPipelineExecutor (tasks=2, workers=1 runs here)."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.writers import JsonlWriter
 
+    from builders import build_now_fixture, write_warc_with_bad_record
     from geocorpus.writers import ExclusionWriter
 
     (tmp_path / "bad").mkdir()
     expected_bad = write_broken_jsonl(tmp_path / "bad" / "broken.jsonl")
+    expected_now = build_now_fixture(tmp_path / "now")
+    expected_warc = write_warc_with_bad_record(tmp_path / "crawl.warc")
     tsv = shared_data / "news" / "masakhanews_eng" / "dev.tsv"
     tsv_rows = pl.read_csv(tsv, separator="\t").height
-    steps = [
-        *build_reader_steps(InputSpec.from_dict({"name": "bad", "format": "jsonl", "path": str(tmp_path / "bad")})),
-        *build_reader_steps(InputSpec.from_dict({"name": "bbc", "format": "tsv", "path": str(tsv), "fields": {"title": "headline"}})),
-        ExcludeReadErrors(exclusion_writer=ExclusionWriter(str(tmp_path / "excluded"), stage="read")),
+    inputs = [
+        {"name": "bad", "format": "jsonl", "path": str(tmp_path / "bad")},
+        {"name": "bbc", "format": "tsv", "path": str(tsv), "fields": {"title": "headline"}},
+        {"name": "now", "format": "now", "path": str(tmp_path / "now")},
+        {"name": "crawl", "format": "warc", "path": str(tmp_path / "crawl.warc")},
+    ]
+    steps = [step for spec in inputs for step in build_reader_steps(InputSpec.from_dict(spec), str(tmp_path / "excluded"))]
+    steps += [
+        ExcludeReadErrors(exclusion_writer=ExclusionWriter(str(tmp_path / "excluded" / "read"), stage="read")),
         JsonlWriter(str(tmp_path / "kept"), compression=None),
     ]
     LocalPipelineExecutor(steps, tasks=2, workers=1, logging_dir=str(tmp_path / "logs")).run()
     kept = [json.loads(line) for f in sorted((tmp_path / "kept").glob("*.jsonl")) for line in f.read_text().splitlines()]
-    excluded = pl.read_parquet(tmp_path / "excluded" / "*.parquet")
-    assert len(kept) + excluded.height == expected_bad["records"] + tsv_rows
-    assert sorted(excluded["reason"].to_list()) == sorted(expected_bad["errors"].values())
-    assert len(kept) == expected_bad["documents"] + tsv_rows
+    read_errors = pl.read_parquet(tmp_path / "excluded" / "read" / "*.parquet")
+    extraction = list((tmp_path / "excluded" / "extract_html").rglob("*.parquet"))
+    extract_dropped = pl.read_parquet(extraction).height if extraction else 0
+    records = expected_bad["records"] + tsv_rows + expected_now["entries"] + expected_warc["documents"] + expected_warc["errors"]
+    assert len(kept) + read_errors.height + extract_dropped == records
+    assert sorted(read_errors["reason"].to_list()) == sorted(
+        [*expected_bad["errors"].values(), "missing_source_row", "warc_format_error"]
+    )
+    assert len({d["id"] for d in kept}) == len(kept)
+    assert {d["metadata"]["input_name"] for d in kept} == {"bad", "bbc", "now", "crawl"}
 
 
 def test_byte_order_marks_are_not_errors(tmp_path):

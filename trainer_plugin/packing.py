@@ -86,9 +86,12 @@ class Packer:
         n = len(self._ids)
         sample = self._cut(n)
         pad = self.seq_len - n
+        if not pad:
+            return sample
         sample["input_ids"] += [self.pad_id] * pad
         sample["labels"] += [IGNORE_INDEX] * pad
         sample["position_ids"] += list(range(pad))
+        sample["seq_lens"].append(pad)  # padding is its own segment so offsets cover the sequence
         sample["attention_mask"] = [1] * n + [0] * pad
         return sample
 

@@ -194,8 +194,8 @@ class LanguageIDFilter(BaseFilter):
         if self.model == "py3langid":
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            identifier = LanguageIdentifier.from_pickled_model(MODEL_FILE, norm_probs=True)
-            return lambda text: identifier.classify(text)
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            return lambda text: tuple(identifier.classify(text))
         import fasttext
 
         ft = fasttext.load_model(self.model)

@@ -79,14 +79,14 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
     excl = paths["exclusions"]
 
     def exclusions(stage: str) -> ExclusionWriter:
-        return ExclusionWriter(excl / stage, stage=stage)
+        return ExclusionWriter(str(excl / stage), stage=stage)
 
     steps: list[PipelineStep] = []
     for spec in config.inputs:
-        reader_steps = build_reader_steps(spec, exclusion_folder=excl)
+        reader_steps = build_reader_steps(spec, exclusion_folder=str(excl))
         # Count right after the reader itself, before any extraction step can drop a document.
         steps.append(reader_steps[0])
-        steps.append(CountInput(paths["counts"], input_name=spec.name))
+        steps.append(CountInput(str(paths["counts"]), input_name=spec.name))
         steps.extend(reader_steps[1:])
     steps.append(ExcludeReadErrors(exclusion_writer=exclusions("read")))
     steps.append(VerifyURL(exclusion_writer=exclusions("verify_url"), max_length=config.url.max_length))
@@ -116,7 +116,7 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
         )
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
-    steps.append(CorpusWriter(paths["tagged"], output_filename="${rank}.parquet"))
+    steps.append(CorpusWriter(str(paths["tagged"]), output_filename="${rank}.parquet"))
     return steps
 
 
@@ -132,10 +132,10 @@ def build_stages(config: CurateConfig) -> list[Stage]:
         from geocorpus.dedup import minhash_pipelines
 
         minhash = minhash_pipelines(
-            input_folder=paths["tagged"],
-            output_folder=paths["minhash_out"],
-            work_folder=paths["minhash_work"],
-            exclusion_folder=paths["exclusions"],
+            input_folder=str(paths["tagged"]),
+            output_folder=str(paths["minhash_out"]),
+            work_folder=str(paths["minhash_work"]),
+            exclusion_folder=str(paths["exclusions"]),
             config=config.dedup.minhash,
         )
         tasks = config.dedup.minhash.stage_tasks()

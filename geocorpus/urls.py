@@ -121,10 +121,14 @@ def _is_ipv4_number(label: str) -> bool:
     return False
 
 
-def _valid_punycode(host: str) -> bool:
+_IDNA_ERRORS = (idna.IDNAError, UnicodeError, ValueError, IndexError)
+
+
+def _valid_punycode(label: str) -> bool:
+    """An "xn--" label must decode to a valid IDNA U-label (WHATWG rejects e.g. "xn--pokxncvks")."""
     try:
-        idna.decode(host)
-    except (idna.IDNAError, UnicodeError, ValueError):
+        idna.decode(label)
+    except _IDNA_ERRORS:
         return False
     return True
 
@@ -209,7 +213,7 @@ class URLVerifier:
         if not host.isascii():
             try:
                 host = idna.encode(host, uts46=True).decode("ascii")
-            except (idna.IDNAError, UnicodeError, ValueError):
+            except _IDNA_ERRORS:
                 return None, None, None, "invalid_idna"
         host = host.lower()
         if host.endswith("."):
@@ -223,7 +227,7 @@ class URLVerifier:
             return None, None, None, "invalid_host"
         if _is_ipv4_number(labels[-1]):
             return None, None, None, "ip_address"
-        if "xn--" in host and not _valid_punycode(host):
+        if "xn--" in host and not all(_valid_punycode(label) for label in labels if label.startswith("xn--")):
             return None, None, None, "invalid_idna"
         if labels[-1] in _LOCAL_NAMES:
             return None, None, None, "local_host"
@@ -325,8 +329,10 @@ class URLVerifier:
                     if not (port.isascii() and port.isdigit()) or not 0 < int(port) <= 65535:
                         return _rejected("invalid_port", unwrapped)
                     port = port.lstrip("0")
-                    if port == _DEFAULT_PORTS[scheme]:
-                        port = ""
+            if not scheme:  # scheme-less input: http, unless it names the https port
+                scheme = "https" if port == "443" else "http"
+            if port and port == _DEFAULT_PORTS[scheme]:
+                port = ""
             if not authority:
                 return _rejected("no_host", unwrapped)
             info = self._host_cache.get(authority)
@@ -356,11 +362,16 @@ class URLVerifier:
                 query = quote(query, safe=_SAFE_IN_URL)
             netloc = f"{host}:{port}" if port else host
             url = f"{scheme}://{netloc}{path}?{query}" if query else f"{scheme}://{netloc}{path}"
+            if len(url) > self.max_length:  # percent-encoding can lengthen a URL up to ninefold
+                return _rejected("too_long", unwrapped)
             return _accepted(url, host, domain, suffix, unwrapped)
         return _rejected("invalid_host", unwrapped)  # more than three nested archive wrappers
 
     def _split_unusual_scheme(self, text: str, unwrapped: bool) -> tuple[str, str] | URLResult:
-        """Everything but a plain "http(s)://" start: odd slashes, other schemes, scheme-less text."""
+        """Everything but a plain "http(s)://" start: odd slashes, other schemes, scheme-less text.
+
+        Returns (scheme, text after the scheme) or a rejection; scheme "" means none was written.
+        """
         first = text[0]
         if first in "/.?#\\":
             return _rejected("relative_url", unwrapped)
@@ -384,7 +395,7 @@ class URLVerifier:
         authority = text[:cut].rpartition(":")[0] if ":" in text[:cut] else text[:cut]
         if "@" in authority or "." not in authority or self._host_info(authority)[3] is not None:
             return _rejected("no_scheme", unwrapped)
-        return "http", text
+        return "", text  # the caller picks http, or https for port 443
 
 
 def _decodable(text: str) -> bool:
@@ -401,7 +412,7 @@ def _decode_entities(text: str) -> str:
 
     Only the ampersand entities are decoded: a general unescape would turn "&para=1" into "¶=1".
     """
-    for _ in range(3):
+    while True:  # each round shortens the text, so this ends
         before = text
         for entity, char in _ENTITIES:
             if entity in text:

@@ -128,7 +128,7 @@ def test_region_without_documents_and_empty_folder_are_errors(corpus, tmp_path, 
 
 def test_real_fundus_documents_stream_through_every_metadata_condition(shared_data, tmp_path, tokenizer):
     data = write_corpus(fundus_rows(shared_data), tmp_path, shards=2, row_group_size=20)
-    for name in ("url_country_continent", "domain_only", "none"):
+    for name in ("url_country_continent", "domain_only"):
         ds = PackedDataset(data, tokenizer, condition=name, seq_len=256, epochs=1)
         loader = ResumableDataLoader(ds, batch_size=4)
         batches = list(loader)

@@ -123,6 +123,7 @@ class PackedDataset(IterableDataset):
         self._positions: dict[int, tuple[int, int, int]] = {}  # worker -> (epoch, index, total)
         self._resume: dict[int, tuple[int, int, int]] = {}
         self._num_workers = 0
+        self._next_worker = 0  # the DataLoader starts at worker 0; on resume it plays this role
 
     def _condition_for(self, source: Source) -> Condition:
         if not source.include_regions:
@@ -143,6 +144,7 @@ class PackedDataset(IterableDataset):
             "rank": self.rank,
             "world_size": self.world_size,
             "num_workers": self._num_workers,
+            "next_worker": self._next_worker,
             "workers": {str(w): list(p) for w, p in sorted(self._positions.items())},
         }
 
@@ -156,11 +158,13 @@ class PackedDataset(IterableDataset):
         self._resume = {int(w): tuple(p) for w, p in state["workers"].items()}
         self._positions = dict(self._resume)
         self._num_workers = int(state["num_workers"])
+        self._next_worker = int(state.get("next_worker", 0))
 
     def record_position(self, position: Sequence[int]) -> None:
         """Called by the loader in the main process for every batch it hands out."""
         worker, epoch, index, total = position
         self._positions[int(worker)] = (int(epoch), int(index), int(total))
+        self._next_worker = (int(worker) + 1) % max(1, self._num_workers)
 
     def set_num_workers(self, num_workers: int) -> None:
         """Told by the loader; a resume state must have been saved with the same number."""
@@ -170,7 +174,9 @@ class PackedDataset(IterableDataset):
     # --- iteration ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
-        worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
+        # batches come round-robin from workers; a resumed loader's worker 0 continues the role of
+        # the worker whose turn was next, so the interleaving matches the uninterrupted run
+        worker, n_workers = ((info.id + self._next_worker) % info.num_workers, info.num_workers) if info else (0, 1)
         if self._resume and (info.num_workers if info else 0) != self._num_workers:
             raise ValueError(
                 f"resuming a stream saved with num_workers={self._num_workers} with "

@@ -30,6 +30,8 @@ class ResumableDataLoader(DataLoader):
 
     def __iter__(self) -> Iterator[dict]:
         dataset: PackedDataset = self.dataset
+        if not dataset._resume:  # a fresh pass: forget positions of an earlier one
+            dataset._positions, dataset._next_worker = {}, 0
         batches = super().__iter__()  # workers (or the in-process iterator) take the resume point now
         dataset._resume = {}  # a later pass starts from the beginning, not from the old checkpoint
         for batch in batches:

@@ -42,9 +42,23 @@ def run_verify(urls: list[str]) -> None:
         verify(url)
 
 
+_LONG_LIVED_VERIFIER: URLVerifier | None = None
+
+
+def run_verify_warm(urls: list[str]) -> None:
+    """One verifier across runs, as in a long pipeline worker: after the first run every host is cached."""
+    global _LONG_LIVED_VERIFIER
+    if _LONG_LIVED_VERIFIER is None:
+        _LONG_LIVED_VERIFIER = URLVerifier()
+    verify = _LONG_LIVED_VERIFIER.verify
+    for url in urls:
+        verify(url)
+
+
 MEASURED_PATHS: dict[str, Callable[[list[str]], None]] = {
     "urlsplit": run_urlsplit,
     "URLVerifier.verify": run_verify,
+    "verify, warm cache": run_verify_warm,
 }
 BASELINE = "urlsplit"
 
@@ -78,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(urls):,} URLs, best of {args.repeats}")
     for name, rate in rates.items():
         print(f"{name:<20} {rate:>12,.0f} URLs/s   {rate / baseline:5.2f}x {BASELINE}")
+    print("target: URLVerifier.verify (host cache filled inside each timed run) >= 0.70x urlsplit")
     return 0
 
 

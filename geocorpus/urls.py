@@ -188,6 +188,18 @@ class URLVerifier:
         self._host_cache: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
         self._extract = _suffix_extractor()
 
+    def __getstate__(self) -> dict:
+        """Pickle settings only: datatrove ships steps to worker processes, which rebuild the
+        suffix list once per process and fill their own host cache."""
+        state = dict(self.__dict__)
+        state["_host_cache"] = {}
+        del state["_extract"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._extract = _suffix_extractor()
+
     # ------------------------------------------------------------------ host (cached)
     def _host_info(self, raw_host: str) -> tuple[str | None, str | None, str | None, str | None]:
         """raw host text -> (ascii host, domain, suffix, rejection reason), cached per raw host."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import pickle
 import random
 import socket
 import sys
@@ -227,6 +228,17 @@ def test_host_cache_is_bounded_and_does_not_change_results():
     for raw in inputs:
         assert small.verify(raw) == fresh.verify(raw)
     assert len(small._host_cache) <= 2
+
+
+def test_pickles_small_with_settings_kept():
+    """Pipelines ship the verifier to worker processes: settings travel, the cache does not."""
+    original = URLVerifier(max_length=100, tracking_params=["sessionid"])
+    original.verify("https://www.bbc.co.uk/news")
+    payload = pickle.dumps(original)
+    assert len(payload) < 10_000
+    copy = pickle.loads(payload)
+    assert copy.verify("https://x.com/a?sessionid=1&utm_source=t").url == "https://x.com/a?utm_source=t"
+    assert copy.verify("https://x.com/" + "a" * 100).reason == "too_long"
 
 
 def test_module_level_verifier_matches_a_default_verifier(verifier):

@@ -1,4 +1,4 @@
-"""``geocorpus``: curate a region-tagged corpus, inspect it, build the registry, train, evaluate.
+"""geocorpus: curate a region-tagged corpus, inspect it, build the registry, train, evaluate.
 
 Errors a user can fix (a bad config key, a missing file, counts that do not reconcile) are printed
 as one clear message with exit code 2, not as a traceback from deep inside a library.
@@ -124,23 +124,31 @@ def registry_build(
     console.print(report.summary() if hasattr(report, 'summary') else report)
 
 
-def _mount_optional() -> None:
-    """Training and evaluation live in trainer_plugin; mount their commands when importable."""
-    try:
-        from trainer_plugin.train import train_cli
+@app.command()
+def train(config: Path = typer.Argument(..., help="Training config (YAML): model, tokenizer, data, condition.")) -> None:
+    """Train a small Llama-style model for one experimental condition (trainer_plugin)."""
+    from trainer_plugin.train import train as run_training
 
-        app.command("train", help="Train a model for one condition config (YAML).")(train_cli)
-    except ImportError:
-        pass
+    if not config.is_file():
+        _fail(f"training config not found: {config}")
+    try:
+        result = run_training(config)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    console.print(result)
+
+
+def _mount_eval() -> None:
+    """Evaluation commands live in trainer_plugin.evaluation; mounted as `geocorpus eval ...`."""
     try:
         from trainer_plugin.evaluation.cli import eval_app
+    except ImportError as exc:  # a broken optional install should not take curation down with it
+        console.print(f"[yellow]geocorpus eval unavailable: {exc}[/]")
+        return
+    app.add_typer(eval_app, name="eval", help="Evaluate models: ppl | mcq | switch | merge.")
 
-        app.add_typer(eval_app, name="eval", help="Evaluate models: ppl | mcq | switch | merge.")
-    except ImportError:
-        pass
 
-
-_mount_optional()
+_mount_eval()
 
 if __name__ == "__main__":
     app()

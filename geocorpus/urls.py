@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import quote, unquote
 
+import unicodedata
+
 import idna
 import tldextract
 
@@ -20,7 +22,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "empty",  # None, "", or only whitespace / control characters
     "not_a_string",  # bytes, numbers, NaN from a dataframe, ...
     "too_long",  # longer than max_length characters
-    "whitespace_or_control",  # whitespace or a control/format character inside the URL
+    "whitespace_or_control",  # whitespace, a control character or a lone surrogate inside the URL
     "relative_url",  # "/news/...", "./x", "?q", "#frag", "//host/x": needs a base URL
     "no_scheme",  # no "scheme:" and the text does not start with a public host name
     "unsupported_scheme",  # any scheme but http / https (ftp:, mailto:, javascript:, data:, ...)
@@ -290,9 +292,9 @@ class URLVerifier:
         text = raw.strip(_STRIPPED)
         if not text:
             return _rejected("empty")
-        if " " in text or not text.isprintable():
+        if " " in text or (not text.isprintable() and _has_space_or_control(text)):
             return _rejected("whitespace_or_control")
-        if "&amp;" in text or "&#" in text:
+        if "&" in text and ("&amp;" in text or "&#" in text):
             text = _decode_entities(text)
         # The checks above hold for any substring, so an unwrapped archive target skips most of them.
         unwrapped = False
@@ -312,7 +314,7 @@ class URLVerifier:
                 if inner is not None:
                     text, unwrapped = inner, True
                     continue
-            while rest[:4].lower() == "http":  # "http://https://x": the inner scheme is the real one
+            while rest[:1] in "hH" and rest[:4].lower() == "http":  # "http://https://x": keep the inner scheme
                 low = rest[:8].lower()
                 if low.startswith("https://"):
                     scheme, rest = "https", rest[8:]
@@ -384,30 +386,46 @@ class URLVerifier:
 
         Returns (scheme, text after the scheme) or a rejection; scheme "" means none was written.
         """
-        first = text[0]
-        if first in "/.?#\\":
-            return _rejected("relative_url", unwrapped)
-        colon = text.find(":")
-        if colon > 0:
-            candidate = text[:colon].lower()
-            after = text[colon + 1 :]
-            if candidate in _DEFAULT_PORTS:
-                # WHATWG: a special scheme skips any run of "/" and "\" ("http:/x", "http:\\x", "http:x").
-                return candidate, after.lstrip("/\\")
-            looks_like_scheme = candidate[:1].isalpha() and _SCHEME_CHARS.issuperset(candidate) and candidate.isascii()
-            port_follows = after[:1].isdigit() and "." in candidate  # "www.example.com:8080/x"
-            if looks_like_scheme and not port_follows:
-                return _rejected("unsupported_scheme", unwrapped)
-        # Scheme-less: accepted as http only when the text up to the first "/" is a public host name.
+        failure = "no_scheme"
+        if text[0] in "/.?#\\":
+            if not text.startswith("//") or text.startswith("///"):
+                return _rejected("relative_url", unwrapped)
+            # "//host/path" (scheme-relative) names its host: the same rule as scheme-less text
+            text, failure = text[2:], "relative_url"
+        else:
+            colon = text.find(":")
+            if colon > 0:
+                candidate = text[:colon].lower()
+                after = text[colon + 1 :]
+                if candidate in _DEFAULT_PORTS:
+                    # WHATWG: a special scheme skips any run of "/" and "\" ("http:/x", "http:\\x", "http:x").
+                    return candidate, after.lstrip("/\\")
+                looks_like_scheme = (
+                    candidate[:1].isalpha() and _SCHEME_CHARS.issuperset(candidate) and candidate.isascii()
+                )
+                port_follows = after[:1].isdigit() and "." in candidate  # "www.example.com:8080/x"
+                if looks_like_scheme and not port_follows:
+                    return _rejected("unsupported_scheme", unwrapped)
+        # Scheme-less: accepted only when the text up to the first "/" is a public host name.
         cut = len(text)
-        for sep in "/?#":
+        for sep in "/?#\\":
             pos = text.find(sep)
             if -1 < pos < cut:
                 cut = pos
         authority = text[:cut].rpartition(":")[0] if ":" in text[:cut] else text[:cut]
         if "@" in authority or "." not in authority or self._host_info(authority)[3] is not None:
-            return _rejected("no_scheme", unwrapped)
+            return _rejected(failure, unwrapped)
         return "", text  # the caller picks http, or https for port 443
+
+
+def _has_space_or_control(text: str) -> bool:
+    """Whitespace, C0/C1 controls and lone surrogates make a URL unusable. Format characters such as
+    U+200E (left-to-right mark, real in Arabic news slugs) are not: like browsers, the path keeps
+    them percent-encoded, and IDNA rejects them in hosts. Only called when isprintable() fails."""
+    for char in text:
+        if not char.isprintable() and (char.isspace() or unicodedata.category(char) in ("Cc", "Cs")):
+            return True
+    return " " in text
 
 
 def _decodable(text: str) -> bool:
@@ -457,7 +475,7 @@ def _archived_target(tail: str) -> str | None:
             if name == "url" and value:
                 target = unquote(value)
                 # decoding could bring back what the whole-URL checks rejected
-                return target if " " not in target and target.isprintable() else None
+                return None if _has_space_or_control(target) else target
     return None
 
 

@@ -77,6 +77,8 @@ NORMALIZED = [
     ("http://Bücher.DE/ü?q=ä", "http://xn--bcher-kva.de/%C3%BC?q=%C3%A4"),
     ("http://пример.рф/", "http://xn--e1afmkfd.xn--p1ai/"),
     ('http://example.org/"quoted"?<a>', "http://example.org/%22quoted%22?%3Ca%3E"),
+    # a left-to-right mark in an Arabic slug (real in SemEval) is kept, percent-encoded
+    ("https://akhbarelyom.com/news/1/\u0641\u064a\u200e", "https://akhbarelyom.com/news/1/%D9%81%D9%8A%E2%80%8E"),
     # dot segments (also WHATWG's %2e spellings), backslashes, WHATWG's lenient slashes
     ("http://example.com/a/./b/../c", "http://example.com/a/c"),
     ("https://example.com/aaa/bbb/%2e%2E?query", "https://example.com/aaa/?query"),
@@ -91,6 +93,7 @@ NORMALIZED = [
     ("bbc.co.uk/news?x=1", "http://bbc.co.uk/news?x=1"),
     ("www.example.com:8080/a", "http://www.example.com:8080/a"),
     ("www.example.com:443/a", "https://www.example.com/a"),
+    ("//www.eleconomista.es/economia/noticias/1", "http://www.eleconomista.es/economia/noticias/1"),
 ]
 
 
@@ -128,11 +131,15 @@ REJECTED = [
     ("http://example.com/a b", "whitespace_or_control"),
     ("http://exa\tmple.com/", "whitespace_or_control"),
     ("http://example.com/\x00a", "whitespace_or_control"),
-    ("http://example.com/\u200b", "whitespace_or_control"),
+    ("http://example.com/a\u00a0b", "whitespace_or_control"),
+    ("http://example.com/a\u2028b", "whitespace_or_control"),
+    ("http://example.com/a\ud800b", "whitespace_or_control"),
+    ("http://exa\u200emple.com/", "invalid_idna"),
     ("/news/uk-england-shropshire-62686179", "relative_url"),
     ("./story.html", "relative_url"),
     ("?page=2", "relative_url"),
-    ("//www.mysite.com/", "relative_url"),
+    ("//intranet/x", "relative_url"),
+    ("///www.mysite.com/", "relative_url"),
     ("story.html", "no_scheme"),
     ("news/uk-1234", "no_scheme"),
     ("ftp://example.com/file", "unsupported_scheme"),
@@ -186,6 +193,7 @@ ARCHIVE_LINKS = [
     ("https://web.archive.org/web/20200101120000id_/https://x.com/a?id=1&utm_source=t#c", "https://x.com/a?id=1"),
     ("https://WEB.archive.org/web/2019if_/https://x.com/a", "https://x.com/a"),
     ("https://web.archive.org/web/2020*/x.com/a", "http://x.com/a"),
+    ("https://web.archive.org/web///www.eleconomista.es/a", "http://www.eleconomista.es/a"),
     ("https://web.archive.org/web/20200101000000/https:/x.com/a", "https://x.com/a"),
     ("https://archive.org/wayback/available?url=example.com/x", "http://example.com/x"),
     (

@@ -9,11 +9,10 @@ The rules are written up in ``docs/urls.md``.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import quote, unquote
-
-import unicodedata
 
 import idna
 import tldextract
@@ -23,7 +22,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "not_a_string",  # bytes, numbers, NaN from a dataframe, ...
     "too_long",  # longer than max_length characters
     "whitespace_or_control",  # whitespace, a control character or a lone surrogate inside the URL
-    "relative_url",  # "/news/...", "./x", "?q", "#frag", "//host/x": needs a base URL
+    "relative_url",  # "/news/...", "./x", "?q", "#frag", "//intranet/x": needs a base URL
     "no_scheme",  # no "scheme:" and the text does not start with a public host name
     "unsupported_scheme",  # any scheme but http / https (ftp:, mailto:, javascript:, data:, ...)
     "no_host",  # http(s) URL with an empty host ("http://", "http:///x")
@@ -81,6 +80,8 @@ def _suffix_extractor() -> tldextract.TLDExtract:
 
 @dataclass(frozen=True, slots=True)
 class URLResult:
+    """One verified URL: ``ok`` with every column filled, or not ``ok`` with only ``reason``."""
+
     ok: bool
     url: str | None  # normalized URL when ok
     host: str | None  # lowercase ASCII (punycode) host, no trailing dot, no port

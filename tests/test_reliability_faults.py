@@ -1,0 +1,113 @@
+"""Nothing is lost under faults: a curation run killed with SIGKILL mid-stage resumes to the same corpus.
+
+The run is a real ``geocorpus curate`` subprocess (tasks=4, workers=1: tasks run one after another in the CLI process); it is killed
+as a process group as soon as the first tag task has finished, then the same command is run again.
+datatrove's completion markers make the second run redo only unfinished tasks; the finalize stage
+rebuilds the data from the tagged shards. A clean in-process run is the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from reliability_builders import curation_config, jsonl_input, write_english_corpus
+from geocorpus.config import parse_config
+from pipelines.curate import run_curation
+
+REPO = Path(__file__).resolve().parent.parent
+GEOCORPUS = REPO / ".venv" / "bin" / "geocorpus"
+FILES, DOCS_PER_FILE = 4, 1000
+
+
+def _all_ids(out: Path) -> tuple[list[str], list[str]]:
+    kept = pl.read_parquet(out / "data" / "*.parquet", columns=["id"])["id"].to_list()
+    excluded = pl.read_parquet(sorted((out / "exclusions").rglob("*.parquet")), columns=["id"])["id"].to_list()
+    return kept, excluded
+
+
+def _curate(config_path: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(GEOCORPUS), "curate", str(config_path), "--no-progress"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **popen,
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("faults")
+    info = write_english_corpus(tmp / "in", shared_data, files=FILES, docs_per_file=DOCS_PER_FILE)
+    expected = {f"news/{name}/{row}" for name in info["files"] for row in range(info["rows"][name])}
+    return tmp, expected
+
+
+@pytest.fixture(scope="module")
+def clean_run(corpus):
+    tmp, _ = corpus
+    raw = curation_config(tmp / "clean", [jsonl_input("news", tmp / "in")], tasks=1, workers=1, language=True)
+    report = run_curation(parse_config(raw), show_progress=False)
+    return tmp / "clean", report
+
+
+def test_sigkill_mid_run_then_rerun_keeps_every_document_exactly_once(corpus, clean_run):
+    tmp, expected = corpus
+    out = tmp / "killed"
+    config_path = tmp / "killed.yaml"
+    raw = curation_config(out, [jsonl_input("news", tmp / "in")], tasks=4, workers=1, language=True)
+    config_path.write_text(yaml.safe_dump(raw))
+
+    proc = _curate(config_path)
+    completions = out / "logs" / "tag" / "completions"
+    deadline = time.monotonic() + 120
+    while not (completions.is_dir() and any(completions.iterdir())):
+        assert proc.poll() is None, f"run ended before it could be killed:\n{proc.stdout.read().decode()}"
+        assert time.monotonic() < deadline, "no tag task finished within 120 s"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI and anything it started
+    proc.wait()
+    done_at_kill = sorted(p.name for p in completions.iterdir())
+    assert len(done_at_kill) < FILES, "every tag task finished before the kill: the fault was not mid-run"
+    assert not (out / "report.json").exists() and not (out / "logs" / "finalize" / "completions").exists()
+
+    again = _curate(config_path)
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output.decode()
+    assert sorted(p.name for p in completions.iterdir()) == [f"{r:05d}" for r in range(FILES)]
+
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    rec = report["reconcile"]
+    assert rec["ok"] and rec["input"] == len(expected) == rec["kept"] + rec["excluded"], rec["line"]
+    kept, excluded = _all_ids(out)
+    assert len(kept) == len(set(kept)), "a document was written twice"
+    assert len(excluded) == len(set(excluded)), "a document was excluded twice"
+    assert set(kept).isdisjoint(excluded)
+    assert set(kept) | set(excluded) == expected, "a document went missing"
+    clean_kept, clean_excluded = _all_ids(clean_run[0])
+    assert set(kept) == set(clean_kept) and set(excluded) == set(clean_excluded)
+    assert rec == clean_run[1]["reconcile"]
+
+
+def test_rerunning_a_finished_run_redoes_nothing(corpus, clean_run):
+    tmp, _ = corpus
+    out, report = clean_run
+    watched = [p for p in out.rglob("*") if p.is_file() and p.parent.name != "plots"]
+    watched = [p for p in watched if p.suffix == ".parquet" or "completions" in p.parts or p.parent.name == "counts"]
+    before = {p: p.stat().st_mtime_ns for p in watched}
+    assert any("completions" in p.parts for p in before) and any(p.parent.name == "data" for p in before)
+    raw = curation_config(out, [jsonl_input("news", tmp / "in")], tasks=1, workers=1, language=True)
+    again = run_curation(parse_config(raw), show_progress=False)
+    assert again["reconcile"] == report["reconcile"]
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p in before}
+    assert after == before, "a finished run's files were rewritten"
+    tag_log = (out / "logs" / "tag" / "logs").glob("task_*.log")
+    assert all(log.read_text().count("Launching pipeline") == 1 for log in tag_log), "a finished tag task ran again"

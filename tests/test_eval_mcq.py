@@ -96,3 +96,13 @@ def test_bad_qa_files_fail_with_file_and_row(tmp_path):
             load_mcq(path)
     with pytest.raises(EvaluationError, match="no 'split_type' column"):
         load_mcq(tmp_path / "answer.jsonl", split_type="explicit")
+
+
+def test_decision_rules_normalise_by_characters_and_tokens():
+    from trainer_plugin.evaluation.mcq import choices
+
+    options = ["Abuja", "Port Harcourt"]  # 5 and 13 characters
+    loglik = np.array([-6.0, -10.0])  # raw prefers Abuja; per character (-1.2 vs -0.77) the long one
+    picks = choices(loglik, np.array([2, 6]), options)
+    assert picks == {"acc": 0, "acc_norm": 1, "acc_norm_tokens": 1}
+    assert choices(loglik, np.array([2, 2]), options)["acc_norm_tokens"] == 0  # -3 vs -5 per token

@@ -19,7 +19,7 @@ from trainer_plugin.evaluation.corpus import load_eval_documents
 from trainer_plugin.evaluation.cross_matrix import cross_matrix
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.locale_switch import score_locale_switch, switch_table
-from trainer_plugin.evaluation.mcq import RULES, accuracy_table, score_mcq
+from trainer_plugin.evaluation.mcq import METRICS, RULES, accuracy_table, score_mcq
 from trainer_plugin.evaluation.merge import merge_checkpoints
 from trainer_plugin.evaluation.merge_sweep import merge_sweep
 from trainer_plugin.evaluation.perplexity import gap_table, region_table, score_documents
@@ -28,7 +28,7 @@ from trainer_plugin.evaluation.qa_data import load_mcq, load_switch_items
 from trainer_plugin.evaluation.question_metadata import DEFAULT_OUTLETS, QuestionMetadata
 from trainer_plugin.evaluation.runtime import load_causal_lm
 from trainer_plugin.evaluation.scoring import ScoringSettings
-from trainer_plugin.evaluation.tables import show_table, write_table
+from trainer_plugin.evaluation.tables import show_table, with_intervals, write_table
 from trainer_plugin.template import MetadataTemplate, TemplateError
 
 eval_app = typer.Typer(help="Evaluate models per region: ppl | cross | mcq | switch | merge | merge-sweep.",
@@ -127,7 +127,8 @@ def ppl_command(
         write_table(gaps, out, "ppl_gap")
         plots.perplexity_heatmap(table, out / "ppl_heatmap.png")
         plots.gap_bars(gaps, out / "ppl_gap.png")
-        show_table(gaps, f"Perplexity gain from metadata ({documents.height} documents)", console)
+        show_table(gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"),
+                   f"Perplexity gain from metadata ({documents.height} documents)", console)
 
     _run(action)
 
@@ -197,7 +198,8 @@ def mcq_command(
         table = accuracy_table(per_question, n_boot, seed)
         write_table(table, out, "mcq_accuracy")
         plots.accuracy_bars(table, out / "mcq_accuracy.png", metric)
-        show_table(table, f"Localized MCQ ({len(items)} questions, prefix fields: {fields})", console)
+        show_table(with_intervals(table, list(METRICS), ["level", "region", "n"]),
+                   f"Localized MCQ ({len(items)} questions, prefix fields: {fields})", console)
 
     _run(action)
 
@@ -226,7 +228,9 @@ def switch_command(
         table = switch_table(per_question, n_boot, seed)
         write_table(table, out, "switch_pairs")
         plots.switch_bars(table, out / "switch.png")
-        show_table(table, f"Locale switch ({len(items)} ambiguous questions)", console)
+        shown = with_intervals(table, ["switch_rate"], ["pair", "n"]).join(
+            table.select("pair", "follows_target", "follows_contrast", "changed"), on="pair", maintain_order="left")
+        show_table(shown, f"Locale switch ({len(items)} ambiguous questions, rule {rule})", console)
 
     _run(action)
 

@@ -2,8 +2,8 @@
 
 Each option is a continuation `` {option}`` of ``[prefix]Question: {q}\\nAnswer:``. Three choices
 are reported: ``acc`` (highest summed log-likelihood), ``acc_norm`` (log-likelihood divided by the
-option's length in characters, lm-eval-harness's acc_norm, which counts bytes of UTF-8) and
-``acc_norm_tokens`` (divided by its number of tokens). An optional metadata prefix names the
+option's length in characters, without the leading space: lm-eval-harness's acc_norm) and
+``acc_norm_tokens`` (divided by its number of scored tokens). An optional metadata prefix names the
 question's country, so a metadata-conditioned model can be asked "as a Kenyan news reader".
 """
 
@@ -35,10 +35,10 @@ def option_pairs(question: str, options: Sequence[str], prefix: str) -> list[tup
 
 def choices(loglik: np.ndarray, n_tokens: np.ndarray, options: Sequence[str]) -> dict[str, int]:
     """The option index each decision rule picks (ties: the first option)."""
-    n_bytes = np.array([len((" " + o).encode("utf-8")) for o in options], dtype=np.float64)
+    n_chars = np.array([max(len(o), 1) for o in options], dtype=np.float64)
     return {
         "acc": int(np.argmax(loglik)),
-        "acc_norm": int(np.argmax(loglik / n_bytes)),
+        "acc_norm": int(np.argmax(loglik / n_chars)),
         "acc_norm_tokens": int(np.argmax(loglik / np.maximum(n_tokens, 1))),
     }
 

@@ -28,7 +28,9 @@ def _heatmap(ax, matrix: np.ndarray, rows: list[str], columns: list[str], label:
     for i in range(len(rows)):
         for j in range(len(columns)):
             if np.isfinite(matrix[i, j]):
-                ax.text(j, i, f"{matrix[i, j]:.3g}", ha="center", va="center", color="white", fontsize=8)
+                light_cell = image.norm(matrix[i, j]) < 0.5  # the light (yellow) end of viridis_r
+                ax.text(j, i, f"{matrix[i, j]:.4g}", ha="center", va="center", fontsize=8,
+                        color="black" if light_cell else "white")
     ax.figure.colorbar(image, ax=ax, label=label)
 
 
@@ -101,7 +103,7 @@ def switch_bars(table: pl.DataFrame, path: str | Path) -> Path:
     pairs = table["pair"].to_list()
     x = np.arange(len(pairs))
     rate = table["switch_rate"].to_numpy()
-    errors = np.vstack([rate - table["switch_low"].to_numpy(), table["switch_high"].to_numpy() - rate])
+    errors = np.vstack([rate - table["switch_rate_low"].to_numpy(), table["switch_rate_high"].to_numpy() - rate])
     figure, ax = plt.subplots(figsize=(max(6, 0.6 * len(pairs) + 2), 4))
     ax.bar(x - 0.27, rate, width=0.27, yerr=np.nan_to_num(errors), capsize=3, label="switch (both follow)")
     ax.bar(x, table["follows_target"].to_numpy(), width=0.27, label="follows target metadata")

@@ -36,6 +36,17 @@ def rich_table(frame: pl.DataFrame, title: str, max_rows: int = 60) -> Table:
     return table
 
 
+def with_intervals(frame: pl.DataFrame, metrics: list[str], keep: list[str]) -> pl.DataFrame:
+    """``keep`` columns plus one text column per metric, "value [low, high]", for narrow terminals."""
+    return frame.select(
+        *keep,
+        *[
+            pl.format("{} [{}, {}]", *(pl.col(c).round(2) for c in (m, f"{m}_low", f"{m}_high"))).alias(m)
+            for m in metrics
+        ],
+    )
+
+
 def show_table(frame: pl.DataFrame, title: str, console: Console | None = None) -> None:
     """Print the table to the terminal."""
     (console or Console()).print(rich_table(frame, title))

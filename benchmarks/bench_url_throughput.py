@@ -22,6 +22,8 @@ if __package__ in (None, ""):
 
 from benchmarks.real_urls import load_real_urls
 from geocorpus.shared_data import shared_data_dir
+from geocorpus.registry import OutletRegistry
+from geocorpus.tagging import RegionTagger
 from geocorpus.urls import URLVerifier
 
 
@@ -55,10 +57,32 @@ def run_verify_warm(urls: list[str]) -> None:
         verify(url)
 
 
+def run_verify_and_tag(urls: list[str]) -> None:
+    """The curation hot path: verify + normalize + tag (registry, ccTLD), fresh caches per run."""
+    verify = URLVerifier().verify
+    tag = RegionTagger(builtin_registry=_registry()).tag
+    for url in urls:
+        result = verify(url)
+        if result.ok:
+            tag(result.host, result.domain, result.suffix, None)
+
+
+_REGISTRY = None
+
+
+def _registry():
+    """The built-in registry is loaded once per process (as in a pipeline worker), not per run."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = OutletRegistry.builtin()
+    return _REGISTRY
+
+
 MEASURED_PATHS: dict[str, Callable[[list[str]], None]] = {
     "urlsplit": run_urlsplit,
     "URLVerifier.verify": run_verify,
     "verify, warm cache": run_verify_warm,
+    "verify + tag": run_verify_and_tag,
 }
 BASELINE = "urlsplit"
 
@@ -86,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     urls = load_real_urls(shared, min_count=args.min_count)
     URLVerifier()  # load the bundled suffix list before timing: a one-off per process
+    _registry()
     seconds = best_seconds(MEASURED_PATHS, urls, args.repeats)
     rates = {name: len(urls) / took for name, took in seconds.items()}
     baseline = rates[BASELINE]
     print(f"{len(urls):,} URLs, best of {args.repeats}")
     for name, rate in rates.items():
-        print(f"{name:<20} {rate:>12,.0f} URLs/s   {rate / baseline:5.2f}x {BASELINE}")
-    print("target: URLVerifier.verify (host cache filled inside each timed run) >= 0.70x urlsplit")
+        print(f"{name:<22} {rate:>12,.0f} URLs/s   {rate / baseline:5.2f}x {BASELINE}")
+    print("target: verify + tag (host caches filled inside each timed run) >= 0.70x urlsplit")
     return 0
 
 

@@ -73,9 +73,13 @@ class RegionTagger:
         if builtin_registry is True:
             builtin_registry = OutletRegistry.builtin()
         self.builtin_registry = builtin_registry or None
-        self._cache: dict[tuple[str | None, str | None], RegionTag] = {}
+        # Per-host caches: tags depend only on (host, claim), and real corpora repeat hosts a lot.
+        self._by_host: dict[str | None, RegionTag] = {}  # documents without a claim (the common case)
+        self._by_host_claim: dict[tuple[str | None, str], RegionTag] = {}
         self._cache_size = cache_size
         self._claims: dict[str, str | None] = {}
+        self._cctld: dict[str, str | None] = {}
+        self._regions: dict[str, tuple[str, str]] = {}
 
     def _input_country(self, claim: str | None) -> tuple[str | None, str | None]:
         """(ISO code, unrecognized raw claim): a claim we cannot read is kept visible, not used."""
@@ -100,7 +104,11 @@ class RegionTagger:
         if source == "registry":
             return self.builtin_registry.lookup(host, domain or host) if self.builtin_registry else None
         if source == "cctld":
-            return cctld_country(suffix) if suffix else None
+            if not suffix:
+                return None
+            if suffix not in self._cctld:
+                self._cctld[suffix] = cctld_country(suffix)
+            return self._cctld[suffix]
         raise AssertionError(source)
 
     def tag(
@@ -110,10 +118,29 @@ class RegionTagger:
         suffix: str | None = None,
         input_country: str | None = None,
     ) -> RegionTag:
-        key = (host, input_country)
-        cached = self._cache.get(key)
+        if input_country is None:
+            cached = self._by_host.get(host)
+            cache, key = self._by_host, host
+        else:
+            key = (host, input_country)
+            cached = self._by_host_claim.get(key)
+            cache = self._by_host_claim
         if cached is not None:
             return cached
+        result = self._decide(host, domain, suffix, input_country)
+        if len(cache) >= self._cache_size:
+            cache.clear()
+        cache[key] = result
+        return result
+
+    def _region(self, code: str) -> tuple[str, str]:
+        """(country name, continent) per code, cached: pycountry lookups are slow per call."""
+        info = self._regions.get(code)
+        if info is None:
+            info = self._regions[code] = (country_name(code), continent(code, self.continent_scheme))
+        return info
+
+    def _decide(self, host, domain, suffix, input_country) -> RegionTag:
         input_code, unrecognized = self._input_country(input_country)
         found = [
             (source, code)
@@ -123,23 +150,19 @@ class RegionTagger:
         conflicts = []
         if unrecognized is not None:
             conflicts.append(f"input_unrecognized={unrecognized}")
-        if found:
-            source, code = found[0]
-            if any(other != code for _, other in found[1:]):
-                conflicts.extend(f"{s}={c}" for s, c in found)
-            result = RegionTag(
-                country=code,
-                country_name=country_name(code),
-                continent=continent(code, self.continent_scheme),
-                tag_source=_REPORTED_SOURCE[source],
-                tag_conflict=";".join(conflicts) or None,
-            )
-        else:
-            result = RegionTag(None, None, None, "none", ";".join(conflicts) or None)
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()
-        self._cache[key] = result
-        return result
+        if not found:
+            return RegionTag(None, None, None, "none", ";".join(conflicts) or None)
+        source, code = found[0]
+        if any(other != code for _, other in found[1:]):
+            conflicts.extend(f"{s}={c}" for s, c in found)
+        name, continent_name = self._region(code)
+        return RegionTag(
+            country=code,
+            country_name=name,
+            continent=continent_name,
+            tag_source=_REPORTED_SOURCE[source],
+            tag_conflict=";".join(conflicts) or None,
+        )
 
     def tag_many(self, rows: Iterable[tuple[str | None, str | None, str | None, str | None]]) -> list[RegionTag]:
         return [self.tag(*row) for row in rows]

@@ -74,9 +74,9 @@ def test_metadata_tokens_are_masked_only_when_asked(corpus, tokenizer):
         packer = Packer(tokenizer, 512, mask_metadata=mask)
         samples = list(packer.add(packer.encode([(prefix, body)]))) or [packer.flush()]
         labels = samples[0]["labels"]
-        assert (labels[:n_prefix] == [IGNORE_INDEX] * n_prefix) is mask
+        assert (labels[:n_prefix].tolist() == [IGNORE_INDEX] * n_prefix) is mask
         assert labels[n_prefix] == samples[0]["input_ids"][n_prefix]  # the body is always scored
-        assert tokenizer.decode(samples[0]["input_ids"][:n_prefix]) == prefix
+        assert tokenizer.decode(samples[0]["input_ids"][:n_prefix].tolist()) == prefix
 
 
 def test_regional_condition_reads_only_its_region(corpus, tokenizer):

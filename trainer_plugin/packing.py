@@ -84,18 +84,20 @@ class Packer:
         if not self._ids:
             return None
         n = len(self._ids)
-        sample = self._cut(n)
         pad = self.seq_len - n
-        if not pad:
-            return sample
-        sample["input_ids"] += [self.pad_id] * pad
-        sample["labels"] += [IGNORE_INDEX] * pad
-        sample["position_ids"] += list(range(pad))
-        sample["seq_lens"].append(pad)  # padding is its own segment so offsets cover the sequence
-        sample["attention_mask"] = [1] * n + [0] * pad
-        return sample
+        ids, labels, lens = self._take(n)
+        attention = np.ones(self.seq_len, dtype=np.int64)
+        if pad:
+            ids += [self.pad_id] * pad
+            labels += [IGNORE_INDEX] * pad
+            lens.append(pad)  # padding is its own segment so offsets cover the sequence
+            attention[n:] = 0
+        return {**self._sample(ids, labels, lens), "attention_mask": attention}
 
     def _cut(self, n: int) -> dict:
+        return self._sample(*self._take(n))
+
+    def _take(self, n: int) -> tuple[list[int], list[int], list[int]]:
         ids, self._ids = self._ids[:n], self._ids[n:]
         labels, self._labels = self._labels[:n], self._labels[n:]
         lens, taken = [], 0
@@ -107,8 +109,18 @@ class Packer:
                 self._segments.pop(0)
             else:
                 self._segments[0] -= piece
-        positions = np.concatenate([np.arange(length) for length in lens]).tolist()
-        return {"input_ids": ids, "labels": labels, "position_ids": positions, "seq_lens": lens}
+        return ids, labels, lens
+
+    @staticmethod
+    def _sample(ids: list[int], labels: list[int], lens: list[int]) -> dict:
+        """Numpy arrays: cheap to pickle from workers and to stack into tensors."""
+        starts = np.repeat(np.cumsum([0] + lens[:-1]), lens)
+        return {
+            "input_ids": np.array(ids, dtype=np.int64),
+            "labels": np.array(labels, dtype=np.int64),
+            "position_ids": np.arange(len(ids), dtype=np.int64) - starts,
+            "seq_lens": lens,
+        }
 
     def state(self) -> dict:
         return {"ids": list(self._ids), "labels": list(self._labels), "segments": list(self._segments)}
@@ -127,11 +139,12 @@ class PackedCollator:
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         batch = {
-            key: torch.tensor([s[key] for s in samples], dtype=torch.long)
+            key: torch.from_numpy(np.stack([np.asarray(s[key], dtype=np.int64) for s in samples]))
             for key in ("input_ids", "labels", "position_ids")
         }
-        batch["attention_mask"] = torch.tensor(
-            [s.get("attention_mask") or [1] * len(s["input_ids"]) for s in samples], dtype=torch.long
+        width = batch["input_ids"].shape[1]
+        batch["attention_mask"] = torch.from_numpy(
+            np.stack([np.asarray(s["attention_mask"]) if "attention_mask" in s else np.ones(width, np.int64) for s in samples])
         )
         if self.return_seq_lens:
             lens = [length for s in samples for length in s["seq_lens"]]

@@ -121,9 +121,10 @@ def run_configs(shared: Path, work: Path) -> list[dict]:
                     "filters": {"language": {"languages": ["en"], "min_score": 0.5}, "min_words": 50}, **common}},
         {"key": "d_bad_inputs", "title": "(d) bad inputs, one config input each",
          "note": "each file is made from the first real fundus records, then damaged; the ClueWeb09 WARC is used as it is. "
-                 "No filters, `require_country: false`, so every drop below is caused by the damage itself.",
+                 "No filters, no exact dedup (the files share records), `require_country: false`, so every drop below "
+                 "is caused by the damage itself.",
          "config": {"name": "real-bad-inputs", "inputs": build_bad_inputs(shared, work / "inputs" / "bad"),
-                    "tagging": {"require_country": False},
+                    "tagging": {"require_country": False}, "dedup": {"exact": False},
                     "filters": {"language": None, "min_words": 0}, **common}},
     ]
 

@@ -102,3 +102,15 @@ def fundus_corpus(shared_data: Path, path: Path, per_country: int = 3, max_chars
 def tiny_llama_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
     """A seeded random tiny Llama with the shared tiny tokenizer (import this fixture to use it)."""
     return build_tiny_llama(tiny_tokenizer_dir, tmp_path_factory.mktemp("tiny_llama"), seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread():
+    """Tiny models gain nothing from threads, and on a shared 2-core machine extra threads thrash.
+
+    Autouse in every test module that imports it; the previous setting is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

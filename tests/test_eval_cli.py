@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from eval_builders import build_tiny_llama, fundus_corpus
+from eval_builders import build_tiny_llama, fundus_corpus, single_torch_thread  # noqa: F401
 from typer.testing import CliRunner
 
 from trainer_plugin.evaluation.cli import eval_app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eval_builders import build_tiny_llama, tiny_llama_dir  # noqa: F401
+from eval_builders import build_tiny_llama, single_torch_thread  # noqa: F401
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from trainer_plugin.evaluation.errors import EvaluationError

@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from eval_builders import corpus_row, fundus_corpus, tiny_llama_dir, write_corpus  # noqa: F401
+from eval_builders import (  # noqa: F401
+    corpus_row,
+    fundus_corpus,
+    single_torch_thread,
+    tiny_llama_dir,
+    write_corpus,
+)
 
 from trainer_plugin.evaluation.corpus import load_eval_documents
 from trainer_plugin.evaluation.errors import EvaluationError

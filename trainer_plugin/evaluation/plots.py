@@ -123,8 +123,9 @@ def merge_tradeoff(sweep: pl.DataFrame, path: str | Path) -> Path:
     for (subset, condition), rows in sweep.sort("alpha").group_by("subset", "condition", maintain_order=True):
         style = "-" if condition == "with_metadata" else "--"
         alpha = rows["alpha"].to_numpy()
-        ax.plot(alpha, rows["ppl"].to_numpy(), style, marker="o", color=colours.get(subset), label=f"{subset}, {condition}")
-        ax.fill_between(alpha, rows["ppl_low"].to_numpy(), rows["ppl_high"].to_numpy(), color=colours.get(subset), alpha=0.12)
+        colour = colours.get(subset)
+        ax.plot(alpha, rows["ppl"].to_numpy(), style, marker="o", color=colour, label=f"{subset}, {condition}")
+        ax.fill_between(alpha, rows["ppl_low"].to_numpy(), rows["ppl_high"].to_numpy(), color=colour, alpha=0.12)
     ax.set_xlabel("alpha (0 = global model, 1 = regional model)")
     ax.set_ylabel("perplexity")
     ax.legend(fontsize=8)

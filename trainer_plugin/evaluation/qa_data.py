@@ -132,7 +132,9 @@ def load_mcq(path: str | Path, split_type: str | None = None, limit: int | None 
     return items
 
 
-def load_switch_items(path: str | Path, split_type: str | None = "ambiguous", limit: int | None = None) -> list[SwitchItem]:
+def load_switch_items(
+    path: str | Path, split_type: str | None = "ambiguous", limit: int | None = None
+) -> list[SwitchItem]:
     """Ambiguous questions with two locales whose correct answers differ."""
     path = Path(path)
     rows = _read_rows(path)

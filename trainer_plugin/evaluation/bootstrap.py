@@ -11,8 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-#: Resampled index sets are drawn in blocks of this many replicates to bound memory.
-_BLOCK = 256
+#: Resampled index sets are drawn in blocks of at most this many indices to bound memory (~40 MB).
+_MAX_BLOCK_INDICES = 5_000_000
 
 
 def bootstrap_ci(
@@ -31,8 +31,9 @@ def bootstrap_ci(
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     values = []
-    for start in range(0, n_boot, _BLOCK):
-        size = min(_BLOCK, n_boot - start)
+    block = max(1, min(n_boot, _MAX_BLOCK_INDICES // n_units))
+    for start in range(0, n_boot, block):
+        size = min(block, n_boot - start)
         values.append(np.asarray(statistic(rng.integers(0, n_units, size=(size, n_units)))))
     replicates = np.concatenate(values)
     tail = (1.0 - level) / 2.0 * 100.0

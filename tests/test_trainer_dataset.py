@@ -135,3 +135,15 @@ def test_real_fundus_documents_stream_through_every_metadata_condition(shared_da
         eos = sum(int((b["input_ids"] == tokenizer.eos_token_id).sum()) for b in batches)
         assert eos == ds.num_documents > 200
         assert batches[0]["input_ids"].shape == (4, 256) and "_pos" not in batches[0]
+
+
+def test_a_reader_with_no_documents_ends_instead_of_spinning(tmp_path, tokenizer):
+    data = write_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=1), tmp_path, shards=1)
+    # rank 0 of 2 with 2 workers: 4 readers for 2 documents, so rank 0's worker 0 owns nothing
+    ds = PackedDataset(data, tokenizer, seq_len=32, epochs=None, rank=0, world_size=2)
+    batches = []
+    for batch in ResumableDataLoader(ds, batch_size=1, num_workers=2):
+        batches.append(batch)
+        if len(batches) == 6:
+            break
+    assert len(batches) == 6  # worker 1 keeps going, epoch after epoch; worker 0 stopped at once

@@ -198,6 +198,8 @@ class PackedDataset(IterableDataset):
                 sample["_pos"] = (worker, *position)
                 self._positions[worker] = position
                 yield sample
+            if index == 0:
+                return  # this reader's share is empty (more readers than documents): do not spin
             epoch, skip = epoch + 1, 0
 
     def documents(self, epoch: int = 0, worker: int = 0, num_workers: int = 1) -> Iterator[dict]:

@@ -1,0 +1,1 @@
+"""Helpers of ``benchmarks/repro_mini.py``: the paper's findings reproduced at small scale."""

@@ -48,6 +48,8 @@ def seconds_per_1000(model, tokenizer, items, metadata, batch_size: int, repeats
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    torch.set_num_threads(threads)
     data = shared_data_dir()
     if data is None:
         sys.exit("shared data folder not found")
@@ -59,4 +61,4 @@ if __name__ == "__main__":
     for batch_size in (8, 32, 64):
         batched = seconds_per_1000(model, tokenizer, items, metadata, batch_size)
         print(f"batch {batch_size:>2}: {batched:6.2f} s / 1,000 questions (4 options, url+country+continent "
-              f"prefix); baseline batch 1: {baseline:6.2f} s; speed-up x{baseline / batched:.2f}")
+              f"prefix, {threads} thread(s)); baseline batch 1: {baseline:6.2f} s; speed-up x{baseline / batched:.2f}")

@@ -29,7 +29,7 @@ CORPUS_FIELDS: list[pa.Field] = [
     pa.field("date", pa.string()),
     pa.field("language", pa.string()),
     pa.field("n_tokens", pa.int64()),  # whitespace tokens; what token-based balancing counts
-    pa.field("text_hash", pa.string()),  # xxh64 of the whitespace-normalized text, for exact dedup
+    pa.field("text_hash", pa.string()),  # xxh64 of the text (stripped), for exact dedup
     pa.field("source_file", pa.string()),
     pa.field("source_row", pa.int64()),
     pa.field("split", pa.string()),  # train | eval, set by the balancing stage

@@ -9,7 +9,7 @@ to ship them to forkserver/Slurm/Ray workers.
 from __future__ import annotations
 
 import json
-import re
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -17,15 +17,14 @@ import xxhash
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from geocorpus.lean_filter import LeanFilter
 from geocorpus.writers import INPUT_COUNTRY_KEY
 
-_WHITESPACE = re.compile(r"\s+")
 
 
-class VerifyURL(BaseFilter):
+class VerifyURL(LeanFilter):
     """Keep documents whose URL verifies; write url_normalized/host/domain/suffix into metadata.
 
     Rejected documents go to the exclusion writer with the verifier's reason (``relative_url``,
@@ -97,22 +96,28 @@ class TagRegion(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         tagger = self._tagger or self._make_tagger()
-        for doc in data:
-            with self.track_time():
+        tag = tagger.tag
+        claim_key = self.input_country_key
+        counts: Counter[str] = Counter()
+        try:
+            for doc in data:
                 meta = doc.metadata
-                tag = tagger.tag(meta.get("host"), meta.get("domain"), meta.get("suffix"), meta.get(self.input_country_key))
-                meta["country"] = tag.country
-                meta["country_name"] = tag.country_name
-                meta["continent"] = tag.continent
-                meta["tag_source"] = tag.tag_source
-                meta["tag_conflict"] = tag.tag_conflict
-            self.stat_update(f"country_{tag.country or 'none'}", f"tag_source_{tag.tag_source}")
-            if tag.tag_conflict:
-                self.stat_update("tag_conflict")
-            yield doc
+                result = tag(meta.get("host"), meta.get("domain"), meta.get("suffix"), meta.get(claim_key))
+                meta["country"] = result.country
+                meta["country_name"] = result.country_name
+                meta["continent"] = result.continent
+                meta["tag_source"] = result.tag_source
+                meta["tag_conflict"] = result.tag_conflict
+                counts[(result.country, result.tag_source, result.tag_conflict is not None)] += 1
+                yield doc
+        finally:  # per-task stats: one update per distinct outcome, not per document
+            for (country, source, conflict), n in counts.items():
+                self.stat_update(f"country_{country or 'none'}", f"tag_source_{source}", value=n)
+                if conflict:
+                    self.stat_update("tag_conflict", value=n)
 
 
-class RequireCountry(BaseFilter):
+class RequireCountry(LeanFilter):
     """Drop documents no evidence could place (``no_country``), or outside an allowed set."""
 
     name = "🧭 Require country"
@@ -131,21 +136,31 @@ class RequireCountry(BaseFilter):
 
 
 class TextStats(PipelineStep):
-    """Whitespace token count and a hash of the whitespace-normalized text (for balancing and exact dedup)."""
+    """Whitespace token count (for balancing by tokens) and a hash of the text (for exact dedup).
+
+    Exact duplicates are identical texts (leading/trailing whitespace aside); texts that differ in
+    spacing or a few words are near duplicates, MinHash's job. Hashing the raw text instead of a
+    re-joined word list saves a full pass over every document."""
 
     name = "🔢 Text stats"
     type = "🔢 - STATS"
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            words = doc.text.split()
-            doc.metadata["n_tokens"] = len(words)
-            doc.metadata["text_hash"] = xxhash.xxh64_hexdigest(" ".join(words).lower())
-            self.stat_update("n_tokens", value=len(words))
-            yield doc
+        total = 0
+        hexdigest = xxhash.xxh64_hexdigest
+        try:
+            for doc in data:
+                text = doc.text
+                meta = doc.metadata
+                meta["n_tokens"] = n = len(text.split())
+                meta["text_hash"] = hexdigest(text.strip())
+                total += n
+                yield doc
+        finally:
+            self.stat_update("n_tokens", value=total, unit="task")
 
 
-class MinLengthFilter(BaseFilter):
+class MinLengthFilter(LeanFilter):
     """Drop documents shorter than ``min_words`` whitespace tokens (``too_short``)."""
 
     name = "📏 Min length"
@@ -161,7 +176,7 @@ class MinLengthFilter(BaseFilter):
         return (True if n >= self.min_words else (False, "too_short"))
 
 
-class LanguageIDFilter(BaseFilter):
+class LanguageIDFilter(LeanFilter):
     """Offline language ID: py3langid (model inside its wheel) or a local fastText model file.
 
     datatrove's own LanguageFilter downloads lid.176.bin on first use; this one never touches the

@@ -9,8 +9,9 @@ exclusion file, so ``input records = kept + excluded`` reconciles.
 from __future__ import annotations
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.utils.logging import logger
+
+from geocorpus.lean_filter import LeanFilter
 
 READ_ERROR_KEY = "read_error"
 READ_ERROR_DETAIL_KEY = "read_error_detail"
@@ -96,7 +97,7 @@ def is_read_error(document: Document) -> bool:
     return bool(document.metadata.get(READ_ERROR_KEY))
 
 
-class ExcludeReadErrors(BaseFilter):
+class ExcludeReadErrors(LeanFilter):
     """Drops read-error documents with their code as the exclusion reason (stage e.g. ``read``)."""
 
     name = "🧯 exclude read errors"

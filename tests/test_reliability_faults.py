@@ -8,10 +8,11 @@ rebuilds the data from the tagged shards. A clean in-process run is the referenc
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -81,9 +82,6 @@ def test_sigkill_mid_run_then_rerun_keeps_every_document_exactly_once(corpus, cl
     output, _ = again.communicate(timeout=300)
     assert again.returncode == 0, output.decode()
     assert sorted(p.name for p in completions.iterdir()) == [f"{r:05d}" for r in range(FILES)]
-
-    import json
-
     report = json.loads((out / "report.json").read_text())
     rec = report["reconcile"]
     assert rec["ok"] and rec["input"] == len(expected) == rec["kept"] + rec["excluded"], rec["line"]
@@ -115,8 +113,6 @@ def test_rerunning_a_finished_run_redoes_nothing(corpus, clean_run):
 
 def _forget_ranks(out: Path, ranks: range) -> None:
     """Leave ``out`` as a kill right after rank 0 finished leaves it: no later rank's files, no finalize."""
-    import shutil
-
     for rank in ranks:
         suffix = f"{rank:05d}"
         for path in [*out.glob("stages/**/*"), *out.glob("exclusions/**/*"), *out.glob("logs/tag/completions/*")]:

@@ -138,6 +138,22 @@ def train(config: Path = typer.Argument(..., help="Training config (YAML): model
     console.print(result)
 
 
+@app.command()
+def tokenizer(
+    data: Path = typer.Argument(..., help="Tagged Parquet: a run's data/ folder or shard files."),
+    out: Path = typer.Option(Path("tokenizers/news-bpe"), help="Folder to save the tokenizer in."),
+    vocab_size: int = typer.Option(8000, help="BPE vocabulary size."),
+) -> None:
+    """Train a byte-level BPE tokenizer on a curated corpus's train split (offline, seconds)."""
+    from trainer_plugin.tokenizer import corpus_texts, train_bpe_tokenizer
+
+    try:
+        saved = train_bpe_tokenizer(corpus_texts([data]), out, vocab_size=vocab_size)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    console.print(f"[green]tokenizer saved:[/] {saved}")
+
+
 def _mount_eval() -> None:
     """Evaluation commands live in trainer_plugin.evaluation; mounted as `geocorpus eval ...`."""
     try:

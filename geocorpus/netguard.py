@@ -5,11 +5,15 @@ lookup made through CPython's socket module, including ones from C extensions th
 ``socket.socket`` before a patch could replace it. Audit hooks cannot be removed, so one hook is
 installed per process and only acts while a ``NetGuard`` is active. Unix-domain sockets (used by
 multiprocessing and forkserver) are local and allowed. The hook covers this process only; worker
-processes started by an executor are not guarded.
+processes started by an executor are guarded when every interpreter enters one at start-up, e.g.
+from a ``sitecustomize`` module on ``PYTHONPATH`` that calls :func:`guard_this_process`; give such
+guards a ``log_file`` so attempts in any process land in one place.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
 import threading
@@ -61,7 +65,12 @@ def _hook(event: str, args: tuple) -> None:
     if local:
         return
     guard = _active[-1]
-    guard.attempts.append(Attempt(event, target))
+    attempt = Attempt(event, target)
+    guard.attempts.append(attempt)
+    if guard.log_file is not None:
+        line = json.dumps({"pid": os.getpid(), "event": attempt.event, "target": attempt.target})
+        with open(guard.log_file, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
     raise NetworkBlockedError(f"network access blocked by geocorpus.netguard: {event} {target}")
 
 
@@ -73,8 +82,10 @@ class NetGuard:
     >>> assert guard.attempts == []
     """
 
-    def __init__(self) -> None:
+    def __init__(self, log_file: str | os.PathLike | None = None) -> None:
         self.attempts: list[Attempt] = []
+        #: where each attempt is also appended as a JSON line (pid, event, target); None = memory only
+        self.log_file = os.fspath(log_file) if log_file is not None else None
 
     def __enter__(self) -> "NetGuard":
         global _installed
@@ -88,3 +99,8 @@ class NetGuard:
     def __exit__(self, *exc) -> None:
         with _lock:
             _active.remove(self)
+
+
+def guard_this_process(log_file: str | os.PathLike | None = None) -> NetGuard:
+    """Guard the rest of this process's life (for ``sitecustomize``); forked children inherit it."""
+    return NetGuard(log_file).__enter__()

@@ -146,3 +146,24 @@ def test_resuming_with_another_task_count_loses_nothing_or_refuses(shared_data, 
     kept, excluded = _all_ids(tmp_path / "out")
     assert set(kept) | set(excluded) == expected, f"{len(expected - set(kept) - set(excluded))} documents lost"
     assert report["reconcile"]["ok"]
+
+
+def test_a_finalize_stage_killed_half_way_is_redone_from_scratch(corpus, clean_run, tmp_path):
+    """The state a kill inside finalize leaves: a truncated data shard, a stray partial file, no
+    finalize marker, no report. The re-run must rebuild byte-identical data."""
+    tmp, _ = corpus
+    clean_out, report = clean_run
+    out = tmp_path / "out"
+    shutil.copytree(clean_out, out)
+    shutil.rmtree(out / "logs" / "finalize")
+    (out / "report.json").unlink()
+    train = out / "data" / "train-00000.parquet"
+    train.write_bytes(train.read_bytes()[: train.stat().st_size // 2])
+    (out / "data" / "train-00001.parquet").write_bytes(b"PAR1 partial")
+    (out / "exclusions" / "finalize" / "00000.parquet").write_bytes(b"PAR1 partial")
+    raw = curation_config(out, [jsonl_input("news", tmp / "in")], tasks=1, workers=1, language=True)
+    again = run_curation(parse_config(raw), show_progress=False)
+    assert again["reconcile"] == report["reconcile"]
+    names = sorted(p.name for p in (out / "data").iterdir())
+    assert names == sorted(p.name for p in (clean_out / "data").iterdir())
+    assert all((out / "data" / n).read_bytes() == (clean_out / "data" / n).read_bytes() for n in names)

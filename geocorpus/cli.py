@@ -44,7 +44,7 @@ def curate(
     from geocorpus.config import ConfigError, parse_config
     from geocorpus.finalize import ReconcileError
     from geocorpus.report import print_stats
-    from pipelines.curate import run_curation
+    from pipelines.curate import ResumeError, run_curation
 
     cfg = _load(config)
     raw = dict(cfg.raw)
@@ -62,7 +62,7 @@ def curate(
         _fail(str(exc))
     try:
         report = run_curation(cfg, show_progress=progress)
-    except ReconcileError as exc:
+    except (ReconcileError, ResumeError) as exc:
         _fail(str(exc))
     if report is None:
         console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")

@@ -229,6 +229,11 @@ def parse_config(data: Any, source: str = "config") -> CurateConfig:
     """Validate a loaded mapping into a CurateConfig; sub-sections delegate to their owners' parsers."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
+    # Unknown top-level keys fail before any expansion work (a YAML alias bomb is refused cheaply).
+    allowed = {f.name for f in dataclasses.fields(CurateConfig)} - {"raw"}
+    unknown = sorted(set(data) - allowed, key=str)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r}; allowed here: {sorted(allowed)}")
     data = _expand(data, "")
     body = {k: v for k, v in data.items() if k != "raw"}
     config = from_mapping(CurateConfig, body, "")
@@ -248,9 +253,12 @@ def _parse_input(spec: Any, index: int):
     from geocorpus.readers import InputSpec
 
     try:
-        return InputSpec.from_dict(spec)
+        parsed = InputSpec.from_dict(spec)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"inputs[{index}]: {exc}") from None
+    if "://" not in parsed.path and not Path(parsed.path).exists():
+        raise ConfigError(f"inputs[{index}] ({parsed.name}): path does not exist: {parsed.path}")
+    return parsed
 
 
 @dataclass

@@ -53,7 +53,19 @@ def _str_or_none(value) -> str | None:
     return None if value is None else str(value)
 
 
-class CorpusWriter(ParquetWriter):
+class _RankOnlyFilename:
+    """File names take ``${rank}`` and nothing else.
+
+    datatrove fills file-name placeholders from document metadata too, after the rank: a record with
+    a field named ``rank`` (or a metadata value like ``../../x``) would then choose the shard file,
+    overwrite other tasks' output or escape the output folder. Data never names files here.
+    """
+
+    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs) -> str:
+        return self.output_filename.safe_substitute(rank=str(rank).zfill(5))
+
+
+class CorpusWriter(_RankOnlyFilename, ParquetWriter):
     """Parquet shards of the tagged corpus, always in CORPUS_SCHEMA."""
 
     name = "🌍 geocorpus Parquet"
@@ -69,7 +81,7 @@ class CorpusWriter(ParquetWriter):
         )
 
 
-class ExclusionWriter(ParquetWriter):
+class ExclusionWriter(_RankOnlyFilename, ParquetWriter):
     """Parquet files of dropped documents for one pipeline stage (e.g. ``verify_url``)."""
 
     name = "🗑 geocorpus exclusions"

@@ -202,6 +202,34 @@ def _completed(logging_dir: Path) -> int:
     return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
+class ResumeError(RuntimeError):
+    """The output folder holds a run whose stages were split differently; resuming would lose data."""
+
+
+def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
+    """Refuse to resume with other task counts, and record this run's layout for the next check.
+
+    datatrove skips tasks by rank; a rank means a different shard of the input when the task count
+    changes, so a killed 4-task run resumed with 2 tasks would silently never read some files.
+    """
+    import json
+
+    record = config.output_dir / "run_layout.json"
+    layout_now = {stage.name: stage.tasks for stage in stages}
+    if record.exists():
+        before = json.loads(record.read_text())
+        paths = layout(config.output_dir)
+        for name, tasks in layout_now.items():
+            if name in before and before[name] != tasks and _completed(paths["logs"] / name) > 0:
+                raise ResumeError(
+                    f"{config.output_dir} holds a run whose stage {name!r} used {before[name]} tasks; this run "
+                    f"asks for {tasks}. Re-run with the same task count (--tasks {before[name]}) to resume, "
+                    "or use a new output folder."
+                )
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({**(json.loads(record.read_text()) if record.exists() else {}), **layout_now}, indent=2))
+
+
 def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:
     """Run every stage. Local stages run one after the other with a rich progress bar per stage;
     Slurm/Ray stages are submitted as a ``depends`` chain. Returns the report for local runs."""
@@ -212,7 +240,7 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
 
     stages = build_stages(config)
     paths = layout(config.output_dir)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
+    check_resume(config, stages)
     if config.executor.type != "local":
         executors = make_executors(config, stages)
         executors[-1].run()

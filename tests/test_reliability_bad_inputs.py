@@ -171,13 +171,6 @@ def test_every_whatwg_failure_url_is_rejected_with_a_reason(bad_run):
     assert hits["reason"].n_unique() >= 5  # specific reasons, not one catch-all
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a record field named 'rank' (common in ranked news lists) overrides datatrove's ${rank} "
-    "in the writers' output_filename ('${rank}.parquet'), because readers copy unmapped fields into "
-    "metadata and DiskWriter substitutes metadata after rank; two tasks with rank=1 both write "
-    "stages/tagged/000_1.parquet, the second overwrites the first and documents are lost",
-)
 def test_a_rank_field_in_two_files_loses_nothing(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -234,12 +227,6 @@ def test_yaml_syntax_error_exits_2_naming_the_file(tmp_path):
     assert code == 2 and "cfg.yaml" in output and "Traceback" not in output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an input path that does not exist is not checked by parse_config; "
-    "readers/spec.py:_split_path raises ValueError inside run_curation->build_stages and cli.curate "
-    "does not catch it, so the user sees a rich traceback and exit code 1",
-)
 def test_input_path_that_does_not_exist_exits_2_naming_it(tmp_path):
     config = _good(tmp_path)
     config["inputs"][0]["path"] = str(tmp_path / "missing" / "news.jsonl")

@@ -123,14 +123,6 @@ def _forget_ranks(out: Path, ranks: range) -> None:
     (out / "report.json").unlink()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: resuming with another task count silently drops input. Rank 0 of 4 read part-0; on a "
-    "re-run with tasks=2 rank 0 is skipped (its marker exists) and rank 1 reads parts 1 and 3, so part-2 "
-    "is never read, yet reconcile says OK because the input counts come from the same ranks. "
-    "run_curation/finalize do not compare the task count of existing completions (logs/tag/executor.json, "
-    "world_size in stages/counts/*.json) with the current one",
-)
 def test_resuming_with_another_task_count_loses_nothing_or_refuses(shared_data, tmp_path):
     info = write_english_corpus(tmp_path / "in", shared_data, files=4, docs_per_file=40)
     expected = {f"news/{name}/{row}" for name in info["files"] for row in range(info["rows"][name])}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -27,6 +29,9 @@ DEFAULT_GLOBS = {
 }
 #: Stage name of the HTML extraction exclusions.
 EXTRACT_STAGE = "extract_html"
+
+
+_INPUT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass
@@ -71,8 +76,11 @@ class InputSpec:
 
     def validate(self) -> None:
         label = repr(self.name)
-        if "/" in self.name or not self.name.strip():
-            raise ValueError(f"input {label}: key 'name' must be non-empty and contain no '/' (it prefixes ids)")
+        if not _INPUT_NAME.fullmatch(self.name) or self.name in (".", ".."):
+            raise ValueError(
+                f"input {label}: key 'name' must be letters, digits, '_', '-' or '.' (it prefixes ids and "
+                "names exclusion folders)"
+            )
         if self.format not in FORMATS:
             raise ValueError(f"input {label}: key 'format' is {self.format!r}, expected one of {FORMATS}")
         bad_fields = sorted(set(self.fields) - set(CANONICAL_FIELDS))

@@ -83,13 +83,9 @@ class BalanceConfig:
     @classmethod
     def from_dict(cls, data: dict) -> BalanceConfig:
         """Build from a config mapping; unknown keys or wrong types raise ValueError naming the key."""
-        if not isinstance(data, dict):
-            raise ValueError(f"balance: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"balance: unknown key(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+        from geocorpus.config import from_mapping
+
+        return from_mapping(cls, data, "balance")
 
 
 def _check_choice(name: str, value, choices: tuple[str, ...]):

@@ -73,7 +73,7 @@ def from_mapping(cls, data: Any, where: str):
             kwargs[name] = from_mapping(nested, value, path) if value is not None else None
             continue
         if not _type_ok(value, annotation):
-            raise ConfigError(f"{path}: expected {_type_name(annotation)}, got {value!r}")
+            raise ConfigError(_type_error(path, value, annotation))
         kwargs[name] = value
     missing = [
         n
@@ -93,6 +93,23 @@ def from_mapping(cls, data: Any, where: str):
         except ValueError as exc:
             raise ConfigError(f"{where or 'config'}: {exc}") from None
     return obj
+
+
+def _type_error(path: str, value: Any, annotation: Any) -> str:
+    """Name the innermost bad entry: ``balance.caps.Asia: expected int, got '10'``."""
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = [a for a in typing.get_args(annotation) if a is not type(None)] if is_union else [annotation]
+    for option in options:
+        origin, args = typing.get_origin(option), typing.get_args(option)
+        if origin is dict and isinstance(value, dict):
+            for k, v in value.items():
+                if not _type_ok(v, args[1]):
+                    return _type_error(f"{path}.{k}", v, args[1])
+        if origin is list and isinstance(value, list):
+            for i, v in enumerate(value):
+                if not _type_ok(v, args[0]):
+                    return _type_error(f"{path}[{i}]", v, args[0])
+    return f"{path}: expected {_type_name(annotation)}, got {value!r}"
 
 
 def _dataclass_in(annotation: Any):

@@ -127,13 +127,9 @@ class MinhashConfig:
     @classmethod
     def from_dict(cls, data: dict) -> MinhashConfig:
         """Build from a config mapping; unknown keys or wrong types raise ValueError naming the key."""
-        if not isinstance(data, dict):
-            raise ValueError(f"minhash: expected a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"minhash: unknown key(s) {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+        from geocorpus.config import from_mapping
+
+        return from_mapping(cls, data, "minhash")
 
     def to_datatrove(self) -> DatatroveMinhashConfig:
         return DatatroveMinhashConfig(

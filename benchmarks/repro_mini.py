@@ -109,11 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     timings["tokenizer"] = time.time() - t
 
     t = time.time()
+    models = list(settings["conditions"])
+    noise_model = None
+    if settings.get("noise_seed") is not None:
+        noise_model = f"none@seed{int(settings['noise_seed'])}"
+        models.append(noise_model)
     checkpoints, train_results = {}, {}
     progress_columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*progress_columns, console=console) as progress:
-        bar = progress.add_task("3/4 training conditions", total=len(settings["conditions"]))
-        for condition in settings["conditions"]:
+        bar = progress.add_task("3/4 training conditions", total=len(models))
+        for condition in models:
             progress.update(bar, description=f"3/4 training {condition}")
             config = training.train_config(condition, left_out, out, tokenizer_dir, settings)
             result = training.train_condition(config)
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         gap_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
         for m in checkpoints])
     continents = sorted(documents["continent"].unique().to_list())
-    rows = findings.compute_findings(doc_scores, ["all", *continents], left_out, n_boot, seed)
+    rows = findings.compute_findings(doc_scores, ["all", *continents], left_out, n_boot, seed, noise_model)
     comparisons = findings.comparisons_frame(rows)
     verdicts = findings.verdicts(rows, left_out)
     timings["scoring"] = time.time() - t
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "left_out_reason": left_out_reason, "corpus_summary": corpus_summary(corpus_data),
         "model": f"Llama, hidden {m['hidden_size']}, {m['num_layers']} layers, vocab {settings['tokenizer']['vocab_size']}",
         "steps": f"{tr['max_steps']} (batch {tr['per_device_batch_size']} x seq {tr['seq_len']}, seed {settings.get('seed', 0)})",
-        "min_country_docs": int(ev["min_country_docs"]), "settings_yaml": settings["_yaml"].strip(),
+        "min_country_docs": int(ev["min_country_docs"]), "noise_model": noise_model, "settings_yaml": settings["_yaml"].strip(),
     }
     path = report.write_report(out, regions, gaps, comparisons, verdicts, meta)
     (out / "results.json").write_text(json.dumps(

@@ -33,6 +33,8 @@ EFFECT = {
     ("url_country_continent", "without_metadata"): 0.01,
     ("leave_one_out", "with_metadata"): -0.3,
     ("leave_one_out", "without_metadata"): 0.01,
+    ("none@seed1", "with_metadata"): 0.002,
+    ("none@seed1", "without_metadata"): 0.002,
 }
 
 
@@ -55,16 +57,19 @@ def fake_doc_scores(docs_per_country: int = 40, seed: int = 0) -> pl.DataFrame:
 
 def test_findings_recover_a_known_effect_and_report_is_written(tmp_path):
     scores = fake_doc_scores()
-    rows = compute_findings(scores, ["all", "Africa", "America", "Europe"], "Africa", n_boot=200, seed=0)
-    by = {(c.finding, c.region, c.what.startswith("gain(")): c for c in rows}
-    assert by[("a", "all", False)].estimate > 0 and by[("a", "all", False)].excludes_zero
-    assert 0 < by[("b", "all", False)].estimate < 0.05  # about exp(0.01) - 1
-    share = by[("c", "all", True)]
+    rows = compute_findings(scores, ["all", "Africa", "America", "Europe"], "Africa", n_boot=200, seed=0,
+                            noise_model="none@seed1")
+    by = {(c.finding, c.kind, c.region): c for c in rows}
+    assert by[("a", "cross", "all")].estimate > 0 and by[("a", "cross", "all")].excludes_zero
+    assert by[("a", "within", "all")].estimate > 0  # the same model gains from its prefix
+    assert 0 < by[("b", "cross", "all")].estimate < 0.05  # about exp(0.01) - 1
+    share = by[("c", "share", "all")]
     assert 0.7 < share.estimate < 0.9  # (1 - e^-0.25) / (1 - e^-0.3) ~ 0.85
-    assert by[("d", "Africa", False)].estimate > 0 and by[("d", "Africa", False)].excludes_zero
-    assert abs(by[("d", "Europe", False)].estimate) < 5  # the other regions are trained alike
+    assert by[("d", "cross", "Africa")].estimate > 0 and by[("d", "cross", "Africa")].excludes_zero
+    assert abs(by[("d", "cross", "Europe")].estimate) < 5  # the other regions are trained alike
+    assert 0 < by[("noise", "noise_rel", "all")].estimate < 0.01  # about exp(0.002) - 1
     text = verdicts(rows, "Africa")
-    assert text["a"].startswith("direction held, CI excludes zero")
+    assert text["a"].startswith("direction held, CI excludes zero") and "clears it" in text["a"]
     assert text["b"].startswith("held")
     assert text["c"].startswith("direction held, CI above 50%")
     assert text["d"].startswith("direction held, CI excludes zero") and "Africa" in text["d"]
@@ -75,7 +80,7 @@ def test_findings_recover_a_known_effect_and_report_is_written(tmp_path):
                       for m in scores["model"].unique(maintain_order=True)])
     meta = {"setting": "test", "date": "today", "machine": "here", "total_s": 1.0, "timings_s": {"x": 1.0},
             "left_out": "Africa", "left_out_reason": "test", "corpus_summary": "-", "model": "none",
-            "steps": "0", "min_country_docs": 10, "settings_yaml": "name: test"}
+            "steps": "0", "min_country_docs": 10, "settings_yaml": "name: test", "noise_model": "none@seed1"}
     path = write_report(tmp_path, regions, gaps, comparisons_frame(rows), text, meta)
     report = path.read_text()
     assert "| continent | Africa | 40 |" in report and "url_country_continent with" in report
@@ -91,6 +96,14 @@ def test_a_reversed_effect_is_reported_as_not_held():
     text = verdicts(compute_findings(scores, ["all"], None, n_boot=100), None)
     assert text["a"].startswith("direction did NOT hold")
     assert text["c"].startswith("did NOT hold") and "d" not in text
+    assert "no seed noise floor measured" in text["a"]
+
+
+def test_a_difference_inside_the_seed_noise_floor_is_flagged():
+    scores = fake_doc_scores().with_columns(  # the second seed of `none` is as far off as the effect
+        pl.when(pl.col("model") == "none@seed1").then(pl.col("nll") * 0.9).otherwise(pl.col("nll")).alias("nll"))
+    text = verdicts(compute_findings(scores, ["all"], None, n_boot=100, noise_model="none@seed1"), None)
+    assert "does NOT clear it" in text["a"]
 
 
 def test_headlines_convert_from_the_real_file(shared_data, tmp_path):

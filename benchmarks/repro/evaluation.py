@@ -34,8 +34,9 @@ class RichHook(ProgressHook):
         self.progress.advance(self.task, amount)
 
 
-def eval_template(condition: str, left_out: str | None) -> MetadataTemplate:
+def eval_template(model_name: str, left_out: str | None) -> MetadataTemplate:
     """The prefix a model is scored with: its training prefix; the paper's full one for ``none``."""
+    condition = model_name.partition("@")[0]
     spec = {"name": "leave_one_out", "exclude_regions": [left_out]} if condition == "leave_one_out" else condition
     fields = load_condition(spec).metadata
     return MetadataTemplate(fields=tuple(fields)) if fields else PAPER_TEMPLATE

@@ -98,12 +98,13 @@ def region_markdown(regions: pl.DataFrame, min_country_docs: int) -> str:
 
 
 def comparisons_markdown(comparisons: pl.DataFrame) -> str:
-    lines = ["| finding | region | comparison | n docs | estimate | 95% CI | CI excludes 0 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| finding | kind | region | comparison | n docs | estimate | 95% CI | CI excludes 0 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in comparisons.iter_rows(named=True):
         pct = r["what"].startswith(("rel.", "gain("))
         fmt = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.2f}")
         lines.append(
-            f"| {r['finding']} | {r['region']} | {r['what']} | {r['n_docs']} | {fmt(r['estimate'])} | "
+            f"| {r['finding']} | {r['kind']} | {r['region']} | {r['what']} | {r['n_docs']} | {fmt(r['estimate'])} | "
             f"[{fmt(r['low'])}, {fmt(r['high'])}] | {'yes' if r['excludes_zero'] else 'no'} |"
         )
     return "\n".join(lines)
@@ -145,6 +146,12 @@ Leave-one-out continent: **{meta['left_out']}** ({meta['left_out_reason']}).
 (b) uses a {100 * HURT_TOLERANCE:.0f}% relative tolerance for "not much". (c) compares the gain of the URL-only
 model (scored with its URL line) with the gain of the full-prefix model, both against `none` scored
 without a prefix.
+
+**Two kinds of uncertainty.** The intervals resample *evaluation documents*; they do not include
+*training* noise (another seed gives another model). Cross-model comparisons (a, c, d) are therefore
+also checked against a noise floor: `{meta.get('noise_model') or 'none'}`, the `none` condition trained
+with another seed, scored like `none`. The "same model with vs without its prefix" numbers have no
+model-to-model difference in them and are the cleaner measure of what the prefix itself does.
 
 ## Perplexity per condition x region (95% CI)
 "with" = scored with the model's own training prefix (`none`: the paper's full prefix, a control),

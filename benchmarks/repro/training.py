@@ -1,7 +1,9 @@
 """Train one tiny model per condition through ``trainer_plugin.train``, all with the same budget.
 
 Steps, batch, sequence length, model size and seed come from the setting, never from the condition,
-so any difference between the models is the condition's.
+so any difference between the models is the condition's, up to training noise. A model name is a
+condition, optionally with another seed: ``none@seed1`` is the ``none`` condition trained with seed 1,
+the run that measures how far two models differ by seed alone (the noise floor).
 """
 
 from __future__ import annotations
@@ -10,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from transformers.trainer_utils import get_last_checkpoint
+
+
+def parse_model_name(name: str, default_seed: int) -> tuple[str, int]:
+    """(condition, seed) of a model name such as ``url`` or ``none@seed1``."""
+    condition, _, seed = name.partition("@seed")
+    if seed and not seed.isdigit():
+        raise ValueError(f"model name {name!r}: expected CONDITION or CONDITION@seedN")
+    return condition, int(seed) if seed else default_seed
 
 
 def condition_spec(condition: str, left_out: str | None) -> Any:
@@ -22,14 +32,15 @@ def condition_spec(condition: str, left_out: str | None) -> Any:
 
 
 def train_config(
-    condition: str, left_out: str | None, run_dir: Path, tokenizer_dir: Path, settings: dict[str, Any]
+    name: str, left_out: str | None, run_dir: Path, tokenizer_dir: Path, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """The trainer_plugin config mapping of one condition."""
+    """The trainer_plugin config mapping of one model (a condition, optionally ``@seedN``)."""
     model, training = settings["model"], settings["training"]
+    condition, seed = parse_model_name(name, int(settings.get("seed", 0)))
     return {
-        "output_dir": str(run_dir / "models" / condition),
+        "output_dir": str(run_dir / "models" / name.replace("@", "_")),
         "tokenizer": str(tokenizer_dir),
-        "seed": int(settings.get("seed", 0)),
+        "seed": seed,
         "data": {"train": [str(run_dir / "corpus" / "data")], "seq_len": int(training["seq_len"]),
                  "shuffle_buffer": 1000, "num_workers": 0},
         "condition": condition_spec(condition, left_out),

@@ -196,6 +196,8 @@ def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
             f"worst region {worst.region} {_interval(worst, pct=True)}"
             + ("" if worst.high <= HURT_TOLERANCE else " (its CI reaches past the tolerance)")
             + (f"; for scale, two seeds of `none` differ by {_interval(floor, pct=True)}" if floor else "")
+            + (" - the worst excess is inside that seed-to-seed spread, so not evidence either way"
+               if floor and not held and worst.estimate <= abs(floor.estimate) else "")
         )
     c_gain, c_share = by.get(("c", "cross", "all")), by.get(("c", "share", "all"))
     c_within = by.get(("c", "within", "all"))

@@ -153,6 +153,10 @@ also checked against a noise floor: `{meta.get('noise_model') or 'none'}`, the `
 with another seed, scored like `none`. The "same model with vs without its prefix" numbers have no
 model-to-model difference in them and are the cleaner measure of what the prefix itself does.
 
+**URL slugs repeat the title.** Most kept documents are headlines whose URL slug spells the headline
+(`.../texas-grid-operator-warns-potential-rolling-blackouts-...`), so part of any URL gain is copying,
+not geography. The paper's NOW URLs have slugs too; the country/continent lines carry no such copy.
+
 ## Perplexity per condition x region (95% CI)
 "with" = scored with the model's own training prefix (`none`: the paper's full prefix, a control),
 "without" = the same body with no metadata lines. Countries with at least {meta['min_country_docs']} eval docs.

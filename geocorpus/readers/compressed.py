@@ -48,53 +48,46 @@ def iter_decompressed(raw: BinaryIO, compression: str | None) -> Iterator[bytes]
         raise ValueError(f"unknown compression {compression!r}")
 
 
-def _iter_gzip(raw: BinaryIO) -> Iterator[bytes]:
-    # wbits 16+MAX_WBITS: gzip framing; a new decompressor per member handles concatenated members.
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _iter_frames(raw: BinaryIO, new_decompressor, errors, name: str, skip_padding: bool) -> Iterator[bytes]:
+    """Decompress a stream of concatenated members/frames, one fresh decompressor per member.
+
+    A member that has started but not reached its end marker when the input runs out means the file
+    was truncated; a decompressor error means it is corrupt. Both are raised after every good byte.
+    """
+    decompressor = new_decompressor()
     pending_member = False
     while chunk := raw.read(CHUNK_BYTES):
         while chunk:
             pending_member = True
             try:
                 out = decompressor.decompress(chunk)
-            except zlib.error as err:
-                raise CompressedFileError(CORRUPT_COMPRESSED_FILE, f"corrupt gzip data: {err}") from err
+            except errors as err:
+                raise CompressedFileError(CORRUPT_COMPRESSED_FILE, f"corrupt {name} data: {err}") from err
             if out:
                 yield out
             if decompressor.eof:
                 pending_member = False
                 chunk = decompressor.unused_data
-                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                if chunk.strip(b"\x00") == b"":  # zero padding after the last member
+                decompressor = new_decompressor()
+                if skip_padding and chunk.strip(b"\x00") == b"":  # zero padding after the last member
                     chunk = b""
             else:
                 chunk = b""
     if pending_member:
-        raise CompressedFileError(TRUNCATED_GZIP, "gzip stream ends before its end-of-stream marker (truncated file)")
+        raise CompressedFileError(TRUNCATED_GZIP, f"{name} stream ends before its end-of-stream marker (truncated file)")
+
+
+def _iter_gzip(raw: BinaryIO) -> Iterator[bytes]:
+    # wbits 16+MAX_WBITS: gzip framing; a new decompressor per member handles concatenated members.
+    return _iter_frames(raw, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), zlib.error, "gzip", skip_padding=True)
 
 
 def _iter_zstd(raw: BinaryIO) -> Iterator[bytes]:
     import zstandard
 
-    decompressor = zstandard.ZstdDecompressor().decompressobj()
-    pending_frame = False
-    while chunk := raw.read(CHUNK_BYTES):
-        while chunk:
-            pending_frame = True
-            try:
-                out = decompressor.decompress(chunk)
-            except zstandard.ZstdError as err:
-                raise CompressedFileError(CORRUPT_COMPRESSED_FILE, f"corrupt zstd data: {err}") from err
-            if out:
-                yield out
-            if decompressor.eof:
-                pending_frame = False
-                chunk = decompressor.unused_data
-                decompressor = zstandard.ZstdDecompressor().decompressobj()
-            else:
-                chunk = b""
-    if pending_frame:
-        raise CompressedFileError(TRUNCATED_GZIP, "zstd stream ends inside a frame (truncated file)")
+    return _iter_frames(
+        raw, lambda: zstandard.ZstdDecompressor().decompressobj(), zstandard.ZstdError, "zstd", skip_padding=False
+    )
 
 
 def iter_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from rich.console import Console
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 registry_app = typer.Typer(no_args_is_help=True, help="Build or inspect the outlet registry.")
 app.add_typer(registry_app, name="registry")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never split a path or key across lines
 
 
 def _fail(message: str) -> None:

@@ -33,7 +33,7 @@ from trainer_plugin.template import MetadataTemplate, TemplateError
 
 eval_app = typer.Typer(help="Evaluate models per region: ppl | cross | mcq | switch | merge | merge-sweep.",
                        no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # error messages keep paths on one line
 
 MODEL = typer.Option(..., "--model", help="Local model folder (nothing is downloaded).")
 TOKENIZER = typer.Option(None, "--tokenizer", help="Local tokenizer folder; default: the model folder.")

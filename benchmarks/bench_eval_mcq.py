@@ -7,11 +7,12 @@ printed ratio is what batching buys. Run: .venv/bin/python benchmarks/bench_eval
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from geocorpus.shared_data import shared_data_dir
 from trainer_plugin.evaluation.mcq import score_mcq
@@ -22,14 +23,12 @@ from trainer_plugin.evaluation.scoring import ScoringSettings
 
 def tiny_model_and_tokenizer(texts: list[str]):
     """A byte-level BPE (vocab 1,000) fitted to the questions and a 2-layer, 64-wide Llama."""
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<|endoftext|>", "<|pad|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>",
-                                        bos_token="<|endoftext|>")
+    from transformers import AutoTokenizer
+
+    from trainer_plugin.tokenizer import train_bpe_tokenizer
+
+    folder = train_bpe_tokenizer(texts, Path(tempfile.mkdtemp(prefix="mcq-bench-tok-")), vocab_size=1000)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)

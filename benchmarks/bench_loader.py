@@ -42,19 +42,10 @@ def build_corpus(out: Path, repeat: int) -> tuple[Path, list[dict]]:
 
 
 def train_tokenizer(rows: list[dict], out: Path) -> Path:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """An 8k byte-level BPE on the corpus texts (the project's own trainer)."""
+    from trainer_plugin.tokenizer import train_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=8192, special_tokens=["<|endoftext|>", "<|pad|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator((r["text"] for r in rows), trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>")
-    fast.save_pretrained(out)
-    return out
+    return train_bpe_tokenizer((r["text"] for r in rows), out, vocab_size=8192)
 
 
 def raw_tokenizer_rate(tokenizer, rows: list[dict], batch: int) -> float:

@@ -10,7 +10,7 @@ worked example: docs/balancing.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import polars as pl
 import xxhash

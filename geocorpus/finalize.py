@@ -23,6 +23,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
+from geocorpus.writers import exclusion_record
 
 SELECTION_COLUMNS = [
     "id",
@@ -57,18 +58,6 @@ def count_inputs(counts_dir: Path) -> dict[str, int]:
     return totals
 
 
-def exclusion_counts(exclusions_dir: Path) -> dict[str, dict[str, int]]:
-    """stage -> reason -> documents, read from every exclusion file."""
-    files = list_parquet(exclusions_dir)
-    if not files:
-        return {}
-    frame = pl.scan_parquet([str(f) for f in files]).group_by("stage", "reason").len().collect()
-    result: dict[str, dict[str, int]] = {}
-    for stage, reason, n in frame.sort("stage", "reason").iter_rows():
-        result.setdefault(stage, {})[reason] = int(n)
-    return result
-
-
 def _write_exclusions(shards: list[Path], reasons: pl.DataFrame, out_dir: Path, compression: str) -> int:
     """Stream the shards and write the rows named in ``reasons`` (id, stage, reason) with all fields."""
     if reasons.height == 0:
@@ -88,21 +77,8 @@ def _write_exclusions(shards: list[Path], reasons: pl.DataFrame, out_dir: Path, 
             out_rows = []
             for row in rows:
                 stage, reason = lookup[row["id"]]
-                rest = {k: v for k, v in row.items() if k not in ("id", "text", "url", "title", "country")}
-                out_rows.append(
-                    {
-                        "id": row["id"],
-                        "stage": stage,
-                        "reason": reason,
-                        "text": row["text"],
-                        "url": row["url"],
-                        "title": row["title"],
-                        "country": row["country"],
-                        "source_file": row["source_file"],
-                        "source_row": row["source_row"],
-                        "metadata_json": json.dumps(rest, ensure_ascii=False, default=str, sort_keys=True),
-                    }
-                )
+                fields = {k: v for k, v in row.items() if k not in ("id", "text")}
+                out_rows.append(exclusion_record(row["id"], stage, reason, row["text"], row["country"], fields))
             if writer is None:
                 writer = pq.ParquetWriter(out_dir / "00000.parquet", EXCLUSION_SCHEMA, compression=compression)
             writer.write_table(pa.Table.from_pylist(out_rows, schema=EXCLUSION_SCHEMA))
@@ -163,7 +139,7 @@ def finalize_output(raw_config: dict, input_folder: Path) -> dict:
     from geocorpus.balance import balance, write_selection
     from geocorpus.config import parse_config
     from geocorpus.dedup import exact_dedup
-    from geocorpus.report import collect_stats, write_dataset_card, write_plots
+    from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
     from pipelines.curate import layout
 
     config = parse_config(raw_config)
@@ -200,7 +176,8 @@ def finalize_output(raw_config: dict, input_folder: Path) -> dict:
     inputs = count_inputs(paths["counts"])
     n_input = sum(inputs.values())
     kept = parquet_rows(list_parquet(data_dir))
-    excluded = exclusion_counts(paths["exclusions"])
+    stats = collect_stats(out)
+    excluded = exclusions_by_stage(stats)
     n_excluded = sum(sum(r.values()) for r in excluded.values())
     reconcile = {
         "input": n_input,
@@ -210,7 +187,6 @@ def finalize_output(raw_config: dict, input_folder: Path) -> dict:
         "line": f"input {n_input} = kept {kept} + excluded {n_excluded}"
         + "".join(f" ({stage}: {sum(r.values())})" for stage, r in excluded.items()),
     }
-    stats = collect_stats(out)
     report = {
         "name": config.name,
         "reconcile": reconcile,

@@ -63,6 +63,14 @@ def collect_stats(out_dir: str | Path) -> dict:
     return stats
 
 
+def exclusions_by_stage(stats: dict) -> dict[str, dict[str, int]]:
+    """stage -> reason -> documents, from :func:`collect_stats`' exclusion rows."""
+    result: dict[str, dict[str, int]] = {}
+    for row in stats.get("exclusions", []):
+        result.setdefault(row["stage"], {})[row["reason"]] = int(row["documents"])
+    return result
+
+
 def _by(rows: list[dict], key: str, value: str) -> dict[str, int]:
     totals: dict[str, int] = {}
     for row in rows:

@@ -30,23 +30,28 @@ def corpus_row(document: Document) -> dict:
     return row
 
 
+def exclusion_record(doc_id: str, stage: str, reason: str, text: str, country, fields: dict) -> dict:
+    """One EXCLUSION_SCHEMA row; ``fields`` (every original field but id and text) is kept whole."""
+    return {
+        "id": doc_id,
+        "stage": stage,
+        "reason": str(reason),
+        "text": text,
+        "url": _str_or_none(fields.get("url")),
+        "title": _str_or_none(fields.get("title")),
+        "country": _str_or_none(country),
+        "source_file": _str_or_none(fields.get("source_file")),
+        "source_row": fields.get("source_row"),
+        "metadata_json": json.dumps(fields, ensure_ascii=False, default=str, sort_keys=True),
+    }
+
+
 def exclusion_row(document: Document, stage: str) -> dict:
     """Flatten a dropped Document into an EXCLUSION_SCHEMA row, keeping every original field."""
     meta = dict(document.metadata)
     reason = meta.pop(FILTER_REASON_KEY, None) or "unspecified"
     country = meta.get(INPUT_COUNTRY_KEY, meta.get("country"))
-    return {
-        "id": document.id,
-        "stage": stage,
-        "reason": str(reason),
-        "text": document.text,
-        "url": _str_or_none(meta.get("url")),
-        "title": _str_or_none(meta.get("title")),
-        "country": _str_or_none(country),
-        "source_file": _str_or_none(meta.get("source_file")),
-        "source_row": meta.get("source_row"),
-        "metadata_json": json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True),
-    }
+    return exclusion_record(document.id, stage, reason, document.text, country, meta)
 
 
 def _str_or_none(value) -> str | None:

@@ -18,8 +18,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from geocorpus.balance import BalanceConfig, balance, write_selection
-from geocorpus.dedup import exact_dedup
+from geocorpus.finalize.balance import BalanceConfig, balance
+from geocorpus.finalize.shards import write_selection
+from geocorpus.finalize.exact_dedup import exact_dedup
 from geocorpus.schema import CORPUS_SCHEMA
 
 COUNTRIES = {"NG": "Africa", "ZA": "Africa", "KE": "Africa", "US": "America", "CA": "America",

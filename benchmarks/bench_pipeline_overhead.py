@@ -179,7 +179,7 @@ def profile_in_process(input_path: Path, work: Path, top: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=50_000)

@@ -66,7 +66,7 @@ def main() -> None:
     from datatrove.pipeline.readers import CSVReader, JsonlReader, ParquetReader, WarcReader
 
     from geocorpus.readers import InputSpec, build_reader_steps
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20, help="copies of the 258 fundus articles")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from geocorpus.regions import normalize_country  # noqa: E402
 from geocorpus.registry import OutletRegistry, build_registry  # noqa: E402
-from geocorpus.shared_data import shared_data_dir  # noqa: E402
+from geocorpus.paths import shared_data_dir  # noqa: E402
 from geocorpus.tagging import RegionTagger  # noqa: E402
 from geocorpus.urls import URLVerifier  # noqa: E402
 

@@ -21,7 +21,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.real_urls import load_real_urls
-from geocorpus.shared_data import shared_data_dir
+from geocorpus.paths import shared_data_dir
 from geocorpus.registry import OutletRegistry
 from geocorpus.tagging import RegionTagger
 from geocorpus.urls import URLVerifier

@@ -227,7 +227,7 @@ def bad_input_section(result: dict, inputs: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/geocorpus_real_runs"))

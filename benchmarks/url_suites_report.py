@@ -20,7 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geocorpus.shared_data import shared_data_dir
+from geocorpus.paths import shared_data_dir
 from geocorpus.urls import URLVerifier
 
 PYTHON_SUITES = {

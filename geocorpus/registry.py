@@ -12,13 +12,11 @@ Run ``python -m geocorpus.registry build [--shared DIR] [--out PATH]`` to rebuil
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import ipaddress
 import json
 import re
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,7 +32,6 @@ from geocorpus.regions import UnknownCountryError, cctld_country, normalize_coun
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 BUILTIN_REGISTRY = DATA_DIR / "outlet_registry.tsv"
-BUILTIN_CONFLICTS = DATA_DIR / "outlet_registry_conflicts.tsv"
 
 # Ties between sources go to the earliest source here. fundus maps each publisher it parses by
 # hand. ABYZ files every outlet under its place of publication (diaspora papers under the host
@@ -405,14 +402,21 @@ def _format_claims(claims: dict[str, Counter]) -> str:
     )
 
 
+def default_conflicts_path(out_path: Path) -> Path:
+    """``outlet_registry_conflicts.tsv`` beside ``outlet_registry.tsv``."""
+    return out_path.with_name(out_path.name.split(".")[0] + "_conflicts.tsv")
+
+
 def build_registry(
     shared_dir: Path,
     out_path: Path,
     sources: Sequence[str] = ("abyz", "awesome", "fundus"),
     conflicts_path: Path | None = None,
 ) -> BuildReport:
-    """Read the source lists under ``shared_dir``, resolve conflicts, write the registry TSV."""
+    """Read the source lists under ``shared_dir``, resolve conflicts, write the registry TSV and, beside
+    it (or at ``conflicts_path``), every conflict and skipped row with its resolution."""
     shared_dir, out_path = Path(shared_dir), Path(out_path)
+    conflicts_path = Path(conflicts_path) if conflicts_path else default_conflicts_path(out_path)
     unknown = [name for name in sources if name not in SOURCES]
     if unknown:
         raise ValueError(f"unknown registry source(s) {unknown}; choose from {sorted(SOURCES)}")
@@ -470,7 +474,7 @@ def build_registry(
     header = [
         "# geocorpus outlet registry: outlet host/domain -> ISO 3166-1 country (facts only)",
         f"# version: {version}",
-        "# built by: python -m geocorpus.registry build (do not edit by hand)",
+        "# built by: geocorpus registry build (do not edit by hand)",
         *(f"# source: {name} = {SOURCES[name].path} ({SOURCES[name].provenance})" for name in sources),
         f"# rule: >= {MULTI_COUNTRY_THRESHOLD} countries (non-ISO headings count as one) dropped; 2 countries: source majority, "
         f"ties by priority {','.join(SOURCE_PRIORITY)}; shared platforms dropped; "
@@ -479,13 +483,11 @@ def build_registry(
     ]
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
-    if conflicts_path is not None:
-        conflicts_path = Path(conflicts_path)
-        conflicts_path.parent.mkdir(parents=True, exist_ok=True)
-        issues += [("unmapped_country", f"{name}", "", "skipped", f"{source}:{rows} rows") for (source, name), rows in sorted(unmapped.items())]
-        lines = [f"# conflicts and skipped rows of outlet registry {version}", "kind\tkey\tlevel\tresolution\tclaims"]
-        lines += ["\t".join(part.replace("\t", " ").replace("\n", " ") for part in issue) for issue in issues]
-        conflicts_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    conflicts_path.parent.mkdir(parents=True, exist_ok=True)
+    issues += [("unmapped_country", f"{name}", "", "skipped", f"{source}:{rows} rows") for (source, name), rows in sorted(unmapped.items())]
+    lines = [f"# conflicts and skipped rows of outlet registry {version}", "kind\tkey\tlevel\tresolution\tclaims"]
+    lines += ["\t".join(part.replace("\t", " ").replace("\n", " ") for part in issue) for issue in issues]
+    conflicts_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     by_level = Counter(level for _, level, _, _ in entries)
     return BuildReport(
         version=version,
@@ -500,27 +502,3 @@ def build_registry(
         conflicts_by_kind={kind: conflicts[kind] for kind in CONFLICT_KINDS if conflicts[kind]},
         cctld_disagreements=cctld_disagreements,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from geocorpus.shared_data import shared_data_dir
-
-    parser = argparse.ArgumentParser(prog="python -m geocorpus.registry", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="rebuild the outlet registry from the shared source lists")
-    build.add_argument("--shared", type=Path, default=None, help="shared data folder (default: $GEOCORPUS_SHARED or ../shared/data)")
-    build.add_argument("--out", type=Path, default=BUILTIN_REGISTRY)
-    build.add_argument("--conflicts", type=Path, default=None, help="conflicts TSV (default: beside --out)")
-    build.add_argument("--sources", default=",".join(SOURCES), help="comma-separated subset of " + ",".join(SOURCES))
-    args = parser.parse_args(argv)
-    shared = args.shared or shared_data_dir()
-    if shared is None:
-        parser.error("no shared data folder: pass --shared or set $GEOCORPUS_SHARED")
-    conflicts = args.conflicts or args.out.with_name(args.out.name.split(".")[0] + "_conflicts.tsv")
-    report = build_registry(shared, args.out, tuple(s for s in args.sources.split(",") if s), conflicts)
-    print(report.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from geocorpus.paths import RunLayout
+
 
 def _glob(folder: Path) -> str | None:
     files = sorted(folder.rglob("*.parquet")) if folder.exists() else []
@@ -25,10 +27,10 @@ def _rows(con, sql: str) -> list[tuple]:
 
 def collect_stats(out_dir: str | Path) -> dict:
     """Counts by country, continent, split, tag source and exclusion reason for a run folder."""
-    out = Path(out_dir)
+    layout = RunLayout(out_dir)
     con = duckdb.connect()
     stats: dict = {"countries": [], "continents": [], "tag_sources": [], "splits": {}, "exclusions": [], "conflicts": 0}
-    data = _glob(out / "data")
+    data = _glob(layout.data)
     if data:
         src = f"read_parquet({data})"
         stats["countries"] = [
@@ -51,7 +53,7 @@ def collect_stats(out_dir: str | Path) -> dict:
         ]
         stats["splits"] = {s: d for s, d in _rows(con, f"select split, count(*) from {src} group by 1 order by 1")}
         stats["conflicts"] = _rows(con, f"select count(*) from {src} where tag_conflict is not null")[0][0]
-    excl = _glob(out / "exclusions")
+    excl = _glob(layout.exclusions)
     if excl:
         stats["exclusions"] = [
             {"stage": st, "reason": r, "documents": d}
@@ -235,6 +237,6 @@ def write_dataset_card(out_dir: Path, config, stats: dict, reconcile: dict) -> P
         "Check the terms of every source before redistribution.",
         "",
     ]
-    path = Path(out_dir) / "README.md"
+    path = RunLayout(out_dir).card
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

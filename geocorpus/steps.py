@@ -19,12 +19,12 @@ from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from geocorpus.lean_filter import LeanFilter
+from geocorpus.base_filter import PerTaskStatsFilter
 from geocorpus.writers import INPUT_COUNTRY_KEY
 
 
 
-class VerifyURL(LeanFilter):
+class VerifyURL(PerTaskStatsFilter):
     """Keep documents whose URL verifies; write url_normalized/host/domain/suffix into metadata.
 
     Rejected documents go to the exclusion writer with the verifier's reason (``relative_url``,
@@ -117,7 +117,7 @@ class TagRegion(PipelineStep):
                     self.stat_update("tag_conflict", value=n)
 
 
-class RequireCountry(LeanFilter):
+class RequireCountry(PerTaskStatsFilter):
     """Drop documents no evidence could place (``no_country``), or outside an allowed set."""
 
     name = "🧭 Require country"
@@ -160,7 +160,7 @@ class TextStats(PipelineStep):
             self.stat_update("n_tokens", value=total, unit="task")
 
 
-class MinLengthFilter(LeanFilter):
+class MinLengthFilter(PerTaskStatsFilter):
     """Drop documents shorter than ``min_words`` whitespace tokens (``too_short``)."""
 
     name = "📏 Min length"
@@ -176,7 +176,7 @@ class MinLengthFilter(LeanFilter):
         return (True if n >= self.min_words else (False, "too_short"))
 
 
-class LanguageIDFilter(LeanFilter):
+class LanguageIDFilter(PerTaskStatsFilter):
     """Offline language ID: py3langid (model inside its wheel) or a local fastText model file.
 
     datatrove's own LanguageFilter downloads lid.176.bin on first use; this one never touches the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from geocorpus.regions import (
     CONTINENT_SCHEMES,
@@ -163,6 +163,3 @@ class RegionTagger:
             tag_source=_REPORTED_SOURCE[source],
             tag_conflict=";".join(conflicts) or None,
         )
-
-    def tag_many(self, rows: Iterable[tuple[str | None, str | None, str | None, str | None]]) -> list[RegionTag]:
-        return [self.tag(*row) for row in rows]

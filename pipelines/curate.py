@@ -13,13 +13,17 @@ The same stage list runs locally, on Slurm or on Ray: only the executor class di
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.config import CurateConfig, ExecutorConfig
+from geocorpus.finalize import FinalizeCorpus
+from geocorpus.paths import RunLayout
+from geocorpus.readers import ExcludeReadErrors, build_reader_steps
 from geocorpus.steps import (
     CountInput,
     LanguageIDFilter,
@@ -38,20 +42,6 @@ class Stage:
     steps: list[PipelineStep]
     tasks: int
     workers: int = -1
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def layout(output: Path) -> dict[str, Path]:
-    """Where each part of a run lives under the output folder."""
-    return {
-        "tagged": output / "stages" / "tagged",
-        "minhash_out": output / "stages" / "minhash",
-        "minhash_work": output / "stages" / "minhash_work",
-        "counts": output / "stages" / "counts",
-        "exclusions": output / "exclusions",
-        "data": output / "data",
-        "logs": output / "logs",
-    }
 
 
 def _quality_filter(name: str, exclusion_writer):
@@ -73,10 +63,8 @@ def _quality_filter(name: str, exclusion_writer):
 
 def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
     """Readers and per-document steps of stage 1."""
-    from geocorpus.readers import ExcludeReadErrors, build_reader_steps
-
-    paths = layout(config.output_dir)
-    excl = paths["exclusions"]
+    layout = config.layout
+    excl = layout.exclusions
 
     def exclusions(stage: str) -> ExclusionWriter:
         return ExclusionWriter(str(excl / stage), stage=stage)
@@ -86,7 +74,7 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
         reader_steps = build_reader_steps(spec, exclusion_folder=str(excl))
         # Count right after the reader itself, before any extraction step can drop a document.
         steps.append(reader_steps[0])
-        steps.append(CountInput(str(paths["counts"]), input_name=spec.name))
+        steps.append(CountInput(str(layout.counts), input_name=spec.name))
         steps.extend(reader_steps[1:])
     steps.append(ExcludeReadErrors(exclusion_writer=exclusions("read")))
     steps.append(VerifyURL(exclusion_writer=exclusions("verify_url"), max_length=config.url.max_length))
@@ -116,44 +104,42 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
         )
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
-    steps.append(CorpusWriter(str(paths["tagged"]), output_filename="${rank}.parquet"))
+    steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet"))
     return steps
 
 
 def build_stages(config: CurateConfig) -> list[Stage]:
     """All stages of a run, in order, for any executor."""
-    from geocorpus.finalize import FinalizeCorpus
-
-    paths = layout(config.output_dir)
+    layout = config.layout
     ex = config.executor
     stages = [Stage("tag", tag_stage_steps(config), tasks=ex.tasks, workers=ex.workers)]
-    final_input = paths["tagged"]
+    final_input = layout.tagged
     if config.dedup.minhash is not None:
-        from geocorpus.dedup import minhash_pipelines
+        from geocorpus.minhash import minhash_pipelines
 
         minhash = minhash_pipelines(
-            input_folder=str(paths["tagged"]),
-            output_folder=str(paths["minhash_out"]),
-            work_folder=str(paths["minhash_work"]),
-            exclusion_folder=str(paths["exclusions"]),
+            input_folder=str(layout.tagged),
+            output_folder=str(layout.minhash_out),
+            work_folder=str(layout.minhash_work),
+            exclusion_folder=str(layout.exclusions),
             config=config.dedup.minhash,
         )
         tasks = config.dedup.minhash.stage_tasks()
         for name, steps in minhash.items():
             stages.append(Stage(f"minhash_{name}", steps, tasks=tasks[name]))
-        final_input = paths["minhash_out"]
-    stages.append(Stage("finalize", [FinalizeCorpus(config.raw, final_input)], tasks=1, workers=1))
+        final_input = layout.minhash_out
+    stages.append(Stage("finalize", [FinalizeCorpus(config, final_input)], tasks=1, workers=1))
     return stages
 
 
 def make_executors(config: CurateConfig, stages: list[Stage]):
     """One datatrove executor per stage, chained with ``depends`` so running the last runs all."""
-    paths = layout(config.output_dir)
+    layout = config.layout
     ex: ExecutorConfig = config.executor
     executors = []
     previous = None
     for stage in stages:
-        logging_dir = str(paths["logs"] / stage.name)
+        logging_dir = str(layout.stage_logs(stage.name))
         if ex.type == "local":
             from datatrove.executor import LocalPipelineExecutor
 
@@ -212,15 +198,13 @@ def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
     datatrove skips tasks by rank; a rank means a different shard of the input when the task count
     changes, so a killed 4-task run resumed with 2 tasks would silently never read some files.
     """
-    import json
-
-    record = config.output_dir / "run_layout.json"
+    layout = config.layout
+    record = layout.task_record
     layout_now = {stage.name: stage.tasks for stage in stages}
     if record.exists():
         before = json.loads(record.read_text())
-        paths = layout(config.output_dir)
         for name, tasks in layout_now.items():
-            if name in before and before[name] != tasks and _completed(paths["logs"] / name) > 0:
+            if name in before and before[name] != tasks and _completed(layout.stage_logs(name)) > 0:
                 raise ResumeError(
                     f"{config.output_dir} holds a run whose stage {name!r} used {before[name]} tasks; this run "
                     f"asks for {tasks}. Re-run with the same task count (--tasks {before[name]}) to resume, "
@@ -233,15 +217,14 @@ def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
 def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:
     """Run every stage. Local stages run one after the other with a rich progress bar per stage;
     Slurm/Ray stages are submitted as a ``depends`` chain. Returns the report for local runs."""
-    import json
-    import threading
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     stages = build_stages(config)
-    paths = layout(config.output_dir)
+    layout = config.layout
     check_resume(config, stages)
     if config.executor.type != "local":
+        if config.executor.type == "ray":
+            _connect_ray(config.executor.ray_address)
         executors = make_executors(config, stages)
         executors[-1].run()
         return None
@@ -255,7 +238,7 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
         disable=not show_progress,
     ) as progress:
         for stage, executor in zip(stages, executors):
-            logging_dir = paths["logs"] / stage.name
+            logging_dir = layout.stage_logs(stage.name)
             bar = progress.add_task(stage.name, total=stage.tasks, completed=_completed(logging_dir))
             done = threading.Event()
 
@@ -271,5 +254,12 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
                 done.set()
                 watcher.join()
                 progress.update(bar, completed=_completed(logging_dir))
-    report_path = config.output_dir / "report.json"
-    return json.loads(report_path.read_text()) if report_path.exists() else None
+    return json.loads(layout.report.read_text()) if layout.report.exists() else None
+
+
+def _connect_ray(address: str | None) -> None:
+    """datatrove's RayPipelineExecutor expects Ray to be initialised: join ``address`` or start locally."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from geocorpus.shared_data import shared_data_dir
+from geocorpus.paths import shared_data_dir
 
 
 @pytest.fixture(scope="session")

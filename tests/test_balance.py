@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geocorpus.balance import BalanceConfig, assign_split, balance, write_selection
+from geocorpus.finalize.balance import BalanceConfig, assign_split, balance
+from geocorpus.finalize.shards import write_selection
 from geocorpus.schema import CORPUS_SCHEMA
 
 CONTINENT_OF = {"NG": "Africa", "KE": "Africa", "US": "America", "CA": "America", "IN": "Asia", "PK": "Asia", "GB": "Europe"}

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from geocorpus.dedup import MinhashConfig, exact_dedup, minhash_pipelines
+from geocorpus.finalize.exact_dedup import exact_dedup
+from geocorpus.minhash import MinhashConfig, minhash_pipelines
 from geocorpus.schema import CORPUS_SCHEMA
 
 

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from builders import build_now_fixture, write_broken_jsonl
-from geocorpus.cli import app
+from pipelines.cli import app
 from geocorpus.config import ConfigError, parse_config
 from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
 from pipelines.curate import build_stages, make_executors, run_curation

@@ -49,10 +49,10 @@ def assert_reconciles(documents: list, expected: dict, file_name: str) -> None:
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"name": "a", "format": "jsonl", "path": ".", "colour": "red"}, "unknown key(s) ['colour']"),
+        ({"name": "a", "format": "jsonl", "path": ".", "colour": "red"}, "unknown key \"input 'a'.colour\""),
         ({"name": "a", "format": "xml", "path": "."}, "key 'format'"),
-        ({"name": "a", "format": "jsonl", "path": ".", "limit": "10"}, "key 'limit'"),
-        ({"name": "a", "format": "jsonl"}, "key 'path' is required"),
+        ({"name": "a", "format": "jsonl", "path": ".", "limit": "10"}, "input 'a'.limit: expected int, got '10'"),
+        ({"name": "a", "format": "jsonl"}, "missing required key \"input 'a'.path\""),
         ({"name": "a", "format": "jsonl", "path": ".", "fields": {"body": "x"}}, "unknown field(s) ['body']"),
         ({"name": "a", "format": "warc", "path": ".", "fields": {"url": "u"}}, "does not apply"),
         ({"name": "a/b", "format": "jsonl", "path": "."}, "letters, digits"),

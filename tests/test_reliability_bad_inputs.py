@@ -24,7 +24,7 @@ from builders import (
     write_warc_with_bad_record,
 )
 from reliability_builders import curation_config
-from geocorpus.cli import app
+from pipelines.cli import app
 from geocorpus.config import parse_config
 from pipelines.curate import run_curation
 

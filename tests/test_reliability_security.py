@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reliability_builders import curation_config
-from geocorpus.cli import app
+from pipelines.cli import app
 from geocorpus.config import ConfigError, load_config, parse_config
 from pipelines.curate import run_curation
 

@@ -84,6 +84,10 @@ class GeoDiskReader(BaseDiskReader):
             )
         return shard
 
+    def all_files(self) -> list[str]:
+        """Every file this reader reads over all ranks, as full paths (what the manifest fingerprints)."""
+        return [self.data_folder.resolve_paths(name) for name in self.files_shard(0, 1)]
+
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Pass upstream documents through, then read this rank's files (readers chain)."""
         if data:

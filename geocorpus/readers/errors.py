@@ -11,7 +11,7 @@ from __future__ import annotations
 from datatrove.data import Document
 from datatrove.utils.logging import logger
 
-from geocorpus.lean_filter import LeanFilter
+from geocorpus.base_filter import PerTaskStatsFilter
 
 READ_ERROR_KEY = "read_error"
 READ_ERROR_DETAIL_KEY = "read_error_detail"
@@ -97,7 +97,7 @@ def is_read_error(document: Document) -> bool:
     return bool(document.metadata.get(READ_ERROR_KEY))
 
 
-class ExcludeReadErrors(LeanFilter):
+class ExcludeReadErrors(PerTaskStatsFilter):
     """Drops read-error documents with their code as the exclusion reason (stage e.g. ``read``)."""
 
     name = "🧯 exclude read errors"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
-import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 
 from datatrove.io import DataFolderLike, get_datafolder
@@ -15,6 +13,7 @@ from geocorpus.readers.base import CANONICAL_FIELDS
 from geocorpus.readers.now import NOW_GAP_POLICIES, NowReader
 from geocorpus.readers.records import RecordCsvReader, RecordJsonlReader, RecordParquetReader
 from geocorpus.readers.warc import ExtractHTML, WarcHtmlReader
+from geocorpus.typed_config import from_mapping
 
 FORMATS = ("jsonl", "parquet", "csv", "tsv", "warc", "now")
 EXTRACTORS = ("trafilatura",)
@@ -50,32 +49,16 @@ class InputSpec:
     extract: str = "trafilatura"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "InputSpec":
-        """Validate a config mapping; unknown keys, wrong types or values raise ValueError naming input and key."""
-        if not isinstance(d, dict):
-            raise ValueError(f"an input must be a mapping, got {type(d).__name__}: {d!r}")
-        label = repr(d.get("name", "<unnamed>"))
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"input {label}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-        for required in ("name", "format", "path"):
-            if d.get(required) in (None, ""):
-                raise ValueError(f"input {label}: key {required!r} is required")
-        expected = {
-            "name": str, "format": str, "path": str, "glob": (str, type(None)), "fields": (dict, type(None)),
-            "country": (str, type(None)), "url_prefix": (str, type(None)), "limit": int, "now_gaps": str,
-            "extract": str,
-        }
-        for key, value in d.items():
-            if not isinstance(value, expected[key]) or (key == "limit" and isinstance(value, bool)):
-                raise ValueError(f"input {label}: key {key!r} has type {type(value).__name__}, expected {expected[key]}")
-        spec = cls(**{k: v for k, v in d.items() if not (k == "fields" and v is None)})
-        spec.validate()
-        return spec
+    def from_dict(cls, d: dict) -> InputSpec:
+        """Validate a config mapping (keys and types by the one validator, then :meth:`validate`)."""
+        name = d.get("name") if isinstance(d, dict) else None
+        return from_mapping(cls, d, f"input {name!r}" if name else "input")
 
     def validate(self) -> None:
         label = repr(self.name)
+        for required in ("name", "format", "path"):
+            if not getattr(self, required):
+                raise ValueError(f"input {label}: key {required!r} must not be empty")
         if not _INPUT_NAME.fullmatch(self.name) or self.name in (".", ".."):
             raise ValueError(
                 f"input {label}: key 'name' must be letters, digits, '_', '-' or '.' (it prefixes ids and "

@@ -1,7 +1,7 @@
 """Region balancing and the held-out eval split of the tagged corpus (finalize stage).
 
 Everything here works on the small metadata columns (id, url_normalized, country, continent,
-n_tokens); texts are only touched by :func:`write_selection`, which streams them. Every random
+n_tokens); texts are only touched by :func:`geocorpus.finalize.shards.write_selection`, which streams them. Every random
 choice is a rank by a seeded xxh64 hash of a document's own key, never of its row position, so the
 same config gives the same selection whatever the input order or shard count. Semantics and a
 worked example: docs/balancing.md.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import polars as pl
 import xxhash
 
-from geocorpus.selection_writer import write_selection  # noqa: F401  (part of this module's API)
+from geocorpus.typed_config import from_mapping
 
 BALANCE_COLUMNS = ["id", "url_normalized", "country", "continent", "n_tokens"]
 REGION_COLUMNS = ("country", "continent")
@@ -51,25 +51,15 @@ class BalanceConfig:
     seed: int = 0
 
     def __post_init__(self):
+        """Value checks; types are checked by the config validator (:mod:`geocorpus.typed_config`)."""
         _check_choice("by", self.by, REGION_COLUMNS)
         _check_choice("unit", self.unit, UNITS)
         _check_choice("method", self.method, METHODS)
         for name in ("caps", "targets"):
-            mapping = getattr(self, name)
-            if not isinstance(mapping, dict):
-                raise ValueError(f"balance.{name}: expected a mapping region -> integer, got {mapping!r}")
-            for region, value in mapping.items():
-                if not isinstance(region, str):
-                    raise ValueError(f"balance.{name}: region keys must be strings, got {region!r}")
+            for region, value in getattr(self, name).items():
                 _check_int(f"{name}.{region}", value, minimum=0)
-        for name in ("include", "exclude"):
-            values = getattr(self, name)
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise ValueError(f"balance.{name}: expected a list of region names, got {values!r}")
-        _check_number("temperature", self.temperature)
         if self.temperature < 0:
             raise ValueError(f"balance.temperature: must be >= 0, got {self.temperature}")
-        _check_number("eval_fraction", self.eval_fraction)
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError(f"balance.eval_fraction: must be in [0, 1), got {self.eval_fraction}")
         if self.total is not None:
@@ -82,9 +72,7 @@ class BalanceConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> BalanceConfig:
-        """Build from a config mapping; unknown keys or wrong types raise ValueError naming the key."""
-        from geocorpus.config import from_mapping
-
+        """Build from a config mapping; unknown keys or wrong types raise ConfigError naming the key."""
         return from_mapping(cls, data, "balance")
 
 

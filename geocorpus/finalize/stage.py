@@ -8,22 +8,28 @@ held in memory; texts are streamed shard by shard.
 from __future__ import annotations
 
 import json
-import platform
 import shutil
-import sys
 import time
-from importlib import metadata as importlib_metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-import xxhash
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from geocorpus.finalize.balance import balance
+from geocorpus.finalize.exact_dedup import exact_dedup
+from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
+from geocorpus.finalize.shards import write_selection
+from geocorpus.paths import RunLayout
+from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
 from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
 from geocorpus.writers import exclusion_record
+
+if TYPE_CHECKING:
+    from geocorpus.config import CurateConfig
 
 SELECTION_COLUMNS = [
     "id",
@@ -35,7 +41,6 @@ SELECTION_COLUMNS = [
     "continent",
     "n_tokens",
 ]
-FINGERPRINT_FULL_LIMIT = 1 << 30  # hash whole files up to 1 GiB; larger ones by head+tail+size
 
 
 class ReconcileError(RuntimeError):
@@ -89,65 +94,13 @@ def _write_exclusions(shards: list[Path], reasons: pl.DataFrame, out_dir: Path, 
     return written
 
 
-def fingerprint_inputs(raw_config: dict) -> list[dict]:
-    """Size and xxh64 of every input file, so a manifest says exactly what went in."""
-    from datatrove.io import get_datafolder
-
-    out = []
-    for spec in raw_config.get("inputs", []):
-        path = spec.get("path")
-        if not path:
-            continue
-        p = Path(path)
-        if p.is_file():
-            files = [p]
-        elif p.is_dir():
-            folder = get_datafolder(str(p))
-            files = [p / f for f in folder.list_files(glob_pattern=spec.get("glob"))]
-        else:
-            files = []
-        for f in files:
-            size = f.stat().st_size
-            h = xxhash.xxh64()
-            with open(f, "rb") as fh:
-                if size <= FINGERPRINT_FULL_LIMIT:
-                    for chunk in iter(lambda: fh.read(1 << 22), b""):
-                        h.update(chunk)
-                    how = "xxh64"
-                else:
-                    h.update(fh.read(64 << 20))
-                    fh.seek(size - (64 << 20))
-                    h.update(fh.read())
-                    how = "xxh64(head64MiB+tail64MiB)"
-            out.append({"input": spec.get("name"), "file": str(f), "bytes": size, how: h.hexdigest()})
-    return out
-
-
-def package_versions() -> dict[str, str]:
-    names = ["geocorpus", "datatrove", "polars", "pyarrow", "tldextract", "pycountry", "py3langid"]
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in names:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def finalize_output(raw_config: dict, input_folder: Path) -> dict:
-    """Run stage 3 in this process; returns the report. Raises ReconcileError when counts disagree."""
-    from geocorpus.balance import balance, write_selection
-    from geocorpus.config import parse_config
-    from geocorpus.dedup import exact_dedup
-    from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
-    from pipelines.curate import layout
-
-    config = parse_config(raw_config)
+def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
+    """Run the finalize stage in this process; returns the report. Raises ReconcileError when counts disagree."""
     out = config.output_dir
-    paths = layout(out)
+    layout = RunLayout(out)
     started = time.time()
-    data_dir = paths["data"]
-    final_excl = paths["exclusions"] / "finalize"
+    data_dir = layout.data
+    final_excl = layout.exclusion_stage("finalize")
     for stale in (data_dir, final_excl):  # a killed earlier attempt of this stage leaves partial files
         shutil.rmtree(stale, ignore_errors=True)
 
@@ -173,7 +126,7 @@ def finalize_output(raw_config: dict, input_folder: Path) -> dict:
     )
     _write_exclusions(shards, reasons, final_excl, config.output_options.compression)
 
-    inputs = count_inputs(paths["counts"])
+    inputs = count_inputs(layout.counts)
     n_input = sum(inputs.values())
     kept = parquet_rows(list_parquet(data_dir))
     stats = collect_stats(out)
@@ -200,44 +153,42 @@ def finalize_output(raw_config: dict, input_folder: Path) -> dict:
         "name": config.name,
         "created_unix": started,
         "finished_unix": time.time(),
-        "config": raw_config,
-        "inputs": fingerprint_inputs(raw_config),
+        "config": config.to_dict(),
+        "inputs": fingerprint_inputs(config),
         "versions": package_versions(),
-        "registry_version": _registry_version(),
+        "registry_version": registry_version(),
         "counts": {"input_by_source": inputs, "kept": kept, "excluded": excluded, "reconcile": reconcile},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
-    write_plots(stats, out / "plots")
+    layout.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    layout.report.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+    write_plots(stats, layout.plots)
     write_dataset_card(out, config, stats, reconcile)
     if not reconcile["ok"]:
-        raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {out / 'report.json'})")
+        raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {layout.report})")
     return report
 
 
-def _registry_version() -> str | None:
-    try:
-        from geocorpus.registry import OutletRegistry
-
-        return OutletRegistry.builtin().version
-    except Exception as exc:  # the manifest records what it can; a broken registry fails earlier, in tagging
-        return f"unavailable: {exc}"
-
-
 class FinalizeCorpus(PipelineStep):
-    """datatrove step wrapping :func:`finalize_output`; run it with tasks=1 after the tag stage."""
+    """The finalize stage as a datatrove step: run it alone, with tasks=1, after the tag stage.
+
+    It does not take documents from a pipeline: it reads the tagged shards under ``input_folder``
+    (so Slurm and Ray runs end the same way as local ones, and its completion marker makes a re-run a
+    no-op). Placing it after another step is an error rather than silently dropping that step's output.
+    """
 
     name = "🏁 Finalize corpus"
     type = "🏁 - FINALIZE"
 
-    def __init__(self, raw_config: dict, input_folder: Path | str):
+    def __init__(self, config: CurateConfig, input_folder: Path | str):
         super().__init__()
-        self.raw_config = raw_config
+        self.config = config
         self.input_folder = str(input_folder)
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if data:
-            yield from data
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data is not None:
+            for _ in data:
+                raise ValueError("FinalizeCorpus reads the tagged shards itself; it must be the only step of its stage")
         if rank == 0:
-            report = finalize_output(self.raw_config, Path(self.input_folder))
+            report = finalize_output(self.config, Path(self.input_folder))
             self.stat_update("kept", value=report["reconcile"]["kept"])
+        return iter(())

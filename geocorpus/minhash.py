@@ -1,12 +1,9 @@
-"""Deduplication of the tagged corpus: exact (finalize stage) and near-duplicate MinHash (datatrove).
+"""Near-duplicate removal with datatrove's four MinHash stages, wired to the geocorpus schema.
 
-Exact dedup works on the small metadata columns only (never the texts), so it runs in one process
-over millions of rows. Which copy survives must not depend on how the corpus was sharded, so the
-survivor of every duplicate group is the copy with the smallest ``(source_file, source_row, id)``.
-
-Near-duplicate dedup reuses datatrove's four MinHash stages unchanged; this module only wires them to
-the geocorpus schema (reader adapter, CorpusWriter, ExclusionWriter). Which copy datatrove keeps is
-described in docs/balancing.md ("Near duplicates").
+The stages are datatrove's own, unchanged; this module only supplies the reader adapter for tagged
+shards, a whitespace word tokenizer (datatrove's default English one needs spaCy), the CorpusWriter and
+an ExclusionWriter that records ``near_duplicate``. Which copy datatrove keeps is described in
+docs/balancing.md ("Near duplicates").
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import polars as pl
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig as DatatroveMinhashConfig
@@ -28,77 +24,11 @@ from datatrove.pipeline.readers.parquet import ParquetReader
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from geocorpus.schema import METADATA_COLUMNS
+from geocorpus.typed_config import from_mapping
 from geocorpus.writers import FILTER_REASON_KEY, CorpusWriter, ExclusionWriter
 
-DEDUP_COLUMNS = ["id", "url_normalized", "text_hash", "source_file", "source_row"]
-#: The order that decides which copy of a duplicate group survives (smallest wins).
-SURVIVOR_ORDER = ["source_file", "source_row", "id"]
 MINHASH_STAGE = "minhash_dedup"
 NEAR_DUPLICATE_REASON = "near_duplicate"
-
-
-# --------------------------------------------------------------------------------------------------
-# exact dedup
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class DedupResult:
-    """Ids kept, and ids excluded with ``reason`` and the id of the copy kept instead (``duplicate_of``)."""
-
-    kept: pl.DataFrame
-    excluded: pl.DataFrame
-
-
-def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
-    """Drop exact duplicates: first same ``url_normalized``, then same ``text_hash`` among the rest.
-
-    A null ``url_normalized`` (or ``text_hash``) never matches anything. Each group keeps the copy with
-    the smallest ``(source_file, source_row, id)``, so row order and shard count do not matter.
-    ``duplicate_of`` always names a kept id (a url duplicate of a copy that later lost on text points
-    to that text group's survivor).
-    """
-    rows = _dedup_input(frame)
-    by_url = _mark_duplicates(rows, "url_normalized", "duplicate_url")
-    url_survivors = rows.join(by_url.select("id"), on="id", how="anti")
-    by_text = _mark_duplicates(url_survivors, "text_hash", "duplicate_text")
-    # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
-    text_keeper = by_text.select(pl.col("id").alias("duplicate_of"), pl.col("duplicate_of").alias("text_keeper"))
-    by_url = by_url.join(text_keeper, on="duplicate_of", how="left").select(
-        "id", "reason", pl.coalesce("text_keeper", "duplicate_of").alias("duplicate_of")
-    )
-    excluded = pl.concat([by_url, by_text]).sort("id")
-    kept = url_survivors.join(by_text.select("id"), on="id", how="anti").select("id").sort("id")
-    return DedupResult(kept=kept, excluded=excluded)
-
-
-def _dedup_input(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    lazy = frame.lazy()
-    missing = [c for c in DEDUP_COLUMNS if c not in lazy.collect_schema().names()]
-    if missing:
-        raise ValueError(f"exact_dedup: input frame lacks column(s) {missing}; needs {DEDUP_COLUMNS}")
-    rows = lazy.select(DEDUP_COLUMNS).collect()
-    if rows["id"].null_count():
-        raise ValueError("exact_dedup: column 'id' has null values")
-    if rows["id"].n_unique() != rows.height:
-        dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
-        raise ValueError(f"exact_dedup: ids must be unique; repeated ids include {dupes}")
-    return rows.sort(SURVIVOR_ORDER, nulls_last=True)
-
-
-def _mark_duplicates(rows: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
-    """Rows that repeat ``key`` after its first (smallest-order) occurrence; ``rows`` is sorted."""
-    return (
-        rows.filter(pl.col(key).is_not_null())
-        .with_columns(pl.col("id").first().over(key).alias("duplicate_of"))
-        .filter(pl.col("id") != pl.col("duplicate_of"))
-        .select("id", pl.lit(reason).alias("reason"), "duplicate_of")
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# MinHash near-duplicate dedup (datatrove stages)
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -117,18 +47,14 @@ class MinhashConfig:
     seed: int = 1
 
     def __post_init__(self):
+        """Value checks; types are checked by the config validator (:mod:`geocorpus.typed_config`)."""
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"minhash.{f.name}: expected an integer, got {value!r}")
-            if f.name != "seed" and value < 1:
-                raise ValueError(f"minhash.{f.name}: must be >= 1, got {value}")
+            if f.name != "seed" and getattr(self, f.name) < 1:
+                raise ValueError(f"minhash.{f.name}: must be >= 1, got {getattr(self, f.name)}")
 
     @classmethod
     def from_dict(cls, data: dict) -> MinhashConfig:
-        """Build from a config mapping; unknown keys or wrong types raise ValueError naming the key."""
-        from geocorpus.config import from_mapping
-
+        """Build from a config mapping; unknown keys or wrong types raise ConfigError naming the key."""
         return from_mapping(cls, data, "minhash")
 
     def to_datatrove(self) -> DatatroveMinhashConfig:

@@ -7,10 +7,13 @@ as one clear message with exit code 2, not as a traceback from deep inside a lib
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
+
+from geocorpus.config import ConfigError, CurateConfig, load_config
+from geocorpus.paths import RunLayout
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 registry_app = typer.Typer(no_args_is_help=True, help="Build or inspect the outlet registry.")
@@ -18,14 +21,12 @@ app.add_typer(registry_app, name="registry")
 console = Console(stderr=True, soft_wrap=True)  # never split a path or key across lines
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code=2)
 
 
-def _load(config_path: Path):
-    from geocorpus.config import ConfigError, load_config
-
+def _load(config_path: Path) -> CurateConfig:
     try:
         return load_config(config_path)
     except ConfigError as exc:
@@ -41,25 +42,21 @@ def curate(
     progress: bool = typer.Option(True, help="Show a progress bar per stage."),
 ) -> None:
     """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet."""
-    from geocorpus.config import ConfigError, parse_config
+    from dataclasses import replace
+
     from geocorpus.finalize import ReconcileError
     from geocorpus.report import print_stats
     from pipelines.curate import ResumeError, run_curation
 
     cfg = _load(config)
-    raw = dict(cfg.raw)
     if output is not None:
-        raw["output"] = str(output)
-    if tasks is not None or workers is not None:
-        raw["executor"] = dict(raw.get("executor") or {})
-        if tasks is not None:
-            raw["executor"]["tasks"] = tasks
-        if workers is not None:
-            raw["executor"]["workers"] = workers
-    try:
-        cfg = parse_config(raw, str(config))
-    except ConfigError as exc:
-        _fail(str(exc))
+        cfg = replace(cfg, output=str(output))
+    overrides = {k: v for k, v in (("tasks", tasks), ("workers", workers)) if v is not None}
+    if overrides:
+        try:
+            cfg = cfg.with_executor(**overrides)
+        except ConfigError as exc:
+            _fail(f"{config}: {exc}")
     try:
         report = run_curation(cfg, show_progress=progress)
     except (ReconcileError, ResumeError) as exc:
@@ -96,15 +93,16 @@ def stats(
 
     if not out_dir.is_dir():
         _fail(f"not a folder: {out_dir}")
-    if not (out_dir / "data").is_dir():
+    layout = RunLayout(out_dir)
+    if not layout.data.is_dir():
         _fail(f"{out_dir} has no data/ folder: is it a finished geocorpus run?")
     result = collect_stats(out_dir)
     reconcile = None
-    report_path = out_dir / "report.json"
+    report_path = layout.report
     if report_path.exists():
         reconcile = json.loads(report_path.read_text()).get("reconcile")
     print_stats(result, console=Console(), reconcile=reconcile)
-    written = write_plots(result, plots or out_dir / "plots")
+    written = write_plots(result, plots or layout.plots)
     console.print("plots: " + ", ".join(str(p) for p in written))
 
 
@@ -112,16 +110,23 @@ def stats(
 def registry_build(
     shared: Optional[Path] = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),
     out: Optional[Path] = typer.Option(None, help="Registry TSV to write (default: the package's built-in one)."),
+    conflicts: Optional[Path] = typer.Option(None, help="Conflicts TSV to write (default: beside --out)."),
+    sources: str = typer.Option("abyz,awesome,fundus", help="Comma-separated outlet lists to build from."),
 ) -> None:
-    """Build the outlet registry (domain -> country) from the outlet lists, reporting conflicts."""
+    """Build the outlet registry (domain -> country) from the outlet lists; writes the conflicts file too."""
     from geocorpus import registry
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     shared = shared or shared_data_dir()
     if shared is None or not shared.is_dir():
         _fail("real-data folder not found: pass --shared DIR or set GEOCORPUS_SHARED")
-    report = registry.build_registry(shared, out or registry.BUILTIN_REGISTRY)
-    console.print(report.summary() if hasattr(report, 'summary') else report)
+    try:
+        report = registry.build_registry(
+            shared, out or registry.BUILTIN_REGISTRY, tuple(s for s in sources.split(",") if s), conflicts
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    console.print(report.summary())
 
 
 @app.command()
@@ -161,10 +166,16 @@ def _mount_eval() -> None:
     except ImportError as exc:  # a broken optional install should not take curation down with it
         console.print(f"[yellow]geocorpus eval unavailable: {exc}[/]")
         return
-    app.add_typer(eval_app, name="eval", help="Evaluate models: ppl | mcq | switch | merge.")
+    app.add_typer(eval_app, name="eval", help="Evaluate models: ppl | mcq | cross | switch | merge | merge-sweep.")
 
 
 _mount_eval()
 
+
+def main() -> None:
+    """The ``geocorpus`` command (also ``python -m geocorpus``)."""
+    app(prog_name="geocorpus")
+
+
 if __name__ == "__main__":
-    app()
+    main()

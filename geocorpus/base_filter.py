@@ -20,7 +20,7 @@ from datatrove.utils.typeshelper import StatHints
 from geocorpus.writers import FILTER_REASON_KEY
 
 
-class LeanFilter(BaseFilter):
+class PerTaskStatsFilter(BaseFilter):
     """BaseFilter with per-task statistics; subclasses implement ``filter(doc)`` as usual."""
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:

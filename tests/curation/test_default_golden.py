@@ -1,0 +1,44 @@
+"""The bundled default config's corpus is pinned: a refactor must not change a single row.
+
+The digest was recorded from the output of the code before the package restructuring (whose Parquet
+files were also byte-identical before and after). A change that alters the corpus on purpose updates
+the digest in the same commit and says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from geocorpus.config import load_config
+from geocorpus.paths import REPO_ROOT, RunLayout
+from pipelines.curate import run_curation
+
+DEFAULT_CORPUS_DIGEST = {
+    "train": (83, "83685400a2994db2daa834c5c781abdeccd29269296a904a9019be2d17f32d7e"),
+    "eval": (4, "e3f9e28bd3cef2311878691fdd968b4fe9c933bbf9c91dd36f334055e13f6964"),
+}
+
+
+def corpus_digest(files) -> tuple[int, str]:
+    """(rows, sha256 over every row of every file, in order, as canonical JSON)."""
+    digest, rows = hashlib.sha256(), 0
+    for path in files:
+        for row in pq.read_table(path).to_pylist():
+            digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+            rows += 1
+    return rows, digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_default_config_corpus_is_unchanged(shared_data, tmp_path):
+    config = load_config(REPO_ROOT / "pipelines" / "configs" / "default.yaml")
+    config.output = str(tmp_path / "default")
+    report = run_curation(config, show_progress=False)
+    assert report["reconcile"]["ok"]
+    layout = RunLayout(config.output)
+    for split, expected in DEFAULT_CORPUS_DIGEST.items():
+        assert corpus_digest(layout.split_files(split)) == expected, split

@@ -19,12 +19,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geocorpus.finalize.balance import BalanceConfig, balance
-from geocorpus.finalize.shards import write_selection
 from geocorpus.finalize.exact_dedup import exact_dedup
+from geocorpus.finalize.shards import write_selection
 from geocorpus.schema import CORPUS_SCHEMA
 
-COUNTRIES = {"NG": "Africa", "ZA": "Africa", "KE": "Africa", "US": "America", "CA": "America",
-             "IN": "Asia", "PK": "Asia", "PH": "Asia", "GB": "Europe", "IE": "Europe"}
+COUNTRIES = {
+    "NG": "Africa",
+    "ZA": "Africa",
+    "KE": "Africa",
+    "US": "America",
+    "CA": "America",
+    "IN": "Asia",
+    "PK": "Asia",
+    "PH": "Asia",
+    "GB": "Europe",
+    "IE": "Europe",
+}
 
 
 def synthetic_frame(n: int, seed: int = 0) -> pl.DataFrame:
@@ -64,7 +74,7 @@ def bench_frame_logic(rows: int):
         "paper_interleave": BalanceConfig(method="paper_interleave", eval_fraction=0.05, eval_max_per_region=500),
     }
     for name, config in configs.items():
-        seconds = timed(lambda: balance(frame, config))
+        seconds = timed(lambda config=config: balance(frame, config))
         print(f"  balance {name:<18} {seconds:7.2f} s  ({seconds / baseline:6.0f}x baseline)")
     seconds = timed(lambda: exact_dedup(frame))
     print(f"  exact_dedup                {seconds:7.2f} s  ({seconds / baseline:6.0f}x baseline)")
@@ -78,7 +88,11 @@ def bench_write(rows: int):
         text = "word " * 400  # ~2 KB per document
         table = pa.Table.from_pylist(
             [
-                {**{f: None for f in CORPUS_SCHEMA.names}, **{k: r[k] for k in ("id", "url_normalized", "country", "continent", "n_tokens")}, "text": text}
+                {
+                    **dict.fromkeys(CORPUS_SCHEMA.names),
+                    **{k: r[k] for k in ("id", "url_normalized", "country", "continent", "n_tokens")},
+                    "text": text,
+                }
                 for r in frame.iter_rows(named=True)
             ],
             schema=CORPUS_SCHEMA,
@@ -95,8 +109,10 @@ def bench_write(rows: int):
         baseline = timed(copy_shards)
         result = balance(frame, BalanceConfig(method="paper_interleave", eval_fraction=0.05))
         seconds = timed(lambda: write_selection(shards, result.selected, tmp / "data", rows_per_shard=50_000))
-        print(f"write_selection of {result.selected.height:,} of {rows:,} docs (~2 KB each): {seconds:.2f} s; "
-              f"baseline read+rewrite of all shards: {baseline:.2f} s ({seconds / baseline:.1f}x)")
+        print(
+            f"write_selection of {result.selected.height:,} of {rows:,} docs (~2 KB each): {seconds:.2f} s; "
+            f"baseline read+rewrite of all shards: {baseline:.2f} s ({seconds / baseline:.1f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from geocorpus.shared_data import shared_data_dir
+from geocorpus.paths import shared_data_dir
 from trainer_plugin.evaluation.mcq import score_mcq
 from trainer_plugin.evaluation.qa_data import load_mcq
 from trainer_plugin.evaluation.question_metadata import QuestionMetadata
@@ -23,15 +23,20 @@ from trainer_plugin.evaluation.scoring import ScoringSettings
 
 def tiny_model_and_tokenizer(texts: list[str]):
     """A byte-level BPE (vocab 1,000) fitted to the questions and a 2-layer, 64-wide Llama."""
-    from transformers import AutoTokenizer
-
-    from trainer_plugin.tokenizer import train_bpe_tokenizer
+    from trainer_plugin.tokenizer import load_tokenizer, train_bpe_tokenizer
 
     folder = train_bpe_tokenizer(texts, Path(tempfile.mkdtemp(prefix="mcq-bench-tok-")), vocab_size=1000)
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    tokenizer = load_tokenizer(folder)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return LlamaForCausalLM(config).eval(), tokenizer
 
 
@@ -59,5 +64,7 @@ if __name__ == "__main__":
     baseline = seconds_per_1000(model, tokenizer, items, metadata, batch_size=1)
     for batch_size in (8, 32, 64):
         batched = seconds_per_1000(model, tokenizer, items, metadata, batch_size)
-        print(f"batch {batch_size:>2}: {batched:6.2f} s / 1,000 questions (4 options, url+country+continent "
-              f"prefix, {threads} thread(s)); baseline batch 1: {baseline:6.2f} s; speed-up x{baseline / batched:.2f}")
+        print(
+            f"batch {batch_size:>2}: {batched:6.2f} s / 1,000 questions (4 options, url+country+continent "
+            f"prefix, {threads} thread(s)); baseline batch 1: {baseline:6.2f} s; speed-up x{baseline / batched:.2f}"
+        )

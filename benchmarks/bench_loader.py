@@ -31,7 +31,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 def build_corpus(out: Path, repeat: int) -> tuple[Path, list[dict]]:
     from corpus_builders import fundus_rows, write_corpus  # the tests' CORPUS_SCHEMA builder
 
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     shared = shared_data_dir()
     if shared is None:
@@ -76,12 +76,11 @@ def loader_rate(data: Path, tokenizer, num_workers: int, seq_len: int, batch: in
 
 def stream_peak_rss(data: Path, tokenizer_dir: Path, times: int, seq_len: int) -> None:
     """Child mode: stream the corpus listed ``times`` times; print peak RSS (MiB) and tokens as JSON."""
-    from transformers import AutoTokenizer
-
     from trainer_plugin.dataset import PackedDataset
     from trainer_plugin.loader import ResumableDataLoader
+    from trainer_plugin.tokenizer import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    tokenizer = load_tokenizer(tokenizer_dir)
     dataset = PackedDataset([str(data)] * times, tokenizer, "url_country_continent", seq_len=seq_len, epochs=1)
     tokens = 0
     for item in ResumableDataLoader(dataset, batch_size=8):
@@ -91,7 +90,18 @@ def stream_peak_rss(data: Path, tokenizer_dir: Path, times: int, seq_len: int) -
 
 
 def measure_rss(data: Path, tokenizer_dir: Path, times: int, seq_len: int) -> dict:
-    command = [sys.executable, __file__, "--child-rss", str(times), "--data", str(data), "--tokenizer", str(tokenizer_dir), "--seq-len", str(seq_len)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child-rss",
+        str(times),
+        "--data",
+        str(data),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--seq-len",
+        str(seq_len),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -110,15 +120,17 @@ def main() -> None:
         stream_peak_rss(args.data, args.tokenizer, args.child_rss, args.seq_len)
         return
 
-    from transformers import AutoTokenizer
+    from trainer_plugin.tokenizer import load_tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
         data, rows = build_corpus(Path(tmp) / "corpus", args.repeat)
         tokenizer_dir = train_tokenizer(rows, Path(tmp) / "tokenizer")
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+        tokenizer = load_tokenizer(tokenizer_dir)
         chars = sum(len(r["text"]) for r in rows)
-        print(f"corpus: fundus x{args.repeat} = {len(rows)} documents, {chars / 1e6:.1f}M characters; "
-              f"BPE vocab {len(tokenizer)}; seq_len {args.seq_len}")
+        print(
+            f"corpus: fundus x{args.repeat} = {len(rows)} documents, {chars / 1e6:.1f}M characters; "
+            f"BPE vocab {len(tokenizer)}; seq_len {args.seq_len}"
+        )
         raw_tokenizer_rate(tokenizer, rows[:200], args.batch)  # warm-up
         # best of --rounds, baseline and loader interleaved: the machine may be shared, and the
         # ratio should compare the two under the same load
@@ -128,16 +140,22 @@ def main() -> None:
             rate, tokens = loader_rate(data, tokenizer, 0, args.seq_len, args.batch)
             path = max(path, rate)
         print(f"raw batched tokenizer (baseline): {raw:,.0f} tokens/s (best of {args.rounds})")
-        print(f"full loader path, in process: {path:,.0f} tokens/s ({tokens:,} tokens per epoch) "
-              f"= {path / raw:.2f}x the raw tokenizer (target >= 0.85x)")
+        print(
+            f"full loader path, in process: {path:,.0f} tokens/s ({tokens:,} tokens per epoch) "
+            f"= {path / raw:.2f}x the raw tokenizer (target >= 0.85x)"
+        )
         for workers in (1, 2):
             rate = max(loader_rate(data, tokenizer, workers, args.seq_len, args.batch)[0] for _ in range(2))
-            print(f"full loader path, num_workers={workers}: {rate:,.0f} tokens/s = {rate / raw:.2f}x the raw tokenizer")
+            print(
+                f"full loader path, num_workers={workers}: {rate:,.0f} tokens/s = {rate / raw:.2f}x the raw tokenizer"
+            )
         once = measure_rss(data, tokenizer_dir, 1, args.seq_len)
         tenfold = measure_rss(data, tokenizer_dir, 10, args.seq_len)
-        print(f"peak RSS streaming 1x: {once['peak_rss_mib']:.0f} MiB ({once['tokens']:,} tokens); "
-              f"10x: {tenfold['peak_rss_mib']:.0f} MiB ({tenfold['tokens']:,} tokens); "
-              f"ratio {tenfold['peak_rss_mib'] / once['peak_rss_mib']:.2f}")
+        print(
+            f"peak RSS streaming 1x: {once['peak_rss_mib']:.0f} MiB ({once['tokens']:,} tokens); "
+            f"10x: {tenfold['peak_rss_mib']:.0f} MiB ({tenfold['tokens']:,} tokens); "
+            f"ratio {tenfold['peak_rss_mib'] / once['peak_rss_mib']:.2f}"
+        )
 
 
 if __name__ == "__main__":

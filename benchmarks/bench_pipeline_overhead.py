@@ -62,7 +62,9 @@ def build_input(shared: Path, path: Path, docs: int) -> None:
         for index, (article, url) in enumerate(zip(cycle(texts), urls)):
             if index == docs:
                 break
-            out.write(json.dumps({"id": str(index), "url": url, "title": article["title"], "text": article["text"]}) + "\n")
+            out.write(
+                json.dumps({"id": str(index), "url": url, "title": article["title"], "text": article["text"]}) + "\n"
+            )
     print(f"input: {path.stat().st_size / 1e6:.1f} MB JSONL")
 
 
@@ -152,8 +154,10 @@ def langid_cost(input_path: Path, work: Path, docs: int, workers: int) -> None:
         seconds[language] = run_once(geocorpus_steps(subset, out, language=language), out, workers)
         shutil.rmtree(out)
     extra = seconds[True] - seconds[False]
-    print(f"language-ID filter (py3langid) on {docs:,} docs: tag stage {seconds[False]:.2f} s, with filter "
-          f"{seconds[True]:.2f} s -> +{extra:.2f} s ({extra / docs * 1e6:,.0f} us/doc, {seconds[True] / seconds[False]:.1f}x the stage)")
+    print(
+        f"language-ID filter (py3langid) on {docs:,} docs: tag stage {seconds[False]:.2f} s, with filter "
+        f"{seconds[True]:.2f} s -> +{extra:.2f} s ({extra / docs * 1e6:,.0f} us/doc, {seconds[True] / seconds[False]:.1f}x the stage)"
+    )
 
 
 def profile_in_process(input_path: Path, work: Path, top: int) -> None:
@@ -206,9 +210,15 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = run_once(make_steps(input_path, out), out, args.workers)
                 best[name] = min(best.get(name, float("inf")), elapsed)
                 excluded = rows_written(out / "exclusions") if (out / "exclusions").exists() else 0
-                tagged = rows_written(out / "stages" / "tagged") if (out / "stages").exists() else rows_written(out / "data")
+                tagged = (
+                    rows_written(out / "stages" / "tagged")
+                    if (out / "stages").exists()
+                    else rows_written(out / "data")
+                )
                 rows[name] = (tagged, excluded)
-                print(f"round {round_no + 1}: {name:<36} {elapsed:7.2f} s  ({tagged:,} written, {excluded:,} excluded)")
+                print(
+                    f"round {round_no + 1}: {name:<36} {elapsed:7.2f} s  ({tagged:,} written, {excluded:,} excluded)"
+                )
                 shutil.rmtree(out)
         base = best["datatrove read->write"]
         stage = best["geocorpus tag stage"]
@@ -216,9 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, seconds in best.items():
             print(f"{name:<36} {seconds:7.2f} s  {args.docs / seconds:9,.0f} docs/s  {seconds / base:5.2f}x baseline")
         core = best["geocorpus read->verify->tag->write"]
-        for label, seconds in (("read->verify->tag->write", core), ("full tag stage (+ word count, text hash)", stage)):
+        for label, seconds in (
+            ("read->verify->tag->write", core),
+            ("full tag stage (+ word count, text hash)", stage),
+        ):
             verdict = "meets" if seconds / base <= TARGET_RATIO else "MISSES"
-            print(f"geocorpus {label} / datatrove read->write = {seconds / base:.2f}x ({verdict} target <= {TARGET_RATIO}x)")
+            print(
+                f"geocorpus {label} / datatrove read->write = {seconds / base:.2f}x ({verdict} target <= {TARGET_RATIO}x)"
+            )
         langid_cost(input_path, work, args.langid_docs, args.workers)
         if args.profile:
             profile_in_process(input_path, work, args.top)

@@ -38,12 +38,17 @@ def timed(make_reader, rounds: int = 3) -> tuple[int, float]:
 def build_inputs(shared: Path, folder: Path, repeat: int) -> dict[str, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from builders import build_fundus_warc
 
     records = [json.loads(line) for line in (shared / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")]
     rows = [
-        {"url": r["url"], "title": r["title"], "text": r["text"], "date": r["publishing_date"], "country": r["fundus_country_dir"]}
+        {
+            "url": r["url"],
+            "title": r["title"],
+            "text": r["text"],
+            "date": r["publishing_date"],
+            "country": r["fundus_country_dir"],
+        }
         for _ in range(repeat)
         for r in records
     ]
@@ -65,8 +70,8 @@ def build_inputs(shared: Path, folder: Path, repeat: int) -> dict[str, Path]:
 def main() -> None:
     from datatrove.pipeline.readers import CSVReader, JsonlReader, ParquetReader, WarcReader
 
-    from geocorpus.readers import InputSpec, build_reader_steps
     from geocorpus.paths import shared_data_dir
+    from geocorpus.readers import InputSpec, build_reader_steps
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20, help="copies of the 258 fundus articles")
@@ -90,15 +95,18 @@ def main() -> None:
         print(f"{'input':<10} {'docs':>7} {'geocorpus docs/s':>17} {'datatrove docs/s':>17} {'ratio':>7}")
         for label, fmt, baseline in cases:
             path = paths[label]
-            ours = lambda: build_reader_steps(InputSpec.from_dict({"name": "b", "format": fmt, "path": str(path)}))[0]  # noqa: E731
+            spec = InputSpec.from_dict({"name": "b", "format": fmt, "path": str(path)})
+            ours = build_reader_steps(spec)[0]
             n_ours, t_ours = timed(ours)
-            n_base, t_base = timed(lambda: baseline(path))
+            n_base, t_base = timed(lambda baseline=baseline, path=path: baseline(path))
             note = "" if n_ours == n_base else f"  (datatrove read {n_base})"
             print(
                 f"{label:<10} {n_ours:>7} {n_ours / t_ours:>17,.0f} {n_base / t_base:>17,.0f} "
                 f"{(n_ours / t_ours) / (n_base / t_base):>7.2f}{note}"
             )
-        reader, extract = build_reader_steps(InputSpec.from_dict({"name": "b", "format": "warc", "path": str(paths["warc"])}))
+        reader, extract = build_reader_steps(
+            InputSpec.from_dict({"name": "b", "format": "warc", "path": str(paths["warc"])})
+        )
         docs = list(reader.run(None, 0, 1))
         start = time.perf_counter()
         kept = sum(1 for _ in extract.run(iter(docs), 0, 1))

@@ -27,9 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from geocorpus.paths import shared_data_dir  # noqa: E402
 from geocorpus.regions import normalize_country  # noqa: E402
 from geocorpus.registry import OutletRegistry, build_registry  # noqa: E402
-from geocorpus.paths import shared_data_dir  # noqa: E402
 from geocorpus.tagging import RegionTagger  # noqa: E402
 from geocorpus.urls import URLVerifier  # noqa: E402
 
@@ -115,7 +115,9 @@ def conditions(shared: Path, workdir: Path) -> dict[str, RegionTagger]:
     print(f"built-in registry: {len(builtin):,} entries, sources {builtin.sources}")
     return {
         "builtin+cctld": RegionTagger(precedence=URL_ONLY_PRECEDENCE, builtin_registry=builtin),
-        "no-fundus+cctld": RegionTagger(precedence=URL_ONLY_PRECEDENCE, builtin_registry=OutletRegistry.load(loo_path)),
+        "no-fundus+cctld": RegionTagger(
+            precedence=URL_ONLY_PRECEDENCE, builtin_registry=OutletRegistry.load(loo_path)
+        ),
         "cctld only": RegionTagger(precedence=("cctld",), builtin_registry=False),
     }
 
@@ -127,7 +129,9 @@ def fmt(value: float) -> str:
 def print_tables(results: dict[str, dict], countries: list[str]) -> None:
     names = list(results)
     print("\n== overall and per tag source (precision / coverage; n = articles in the slice) ==")
-    print(f"{'condition':<18}{'n':>5}{'tagged':>8}{'prec':>8}{'cov':>8}   {'registry: n prec':>18}   {'cctld: n prec':>15}")
+    print(
+        f"{'condition':<18}{'n':>5}{'tagged':>8}{'prec':>8}{'cov':>8}   {'registry: n prec':>18}   {'cctld: n prec':>15}"
+    )
     for name in names:
         o, src = results[name]["overall"], results[name]["by_source"]
         reg, cc = src.get("registry", Tally()), src.get("cctld", Tally())
@@ -189,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print("shared data folder not found (set GEOCORPUS_SHARED); nothing to measure", file=sys.stderr)
         return 2
     articles, skipped = load_articles(shared / ARTICLES)
-    print(f"fundus articles with a verified URL: {len(articles)} (skipped: {dict(skipped) or 'none'}); "
-          f"{len({a.truth for a in articles})} countries; precedence {URL_ONLY_PRECEDENCE} (no input claim)")
+    print(
+        f"fundus articles with a verified URL: {len(articles)} (skipped: {dict(skipped) or 'none'}); "
+        f"{len({a.truth for a in articles})} countries; precedence {URL_ONLY_PRECEDENCE} (no input claim)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         taggers = conditions(shared, Path(tmp))
         results = {name: evaluate(articles, tagger) for name, tagger in taggers.items()}

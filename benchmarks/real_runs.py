@@ -45,7 +45,9 @@ def build_bad_inputs(shared: Path, folder: Path) -> list[dict]:
     fields = {"date": "publishing_date", "country": "fundus_country_dir"}
 
     broken = folder / "broken_line.jsonl"  # line 2 (0-based) cut in half
-    broken.write_text("\n".join([lines[0], lines[1], lines[2][: len(lines[2]) // 2], lines[3]]) + "\n", encoding="utf-8")
+    broken.write_text(
+        "\n".join([lines[0], lines[1], lines[2][: len(lines[2]) // 2], lines[3]]) + "\n", encoding="utf-8"
+    )
 
     missing = folder / "missing_fields.jsonl"  # row 0 intact, row 1 without url, row 2 without text
     no_url = {k: v for k, v in json.loads(lines[1]).items() if k != "url"}
@@ -78,8 +80,12 @@ def build_bad_inputs(shared: Path, folder: Path) -> list[dict]:
         {"name": "missing_fields", "format": "jsonl", "path": str(missing), "fields": fields},
         {"name": "invalid_utf8", "format": "jsonl", "path": str(bad_utf8), "fields": fields},
         {"name": "truncated_gz", "format": "jsonl", "path": str(truncated), "fields": fields},
-        {"name": "corrupt_parquet", "format": "parquet", "path": str(corrupt),
-         "fields": {"country": "fundus_country_dir"}},
+        {
+            "name": "corrupt_parquet",
+            "format": "parquet",
+            "path": str(corrupt),
+            "fields": {"country": "fundus_country_dir"},
+        },
         {"name": "clueweb_quirk", "format": "warc", "path": str(shared / "warc/resiliparse-clueweb-quirk.warc.gz")},
     ]
 
@@ -88,44 +94,92 @@ def run_configs(shared: Path, work: Path) -> list[dict]:
     """(title, note, config) for every run."""
     from builders import build_fundus_warc
 
-    fundus = {"name": "fundus", "format": "jsonl", "path": str(shared / "news/fundus/fundus_articles.jsonl"),
-              "fields": {"url": "url", "text": "text", "title": "title", "date": "publishing_date",
-                         "country": "fundus_country_dir"}}
-    masakhane = {"name": "masakhanews", "format": "tsv", "path": str(shared / "news/masakhanews_eng"), "glob": "*.tsv",
-                 "fields": {"url": "url", "text": "text", "title": "headline"}}
+    fundus = {
+        "name": "fundus",
+        "format": "jsonl",
+        "path": str(shared / "news/fundus/fundus_articles.jsonl"),
+        "fields": {
+            "url": "url",
+            "text": "text",
+            "title": "title",
+            "date": "publishing_date",
+            "country": "fundus_country_dir",
+        },
+    }
+    masakhane = {
+        "name": "masakhanews",
+        "format": "tsv",
+        "path": str(shared / "news/masakhanews_eng"),
+        "glob": "*.tsv",
+        "fields": {"url": "url", "text": "text", "title": "headline"},
+    }
     warc_path = work / "inputs" / "fundus_pages.warc.gz"
     warc_path.parent.mkdir(parents=True, exist_ok=True)
     pages = build_fundus_warc(shared, warc_path)
-    common = {"balance": {"by": "country", "method": "none", "eval_fraction": 0.1, "seed": 0},
-              "executor": {"type": "local", "tasks": 1, "workers": 1}}
+    common = {
+        "balance": {"by": "country", "method": "none", "eval_fraction": 0.1, "seed": 0},
+        "executor": {"type": "local", "tasks": 1, "workers": 1},
+    }
     resolved = yaml.safe_load((REPO / "pipelines/configs/masakhanews_resolved.yaml").read_text(encoding="utf-8"))
     return [
-        {"key": "a_fundus", "title": "(a) fundus articles JSONL",
-         "note": "258 real article pages, 41 countries, several languages; country claimed by `fundus_country_dir`; "
-                 "no language filter, `min_words: 50`.",
-         "config": {"name": "real-fundus", "inputs": [fundus],
-                    "filters": {"language": None, "min_words": 50}, **common}},
-        {"key": "b1_masakhanews_as_is", "title": "(b1) masakhanews BBC TSV as it is",
-         "note": "dev + test TSVs; URLs are relative (`/news/...`) and no `url_prefix` is given.",
-         "config": {"name": "real-masakhanews-as-is", "inputs": [masakhane],
-                    "filters": {"language": None, "min_words": 50}, **common}},
-        {"key": "b2_masakhanews_resolved", "title": "(b2) masakhanews resolved (`pipelines/configs/masakhanews_resolved.yaml`)",
-         "note": "the bundled config unchanged except `output` (`url_prefix: https://www.bbc.com`, default tagging "
-                 "and language filter, 2 tasks).",
-         "config": resolved},
-        {"key": "c_fundus_warc", "title": "(c) WARC of the real fundus HTML pages, language filter on",
-         "note": f"{pages} HTTP 200 response records built with warcio (`tests/builders.py:build_fundus_warc`); "
-                 "trafilatura extraction; `language: {languages: [en], min_score: 0.5}`; no input country, so "
-                 "tags come from registry/ccTLD; `require_country: true`.",
-         "config": {"name": "real-fundus-warc", "inputs": [{"name": "fundus_warc", "format": "warc", "path": str(warc_path)}],
-                    "filters": {"language": {"languages": ["en"], "min_score": 0.5}, "min_words": 50}, **common}},
-        {"key": "d_bad_inputs", "title": "(d) bad inputs, one config input each",
-         "note": "each file is made from the first real fundus records, then damaged; the ClueWeb09 WARC is used as it is. "
-                 "No filters, no exact dedup (the files share records), `require_country: false`, so every drop below "
-                 "is caused by the damage itself.",
-         "config": {"name": "real-bad-inputs", "inputs": build_bad_inputs(shared, work / "inputs" / "bad"),
-                    "tagging": {"require_country": False}, "dedup": {"exact": False},
-                    "filters": {"language": None, "min_words": 0}, **common}},
+        {
+            "key": "a_fundus",
+            "title": "(a) fundus articles JSONL",
+            "note": "258 real article pages, 41 countries, several languages; country claimed by `fundus_country_dir`; "
+            "no language filter, `min_words: 50`.",
+            "config": {
+                "name": "real-fundus",
+                "inputs": [fundus],
+                "filters": {"language": None, "min_words": 50},
+                **common,
+            },
+        },
+        {
+            "key": "b1_masakhanews_as_is",
+            "title": "(b1) masakhanews BBC TSV as it is",
+            "note": "dev + test TSVs; URLs are relative (`/news/...`) and no `url_prefix` is given.",
+            "config": {
+                "name": "real-masakhanews-as-is",
+                "inputs": [masakhane],
+                "filters": {"language": None, "min_words": 50},
+                **common,
+            },
+        },
+        {
+            "key": "b2_masakhanews_resolved",
+            "title": "(b2) masakhanews resolved (`pipelines/configs/masakhanews_resolved.yaml`)",
+            "note": "the bundled config unchanged except `output` (`url_prefix: https://www.bbc.com`, default tagging "
+            "and language filter, 2 tasks).",
+            "config": resolved,
+        },
+        {
+            "key": "c_fundus_warc",
+            "title": "(c) WARC of the real fundus HTML pages, language filter on",
+            "note": f"{pages} HTTP 200 response records built with warcio (`tests/builders.py:build_fundus_warc`); "
+            "trafilatura extraction; `language: {languages: [en], min_score: 0.5}`; no input country, so "
+            "tags come from registry/ccTLD; `require_country: true`.",
+            "config": {
+                "name": "real-fundus-warc",
+                "inputs": [{"name": "fundus_warc", "format": "warc", "path": str(warc_path)}],
+                "filters": {"language": {"languages": ["en"], "min_score": 0.5}, "min_words": 50},
+                **common,
+            },
+        },
+        {
+            "key": "d_bad_inputs",
+            "title": "(d) bad inputs, one config input each",
+            "note": "each file is made from the first real fundus records, then damaged; the ClueWeb09 WARC is used as it is. "
+            "No filters, no exact dedup (the files share records), `require_country: false`, so every drop below "
+            "is caused by the damage itself.",
+            "config": {
+                "name": "real-bad-inputs",
+                "inputs": build_bad_inputs(shared, work / "inputs" / "bad"),
+                "tagging": {"require_country": False},
+                "dedup": {"exact": False},
+                "filters": {"language": None, "min_words": 0},
+                **common,
+            },
+        },
     ]
 
 
@@ -143,8 +197,15 @@ def run_cli(run: dict, work: Path) -> dict:
     seconds = time.perf_counter() - start
     report_path = out / "report.json"
     report = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else None
-    return {"rc": proc.returncode, "seconds": seconds, "stdout": proc.stdout, "stderr": proc.stderr,
-            "report": report, "out": out, "command": " ".join(["geocorpus", *command[1:]])}
+    return {
+        "rc": proc.returncode,
+        "seconds": seconds,
+        "stdout": proc.stdout,
+        "stderr": proc.stderr,
+        "report": report,
+        "out": out,
+        "command": " ".join(["geocorpus", *command[1:]]),
+    }
 
 
 def exclusion_rows(out: Path) -> list[dict]:
@@ -154,42 +215,70 @@ def exclusion_rows(out: Path) -> list[dict]:
     files = sorted(str(p) for p in (out / "exclusions").rglob("*.parquet"))
     if not files:
         return []
-    rows = duckdb.connect().execute(
-        "select stage, reason, id, source_file, source_row, metadata_json from read_parquet(?, union_by_name=true) "
-        "order by id", [files]
-    ).fetchall()
+    rows = (
+        duckdb.connect()
+        .execute(
+            "select stage, reason, id, source_file, source_row, metadata_json from read_parquet(?, union_by_name=true) "
+            "order by id",
+            [files],
+        )
+        .fetchall()
+    )
     found = []
     for stage, reason, doc_id, source_file, source_row, meta_json in rows:
         meta = json.loads(meta_json) if meta_json else {}
-        found.append({"stage": stage, "reason": reason, "id": doc_id, "source_file": source_file,
-                      "source_row": source_row, "input": meta.get("input_name") or doc_id.split("/", 1)[0],
-                      "detail": meta.get("read_error_detail") or meta.get("url") or ""})
+        found.append(
+            {
+                "stage": stage,
+                "reason": reason,
+                "id": doc_id,
+                "source_file": source_file,
+                "source_row": source_row,
+                "input": meta.get("input_name") or doc_id.split("/", 1)[0],
+                "detail": meta.get("read_error_detail") or meta.get("url") or "",
+            }
+        )
     return found
 
 
 def country_table(report: dict) -> list[str]:
     per: dict[str, dict] = {}
     for row in report["stats"]["countries"]:
-        entry = per.setdefault(row["country"] or "none", {"continent": row["continent"], "train": 0, "eval": 0, "tokens": 0})
+        entry = per.setdefault(
+            row["country"] or "none", {"continent": row["continent"], "train": 0, "eval": 0, "tokens": 0}
+        )
         entry[row["split"] or "train"] = entry.get(row["split"] or "train", 0) + row["documents"]
         entry["tokens"] += row["tokens"]
     ranked = sorted(per.items(), key=lambda kv: -(kv[1]["train"] + kv[1]["eval"]))
     lines = ["| country | continent | train | eval | tokens |", "| --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {c} | {e['continent']} | {e['train']} | {e['eval']} | {e['tokens']:,} |" for c, e in ranked[:TABLE_ROWS]]
+    lines += [
+        f"| {c} | {e['continent']} | {e['train']} | {e['eval']} | {e['tokens']:,} |" for c, e in ranked[:TABLE_ROWS]
+    ]
     if len(ranked) > TABLE_ROWS:
         rest = ranked[TABLE_ROWS:]
-        lines.append(f"| ... {len(rest)} more | | {sum(e['train'] for _, e in rest)} | {sum(e['eval'] for _, e in rest)} | |")
+        lines.append(
+            f"| ... {len(rest)} more | | {sum(e['train'] for _, e in rest)} | {sum(e['eval'] for _, e in rest)} | |"
+        )
     return lines
 
 
 def section(run: dict, result: dict) -> list[str]:
-    lines = [f"## {run['title']}", "", run["note"], "", f"`{result['command']}` -> exit {result['rc']}, "
-             f"{result['seconds']:.1f} s wall", ""]
+    lines = [
+        f"## {run['title']}",
+        "",
+        run["note"],
+        "",
+        f"`{result['command']}` -> exit {result['rc']}, {result['seconds']:.1f} s wall",
+        "",
+    ]
     report = result["report"]
     if report is None:
         tail = (result["stderr"] or result["stdout"]).strip().splitlines()[-15:]
         return lines + ["No report was written. Last lines of output:", "", "```", *tail, "```", ""]
-    lines += [f"**reconcile:** `{report['reconcile']['line']}` -> {'OK' if report['reconcile']['ok'] else 'MISMATCH'}", ""]
+    lines += [
+        f"**reconcile:** `{report['reconcile']['line']}` -> {'OK' if report['reconcile']['ok'] else 'MISMATCH'}",
+        "",
+    ]
     if report["stats"]["countries"]:
         lines += ["Per country (first rows):", "", *country_table(report), ""]
     else:
@@ -207,12 +296,18 @@ def section(run: dict, result: dict) -> list[str]:
 
 def bad_input_section(result: dict, inputs: list[dict]) -> list[str]:
     rows = exclusion_rows(result["out"])
-    lines = ["What each bad input produced (every excluded document, from the exclusion files):", "",
-             "| input | stage | reason | source_file | source_row | detail |", "| --- | --- | --- | --- | ---: | --- |"]
+    lines = [
+        "What each bad input produced (every excluded document, from the exclusion files):",
+        "",
+        "| input | stage | reason | source_file | source_row | detail |",
+        "| --- | --- | --- | --- | ---: | --- |",
+    ]
     for row in rows:
         detail = str(row["detail"]).replace("|", "\\|").replace("\n", " ")[:160]
-        lines.append(f"| {row['input']} | {row['stage']} | {row['reason']} | {row['source_file']} | "
-                     f"{row['source_row']} | {detail} |")
+        lines.append(
+            f"| {row['input']} | {row['stage']} | {row['reason']} | {row['source_file']} | "
+            f"{row['source_row']} | {detail} |"
+        )
     kept = {}
     report = result["report"]
     if report is not None:
@@ -220,7 +315,7 @@ def bad_input_section(result: dict, inputs: list[dict]) -> list[str]:
 
         data = sorted(str(p) for p in (result["out"] / "data").rglob("*.parquet"))
         if data:
-            for doc_id, in duckdb.connect().execute("select id from read_parquet(?)", [data]).fetchall():
+            for (doc_id,) in duckdb.connect().execute("select id from read_parquet(?)", [data]).fetchall():
                 kept[doc_id.split("/", 1)[0]] = kept.get(doc_id.split("/", 1)[0], 0) + 1
     lines += ["", "Kept per input: " + ", ".join(f"{spec['name']} {kept.get(spec['name'], 0)}" for spec in inputs), ""]
     return lines

@@ -84,5 +84,7 @@ def load_real_urls(shared_dir: Path, min_count: int = 100_000) -> list[str]:
         raise ValueError(f"{shared_dir}/urls: no URLs found")
     repeats = -(-min_count // len(real))
     detail = ", ".join(f"{name} {len(urls):,}" for name, urls in sources.items())
-    print(f"real URLs: {len(real):,} ({len(set(real)):,} unique; {detail}); repeated {repeats}x -> {len(real) * repeats:,}")
+    print(
+        f"real URLs: {len(real):,} ({len(set(real)):,} unique; {detail}); repeated {repeats}x -> {len(real) * repeats:,}"
+    )
     return real * repeats

@@ -73,8 +73,10 @@ def machine() -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return (f"{platform.platform()}, {os.cpu_count()} CPU cores, {device}, torch {torch.__version__}, "
-            f"load average at start {load:.1f}")
+    return (
+        f"{platform.platform()}, {os.cpu_count()} CPU cores, {device}, torch {torch.__version__}, "
+        f"load average at start {load:.1f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     started, timings = time.time(), {}
-    meta = {"setting": settings["name"], "machine": machine(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    meta = {
+        "setting": settings["name"],
+        "machine": machine(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     console.rule(f"repro_mini: setting {settings['name']} -> {out}")
 
     t = time.time()
@@ -132,14 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     ev = settings["evaluation"]
     with Progress(*progress_columns, console=console) as progress:
         doc_scores = evaluation.score_models(
-            checkpoints, tokenizer_dir, documents, left_out, int(ev["batch_size"]), progress)
+            checkpoints, tokenizer_dir, documents, left_out, int(ev["batch_size"]), progress
+        )
     n_boot, seed = int(ev["n_boot"]), int(settings.get("seed", 0))
-    regions = pl.concat([
-        region_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
-        for m in checkpoints])
-    gaps = pl.concat([
-        gap_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
-        for m in checkpoints])
+    regions = pl.concat(
+        [
+            region_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
+            for m in checkpoints
+        ]
+    )
+    gaps = pl.concat(
+        [
+            gap_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
+            for m in checkpoints
+        ]
+    )
     continents = sorted(documents["continent"].unique().to_list())
     rows = findings.compute_findings(doc_scores, ["all", *continents], left_out, n_boot, seed, noise_model)
     comparisons = findings.comparisons_frame(rows)
@@ -151,16 +163,29 @@ def main(argv: list[str] | None = None) -> int:
         frame.write_csv(out / f"{name}.csv")
     m, tr = settings["model"], settings["training"]
     meta |= {
-        "total_s": time.time() - started, "timings_s": timings, "left_out": left_out,
-        "left_out_reason": left_out_reason, "corpus_summary": corpus_summary(corpus_data),
+        "total_s": time.time() - started,
+        "timings_s": timings,
+        "left_out": left_out,
+        "left_out_reason": left_out_reason,
+        "corpus_summary": corpus_summary(corpus_data),
         "model": f"Llama, hidden {m['hidden_size']}, {m['num_layers']} layers, vocab {settings['tokenizer']['vocab_size']}",
         "steps": f"{tr['max_steps']} (batch {tr['per_device_batch_size']} x seq {tr['seq_len']}, seed {settings.get('seed', 0)})",
-        "min_country_docs": int(ev["min_country_docs"]), "noise_model": noise_model, "settings_yaml": settings["_yaml"].strip(),
+        "min_country_docs": int(ev["min_country_docs"]),
+        "noise_model": noise_model,
+        "settings_yaml": settings["_yaml"].strip(),
     }
     path = report.write_report(out, regions, gaps, comparisons, verdicts, meta)
-    (out / "results.json").write_text(json.dumps(
-        {"meta": {k: v for k, v in meta.items() if k != "settings_yaml"}, "verdicts": verdicts,
-         "training": train_results}, indent=2, default=str))
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "meta": {k: v for k, v in meta.items() if k != "settings_yaml"},
+                "verdicts": verdicts,
+                "training": train_results,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     console.rule("verdicts")
     for key, text in verdicts.items():
         console.print(f"({key}) {text}")

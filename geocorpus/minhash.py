@@ -144,9 +144,7 @@ def minhash_pipelines(
     return {
         "signatures": [
             _corpus_reader(input_folder),
-            MinhashDedupSignature(
-                output_folder=str(signatures), config=dt_config, language=WhitespaceWordTokenizer()
-            ),
+            MinhashDedupSignature(output_folder=str(signatures), config=dt_config, language=WhitespaceWordTokenizer()),
         ],
         "buckets": [
             MinhashDedupBuckets(input_folder=str(signatures), output_folder=str(buckets), config=dt_config),

@@ -44,7 +44,7 @@ class Attempt:
     target: str
 
 
-_active: list["NetGuard"] = []
+_active: list[NetGuard] = []
 _lock = threading.Lock()
 _installed = False
 
@@ -87,7 +87,7 @@ class NetGuard:
         #: where each attempt is also appended as a JSON line (pid, event, target); None = memory only
         self.log_file = os.fspath(log_file) if log_file is not None else None
 
-    def __enter__(self) -> "NetGuard":
+    def __enter__(self) -> NetGuard:
         global _installed
         with _lock:
             if not _installed:

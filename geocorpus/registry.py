@@ -18,11 +18,11 @@ import ipaddress
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import idna
@@ -47,13 +47,28 @@ MULTI_COUNTRY_THRESHOLD = 3
 # Platforms where the outlet is addressed by the *path* (facebook.com/<page>): neither the domain
 # nor any host under it says anything about the outlet's country.
 PATH_ADDRESSED_PLATFORMS: frozenset[str] = frozenset(
-    "facebook.com twitter.com x.com youtube.com instagram.com google.com issuu.com medium.com "
-    "soundcloud.com tiktok.com linkedin.com scribd.com flickr.com vk.com t.me".split()
+    [
+        "facebook.com",
+        "twitter.com",
+        "x.com",
+        "youtube.com",
+        "instagram.com",
+        "google.com",
+        "issuu.com",
+        "medium.com",
+        "soundcloud.com",
+        "tiktok.com",
+        "linkedin.com",
+        "scribd.com",
+        "flickr.com",
+        "vk.com",
+        "t.me",
+    ]
 )
 # Platforms where each outlet has its own subdomain (<blog>.blogspot.com): the host is evidence,
 # the bare domain is not.
 SUBDOMAIN_ADDRESSED_PLATFORMS: frozenset[str] = frozenset(
-    "blogspot.com wordpress.com tumblr.com wixsite.com weebly.com webs.com".split()
+    ["blogspot.com", "wordpress.com", "tumblr.com", "wixsite.com", "weebly.com", "webs.com"]
 )
 
 # Leading labels that name no separate outlet: www.x.com and m.x.com are x.com.
@@ -167,12 +182,12 @@ class OutletRegistry:
 
     @classmethod
     @lru_cache(maxsize=1)
-    def builtin(cls) -> "OutletRegistry":
+    def builtin(cls) -> OutletRegistry:
         """The shipped table, parsed once per process."""
         return cls.load(BUILTIN_REGISTRY)
 
     @classmethod
-    def load(cls, path: str | Path) -> "OutletRegistry":
+    def load(cls, path: str | Path) -> OutletRegistry:
         """A table written by :func:`build_registry` (keys already normalized, so no re-parsing)."""
         path = Path(path)
         hosts: dict[str, str] = {}
@@ -195,7 +210,7 @@ class OutletRegistry:
         return cls(hosts, domains, version, sources)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "OutletRegistry":
+    def from_file(cls, path: str | Path) -> OutletRegistry:
         """A user's table: CSV or TSV with a header naming ``domain`` (or key/host/url) and ``country``.
 
         Comment lines (``#``), blank lines and a BOM are fine; countries may be in any form
@@ -228,7 +243,9 @@ class OutletRegistry:
         domains: dict[str, str] = {}
         for (number, line), fields in zip(numbered[1:], rows):
             if len(fields) <= max(key_index, country_index):
-                raise RegistryFileError(f"{path}:{number}: expected {len(columns)} fields, found {len(fields)}: {line!r}")
+                raise RegistryFileError(
+                    f"{path}:{number}: expected {len(columns)} fields, found {len(fields)}: {line!r}"
+                )
             try:
                 key, level = outlet_key(fields[key_index])
                 country = normalize_country(fields[country_index])
@@ -313,7 +330,9 @@ SOURCES: dict[str, SourceSpec] = {
 }
 
 
-def resolve_claims(claims: dict[str, Counter], priority: Sequence[str] = SOURCE_PRIORITY) -> tuple[str | None, str | None]:
+def resolve_claims(
+    claims: dict[str, Counter], priority: Sequence[str] = SOURCE_PRIORITY
+) -> tuple[str | None, str | None]:
     """(country or None, conflict kind or None) for one key from {source: Counter(country -> rows)}.
 
     One country: kept, no conflict. Three or more countries: dropped ("multi_country"). Two:
@@ -390,7 +409,9 @@ class BuildReport:
             )
         lines.append("  conflicts: " + (", ".join(f"{k} {v}" for k, v in self.conflicts_by_kind.items()) or "none"))
         lines.append(f"  entries whose ccTLD names another country (kept): {self.cctld_disagreements}")
-        unmapped = ", ".join(f"{name!r} ({source}, {rows})" for (source, name), rows in sorted(self.unmapped_countries.items()))
+        unmapped = ", ".join(
+            f"{name!r} ({source}, {rows})" for (source, name), rows in sorted(self.unmapped_countries.items())
+        )
         lines.append(f"  unmapped country names: {unmapped or 'none'}")
         return "\n".join(lines)
 
@@ -467,7 +488,9 @@ def build_registry(
         tld_country = cctld_country(_extractor()(key).suffix)
         if tld_country is not None and tld_country != country:
             cctld_disagreements += 1
-            issues.append(("cctld_disagrees", key, level, country, f"ccTLD says {tld_country}; {_format_claims(by_source)}"))
+            issues.append(
+                ("cctld_disagrees", key, level, country, f"ccTLD says {tld_country}; {_format_claims(by_source)}")
+            )
 
     body = "".join("\t".join(entry) + "\n" for entry in entries)
     version = f"{date.today():%Y.%m.%d}-{hashlib.sha256(body.encode('utf-8')).hexdigest()[:12]}"
@@ -484,7 +507,10 @@ def build_registry(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     conflicts_path.parent.mkdir(parents=True, exist_ok=True)
-    issues += [("unmapped_country", f"{name}", "", "skipped", f"{source}:{rows} rows") for (source, name), rows in sorted(unmapped.items())]
+    issues += [
+        ("unmapped_country", f"{name}", "", "skipped", f"{source}:{rows} rows")
+        for (source, name), rows in sorted(unmapped.items())
+    ]
     lines = [f"# conflicts and skipped rows of outlet registry {version}", "kind\tkey\tlevel\tresolution\tclaims"]
     lines += ["\t".join(part.replace("\t", " ").replace("\n", " ") for part in issue) for issue in issues]
     conflicts_path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -29,7 +29,14 @@ def collect_stats(out_dir: str | Path) -> dict:
     """Counts by country, continent, split, tag source and exclusion reason for a run folder."""
     layout = RunLayout(out_dir)
     con = duckdb.connect()
-    stats: dict = {"countries": [], "continents": [], "tag_sources": [], "splits": {}, "exclusions": [], "conflicts": 0}
+    stats: dict = {
+        "countries": [],
+        "continents": [],
+        "tag_sources": [],
+        "splits": {},
+        "exclusions": [],
+        "conflicts": 0,
+    }
     data = _glob(layout.data)
     if data:
         src = f"read_parquet({data})"
@@ -51,7 +58,7 @@ def collect_stats(out_dir: str | Path) -> dict:
             {"tag_source": t, "documents": d}
             for t, d in _rows(con, f"select tag_source, count(*) from {src} group by 1 order by 2 desc, 1")
         ]
-        stats["splits"] = {s: d for s, d in _rows(con, f"select split, count(*) from {src} group by 1 order by 1")}
+        stats["splits"] = dict(_rows(con, f"select split, count(*) from {src} group by 1 order by 1"))
         stats["conflicts"] = _rows(con, f"select count(*) from {src} where tag_conflict is not null")[0][0]
     excl = _glob(layout.exclusions)
     if excl:
@@ -100,7 +107,10 @@ def print_stats(stats: dict, console=None, reconcile: dict | None = None) -> Non
         entry["tokens"] += row["tokens"]
     for code, entry in sorted(per_country.items(), key=lambda kv: -sum(kv[1].get(s, 0) for s in splits)):
         table.add_row(
-            code, entry["name"] or "", entry["continent"] or "", *[str(entry.get(s, 0)) for s in splits],
+            code,
+            entry["name"] or "",
+            entry["continent"] or "",
+            *[str(entry.get(s, 0)) for s in splits],
             f"{entry['tokens']:,}",
         )
     console.print(table)
@@ -145,7 +155,9 @@ def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:
     written = []
 
     def bar(name: str, title: str, series: dict[str, dict[str, int]], ylabel: str = "documents") -> None:
-        labels = sorted({k for s in series.values() for k in s}, key=lambda k: -sum(s.get(k, 0) for s in series.values()))
+        labels = sorted(
+            {k for s in series.values() for k in s}, key=lambda k: -sum(s.get(k, 0) for s in series.values())
+        )
         if not labels:
             return
         fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels) + 2), 4.5))
@@ -172,19 +184,31 @@ def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:
         "Documents per country",
         {s: _by([r for r in countries if r["split"] == s], "country", "documents") for s in splits},
     )
-    bar("tokens_per_country", "Tokens per country (whitespace)", {"tokens": _by(countries, "country", "tokens")}, "tokens")
+    bar(
+        "tokens_per_country",
+        "Tokens per country (whitespace)",
+        {"tokens": _by(countries, "country", "tokens")},
+        "tokens",
+    )
     continents = stats.get("continents", [])
     bar(
         "documents_per_continent",
         "Documents per continent",
         {s: _by([r for r in continents if r["split"] == s], "continent", "documents") for s in splits},
     )
-    bar("tag_sources", "Where each country tag came from", {"documents": _by(stats.get("tag_sources", []), "tag_source", "documents")})
+    bar(
+        "tag_sources",
+        "Where each country tag came from",
+        {"documents": _by(stats.get("tag_sources", []), "tag_source", "documents")},
+    )
     excl = stats.get("exclusions", [])
     bar(
         "exclusions",
         "Excluded documents by reason",
-        {st: {r["reason"]: r["documents"] for r in excl if r["stage"] == st} for st in sorted({r["stage"] for r in excl})},
+        {
+            st: {r["reason"]: r["documents"] for r in excl if r["stage"] == st}
+            for st in sorted({r["stage"] for r in excl})
+        },
     )
     return written
 

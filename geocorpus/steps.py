@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import xxhash
 from datatrove.data import Document, DocumentsPipeline
@@ -21,7 +21,6 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.base_filter import PerTaskStatsFilter
 from geocorpus.writers import INPUT_COUNTRY_KEY
-
 
 
 class VerifyURL(PerTaskStatsFilter):
@@ -173,7 +172,7 @@ class MinLengthFilter(PerTaskStatsFilter):
         n = doc.metadata.get("n_tokens")
         if n is None:
             n = len(doc.text.split())
-        return (True if n >= self.min_words else (False, "too_short"))
+        return True if n >= self.min_words else (False, "too_short")
 
 
 class LanguageIDFilter(PerTaskStatsFilter):

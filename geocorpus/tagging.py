@@ -8,9 +8,9 @@ precedence that has an answer wins (``tag_source``); any other source that disag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from geocorpus.regions import (
     CONTINENT_SCHEMES,

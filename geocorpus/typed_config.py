@@ -38,7 +38,7 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}: {data!r}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = sorted((str(k) for k in set(data) - set(known)))
+    unknown = sorted(str(k) for k in set(data) - set(known))
     if unknown:
         raise ConfigError(f"unknown key {key_path(where, unknown[0])!r}; allowed here: {sorted(known)}")
     kwargs = {name: convert(value, hints[name], key_path(where, name)) for name, value in data.items()}
@@ -100,9 +100,7 @@ def convert(value: Any, annotation: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected {type_name(annotation)}, got {value!r}")
-        return {
-            convert(k, args[0], f"{path}.{k}"): convert(v, args[1], key_path(path, k)) for k, v in value.items()
-        }
+        return {convert(k, args[0], f"{path}.{k}"): convert(v, args[1], key_path(path, k)) for k, v in value.items()}
     if annotation is type(None):
         if value is not None:
             raise ConfigError(f"{path}: expected null, got {value!r}")

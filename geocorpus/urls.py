@@ -9,10 +9,9 @@ The rules are written up in ``docs/urls.md``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 import idna
@@ -41,17 +40,91 @@ REJECT_REASONS: tuple[str, ...] = (
 # starting with prefix, and "name=value" drops the pair only for that value (for names such as
 # ref/src that are sometimes meaningful, sometimes a traffic label). Names and values match case-blind.
 _CHANNEL_VALUES = (
-    "rss", "rss2", "feed", "feeds", "feedly", "atom", "twitter", "tw", "facebook", "fb", "linkedin",
-    "reddit", "email", "mail", "newsletter", "share", "social", "whatsapp", "telegram", "push",
-    "homepage", "hp", "home", "nav", "menu", "sidebar", "related", "mobile", "app", "amp", "google",
-    "googlenews", "gnews", "flipboard", "yahoo", "msn", "outbrain", "taboola", "sharebar",
+    "rss",
+    "rss2",
+    "feed",
+    "feeds",
+    "feedly",
+    "atom",
+    "twitter",
+    "tw",
+    "facebook",
+    "fb",
+    "linkedin",
+    "reddit",
+    "email",
+    "mail",
+    "newsletter",
+    "share",
+    "social",
+    "whatsapp",
+    "telegram",
+    "push",
+    "homepage",
+    "hp",
+    "home",
+    "nav",
+    "menu",
+    "sidebar",
+    "related",
+    "mobile",
+    "app",
+    "amp",
+    "google",
+    "googlenews",
+    "gnews",
+    "flipboard",
+    "yahoo",
+    "msn",
+    "outbrain",
+    "taboola",
+    "sharebar",
 )
 DEFAULT_TRACKING_PARAMS: tuple[str, ...] = (
-    "utm_*", "ns_*", "_hs*", "mc_cid", "mc_eid", "fbclid", "gclid", "gclsrc", "dclid", "msclkid",
-    "yclid", "igshid", "twclid", "ttclid", "wbraid", "gbraid", "_ga", "_gl", "ito", "cmpid", "cmp",
-    "icid", "ocid", "mbid", "mkt_tok", "oly_anon_id", "oly_enc_id", "vero_id", "wt.mc_id", "wt_mc_id",
-    "__twitter_impression", "at_medium", "at_campaign", "at_custom1", "at_custom2", "at_custom3",
-    "at_custom4", "ncid", "sr_share", "spm", "xtor", "smid", "soc_src", "soc_trk",
+    "utm_*",
+    "ns_*",
+    "_hs*",
+    "mc_cid",
+    "mc_eid",
+    "fbclid",
+    "gclid",
+    "gclsrc",
+    "dclid",
+    "msclkid",
+    "yclid",
+    "igshid",
+    "twclid",
+    "ttclid",
+    "wbraid",
+    "gbraid",
+    "_ga",
+    "_gl",
+    "ito",
+    "cmpid",
+    "cmp",
+    "icid",
+    "ocid",
+    "mbid",
+    "mkt_tok",
+    "oly_anon_id",
+    "oly_enc_id",
+    "vero_id",
+    "wt.mc_id",
+    "wt_mc_id",
+    "__twitter_impression",
+    "at_medium",
+    "at_campaign",
+    "at_custom1",
+    "at_custom2",
+    "at_custom3",
+    "at_custom4",
+    "ncid",
+    "sr_share",
+    "spm",
+    "xtor",
+    "smid",
+    "soc_src",
+    "soc_trk",
     *(f"{name}={value}" for name in ("ref", "rf", "src", "source", "from") for value in _CHANNEL_VALUES),
 )
 
@@ -262,9 +335,7 @@ class URLVerifier:
             for original, param in zip(query.split("&"), params)
             if param
             and param[0] != "="
-            and not (
-                (name := param.partition("=")[0]) in names or name.startswith(prefixes) or param in pairs
-            )
+            and not ((name := param.partition("=")[0]) in names or name.startswith(prefixes) or param in pairs)
         ]
         return "&".join(kept)
 
@@ -364,7 +435,15 @@ class URLVerifier:
                 path = _remove_dot_segments(path)
             if query:
                 query = self._strip_tracking(query)
-            if not tail.isascii() or '"' in tail or "<" in tail or ">" in tail or "`" in tail or "{" in tail or "}" in tail:
+            if (
+                not tail.isascii()
+                or '"' in tail
+                or "<" in tail
+                or ">" in tail
+                or "`" in tail
+                or "{" in tail
+                or "}" in tail
+            ):
                 path = quote(path, safe=_SAFE_IN_URL)
                 query = quote(query, safe=_SAFE_IN_URL)
             netloc = f"{host}:{port}" if port else host

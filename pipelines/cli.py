@@ -7,7 +7,7 @@ as one clear message with exit code 2, not as a traceback from deep inside a lib
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -36,9 +36,9 @@ def _load(config_path: Path) -> CurateConfig:
 @app.command()
 def curate(
     config: Path = typer.Argument(..., help="Curation config (YAML)."),
-    output: Optional[Path] = typer.Option(None, help="Override the config's output folder."),
-    tasks: Optional[int] = typer.Option(None, help="Override executor.tasks."),
-    workers: Optional[int] = typer.Option(None, help="Override executor.workers."),
+    output: Path | None = typer.Option(None, help="Override the config's output folder."),
+    tasks: int | None = typer.Option(None, help="Override executor.tasks."),
+    workers: int | None = typer.Option(None, help="Override executor.workers."),
     progress: bool = typer.Option(True, help="Show a progress bar per stage."),
 ) -> None:
     """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet."""
@@ -65,7 +65,9 @@ def curate(
         console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")
         return
     print_stats(report["stats"], console=Console(), reconcile=report["reconcile"])
-    console.print(f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, plots: {cfg.output_dir}/plots)")
+    console.print(
+        f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, plots: {cfg.output_dir}/plots)"
+    )
 
 
 @app.command()
@@ -77,14 +79,16 @@ def validate(config: Path = typer.Argument(..., help="Curation config (YAML)."))
     stages = build_stages(cfg)
     make_executors(cfg, stages)
     for stage in stages:
-        console.print(f"[bold]{stage.name}[/] ({stage.tasks} tasks): " + " -> ".join(type(s).__name__ for s in stage.steps))
+        console.print(
+            f"[bold]{stage.name}[/] ({stage.tasks} tasks): " + " -> ".join(type(s).__name__ for s in stage.steps)
+        )
     console.print(f"[green]config OK[/] ({cfg.executor.type} executor)")
 
 
 @app.command()
 def stats(
     out_dir: Path = typer.Argument(..., help="A finished run's output folder."),
-    plots: Optional[Path] = typer.Option(None, help="Where to write PNG charts (default OUT/plots)."),
+    plots: Path | None = typer.Option(None, help="Where to write PNG charts (default OUT/plots)."),
 ) -> None:
     """Per-country/continent documents and tokens, tag sources and exclusions: table and PNG charts."""
     import json
@@ -108,9 +112,9 @@ def stats(
 
 @registry_app.command("build")
 def registry_build(
-    shared: Optional[Path] = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),
-    out: Optional[Path] = typer.Option(None, help="Registry TSV to write (default: the package's built-in one)."),
-    conflicts: Optional[Path] = typer.Option(None, help="Conflicts TSV to write (default: beside --out)."),
+    shared: Path | None = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),
+    out: Path | None = typer.Option(None, help="Registry TSV to write (default: the package's built-in one)."),
+    conflicts: Path | None = typer.Option(None, help="Conflicts TSV to write (default: beside --out)."),
     sources: str = typer.Option("abyz,awesome,fundus", help="Comma-separated outlet lists to build from."),
 ) -> None:
     """Build the outlet registry (domain -> country) from the outlet lists; writes the conflicts file too."""
@@ -130,7 +134,9 @@ def registry_build(
 
 
 @app.command()
-def train(config: Path = typer.Argument(..., help="Training config (YAML): model, tokenizer, data, condition.")) -> None:
+def train(
+    config: Path = typer.Argument(..., help="Training config (YAML): model, tokenizer, data, condition."),
+) -> None:
     """Train a small Llama-style model for one experimental condition (trainer_plugin)."""
     from trainer_plugin.train import train as run_training
 

@@ -22,7 +22,6 @@ from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.config import CurateConfig, ExecutorConfig
 from geocorpus.finalize import FinalizeCorpus
-from geocorpus.paths import RunLayout
 from geocorpus.readers import ExcludeReadErrors, build_reader_steps
 from geocorpus.steps import (
     CountInput,
@@ -211,7 +210,9 @@ def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
                     "or use a new output folder."
                 )
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({**(json.loads(record.read_text()) if record.exists() else {}), **layout_now}, indent=2))
+    record.write_text(
+        json.dumps({**(json.loads(record.read_text()) if record.exists() else {}), **layout_now}, indent=2)
+    )
 
 
 def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:

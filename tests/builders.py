@@ -21,27 +21,69 @@ NOW_GAP = "@ @ @ @ @ @ @ @ @ @"
 _NOW_ARTICLES = {
     # file -> list of (textID, country, website, url, title, paragraphs); textID None = no source row
     "text/16-01-us.txt": [
-        ("1001", "US", "nytimes.com", "https://www.nytimes.com/2016/01/02/us/budget.html", "Congress passes budget",
-         ["Congress passed the budget on Friday .", f"The vote was {NOW_GAP} close , officials said ."]),
-        ("1002", "US", "latimes.com", "http://www.latimes.com/local/la-me-rain-20160105-story.html", "Rain returns",
-         ["Heavy rain returned to Los Angeles .", "Forecasters expect more storms this week ."]),
+        (
+            "1001",
+            "US",
+            "nytimes.com",
+            "https://www.nytimes.com/2016/01/02/us/budget.html",
+            "Congress passes budget",
+            ["Congress passed the budget on Friday .", f"The vote was {NOW_GAP} close , officials said ."],
+        ),
+        (
+            "1002",
+            "US",
+            "latimes.com",
+            "http://www.latimes.com/local/la-me-rain-20160105-story.html",
+            "Rain returns",
+            ["Heavy rain returned to Los Angeles .", "Forecasters expect more storms this week ."],
+        ),
     ],
     "text/16-02-in.txt": [
-        ("2001", "IN", "thehindu.com", "http://www.thehindu.com/news/national/article8201.ece", "Monsoon outlook",
-         ["The monsoon is expected to be normal .", f"Farmers in {NOW_GAP} welcomed the forecast ."]),
-        ("2002", "IN", "ndtv.com", "http://www.ndtv.com/india-news/cricket-1234", "Cricket win",
-         ["India won the final by six wickets ."]),
+        (
+            "2001",
+            "IN",
+            "thehindu.com",
+            "http://www.thehindu.com/news/national/article8201.ece",
+            "Monsoon outlook",
+            ["The monsoon is expected to be normal .", f"Farmers in {NOW_GAP} welcomed the forecast ."],
+        ),
+        (
+            "2002",
+            "IN",
+            "ndtv.com",
+            "http://www.ndtv.com/india-news/cricket-1234",
+            "Cricket win",
+            ["India won the final by six wickets ."],
+        ),
         ("2999", None, None, None, None, ["This entry has no row in the sources file ."]),
     ],
     "text/17-01-gb.txt": [
-        ("3001", "GB", "bbc.co.uk", "http://www.bbc.co.uk/news/uk-politics-38512345", "Brexit talks",
-         ["Ministers met in London .", f"The talks {NOW_GAP} continued late ."]),
+        (
+            "3001",
+            "GB",
+            "bbc.co.uk",
+            "http://www.bbc.co.uk/news/uk-politics-38512345",
+            "Brexit talks",
+            ["Ministers met in London .", f"The talks {NOW_GAP} continued late ."],
+        ),
     ],
     "text/17-01-ng.txt": [
-        ("4001", "NG", "vanguardngr.com", "http://www.vanguardngr.com/2017/01/lagos-traffic/", "Lagos traffic",
-         ["Traffic in Lagos eased on Monday .", "Commuters praised the new bus lanes ."]),
-        ("4002", "NG", "punchng.com", "http://punchng.com/fuel-prices-fall/", "Fuel prices fall",
-         ["Fuel prices fell across Nigeria ."]),
+        (
+            "4001",
+            "NG",
+            "vanguardngr.com",
+            "http://www.vanguardngr.com/2017/01/lagos-traffic/",
+            "Lagos traffic",
+            ["Traffic in Lagos eased on Monday .", "Commuters praised the new bus lanes ."],
+        ),
+        (
+            "4002",
+            "NG",
+            "punchng.com",
+            "http://punchng.com/fuel-prices-fall/",
+            "Fuel prices fall",
+            ["Fuel prices fell across Nigeria ."],
+        ),
     ],
 }
 
@@ -105,9 +147,7 @@ def fundus_pages(shared_dir: Path, limit: int | None = None) -> list[dict]:
         for file_name in sorted(info):
             html_path = info_path.parent / file_name
             if html_path.is_file():
-                pages.append(
-                    {"country_dir": info_path.parent.name, "path": html_path, **info[file_name]}
-                )
+                pages.append({"country_dir": info_path.parent.name, "path": html_path, **info[file_name]})
     return pages[:limit] if limit is not None else pages
 
 
@@ -139,7 +179,11 @@ def _response_record(writer, url: str, html: bytes, crawl_date: str | None = Non
     when = datetime.fromisoformat(crawl_date) if crawl_date else datetime(2024, 1, 1)
     warc_date = when.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return writer.create_warc_record(
-        url, "response", payload=io.BytesIO(html), http_headers=http_headers, warc_headers_dict={"WARC-Date": warc_date}
+        url,
+        "response",
+        payload=io.BytesIO(html),
+        http_headers=http_headers,
+        warc_headers_dict={"WARC-Date": warc_date},
     )
 
 
@@ -151,7 +195,9 @@ def write_warc_with_bad_record(path: Path) -> dict:
     def page(n: int) -> bytes:
         return (
             f"<html><head><title>Story {n}</title></head><body><article><h1>Story {n}</h1>"
-            + "".join(f"<p>Paragraph {k} of story {n} tells what happened in the city council today.</p>" for k in range(5))
+            + "".join(
+                f"<p>Paragraph {k} of story {n} tells what happened in the city council today.</p>" for k in range(5)
+            )
             + "</article></body></html>"
         ).encode()
 
@@ -216,7 +262,20 @@ def write_truncated_gzip(path: Path, records: int = 300) -> dict:
     import random
 
     rng = random.Random(7)
-    words = "the council said market rain police budget school river farmers election minister".split()
+    words = [
+        "the",
+        "council",
+        "said",
+        "market",
+        "rain",
+        "police",
+        "budget",
+        "school",
+        "river",
+        "farmers",
+        "election",
+        "minister",
+    ]
     lines = [
         json.dumps({"url": f"https://www.example.co.ke/news/{n}", "text": " ".join(rng.choices(words, k=80))})
         for n in range(records)

@@ -8,53 +8,34 @@ multi-country set whose every document is traceable by id.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pycountry
 
+from geocorpus import regions
 from geocorpus.schema import CORPUS_SCHEMA
 
-#: Continent of each country code; "America" is North and South America together (DEVELOPERS.md).
-_CONTINENT_COUNTRIES = {
-    "Africa": "NG ZA KE GH TZ UG ET EG MA DZ TN SN CM CI ZW ZM MW MZ NA BW LS SZ RW BI SO SD LY AO",
-    "America": "US CA JM MX BR AR CL CO PE VE EC BO PY UY CU DO HT TT BS BB GT HN SV NI CR PA",
-    "Asia": "IN PK BD LK HK MY PH CN JP KR TW VN TH ID SG NP AE SA IL LB TR IR IQ JO QA KW KZ",
-    "Europe": "GB IE DE FR ES IT PT NL BE LU CH AT NO SE DK FI IS PL CZ SK HU RO BG GR UA RU LT "
-    "LV EE LI GL",
-    "Oceania": "AU NZ FJ PG",
-}
-_CONTINENT_OF = {cc: name for name, codes in _CONTINENT_COUNTRIES.items() for cc in codes.split()}
-#: fundus folder names that are not ISO alpha-2 codes.
-_FUNDUS_DIR_ALIASES = {"uk": "GB"}
-
-PAPER_COUNTRIES = "NG ZA KE GH TZ US CA JM IN PK BD LK HK MY PH GB IE".split()
+#: The paper's 17 countries, in the order DEVELOPERS.md lists them (defined in geocorpus.regions).
+PAPER_COUNTRIES = list(regions.PAPER_COUNTRIES)
 
 
 def continent_of(country: str) -> str | None:
-    """Continent name for an ISO alpha-2 code; prefers geocorpus.regions when it exists."""
+    """The paper-scheme continent the tagger would write for an ISO alpha-2 code (None if unknown)."""
     try:
-        from geocorpus.regions import continent  # written concurrently by another engineer
-    except ImportError:
-        return _CONTINENT_OF.get(country)
-    try:
-        return continent(country) or _CONTINENT_OF.get(country)
-    except Exception:
-        return _CONTINENT_OF.get(country)
+        return regions.continent(country, "paper")
+    except regions.UnknownCountryError:
+        return None
 
 
 def fundus_country(folder: str) -> str | None:
-    """ISO alpha-2 (upper) for a fundus country folder: 'uk' -> GB, 'ind' -> IN, 'isl' -> IS."""
-    folder = folder.strip().lower()
-    if folder in _FUNDUS_DIR_ALIASES:
-        return _FUNDUS_DIR_ALIASES[folder]
-    if len(folder) == 2:
-        return folder.upper()
-    match = pycountry.countries.get(alpha_3=folder.upper())
-    return match.alpha_2 if match else None
+    """ISO alpha-2 for a fundus country folder ('uk' -> GB, 'ind' -> IN, 'isl' -> IS), else None."""
+    try:
+        return regions.normalize_country(folder.strip())
+    except regions.UnknownCountryError:
+        return None
 
 
 def _host_and_domain(url: str) -> tuple[str, str]:
@@ -78,7 +59,6 @@ def corpus_row(
 ) -> dict:
     """One CORPUS_SCHEMA row with every column filled the way the pipeline would fill it."""
     host, domain = _host_and_domain(url)
-    country_obj = pycountry.countries.get(alpha_2=country) if country else None
     return {
         "id": doc_id,
         "text": text,
@@ -90,7 +70,7 @@ def corpus_row(
         "suffix": domain.split(".", 1)[-1] if domain else None,
         "url_unwrapped": False,
         "country": country,
-        "country_name": country_obj.name if country_obj else None,
+        "country_name": regions.country_name(country) if country else None,
         "continent": continent_of(country) if country else None,
         "tag_source": "input" if country else "none",
         "tag_conflict": None,
@@ -133,10 +113,29 @@ def fundus_rows(shared_data: Path, eval_every: int = 10) -> list[dict]:
     return rows
 
 
-_WORDS = (
-    "government election market football weather police budget minister farmers court school "
-    "hospital festival river railway harvest parliament village city council trade"
-).split()
+_WORDS = [
+    "government",
+    "election",
+    "market",
+    "football",
+    "weather",
+    "police",
+    "budget",
+    "minister",
+    "farmers",
+    "court",
+    "school",
+    "hospital",
+    "festival",
+    "river",
+    "railway",
+    "harvest",
+    "parliament",
+    "village",
+    "city",
+    "council",
+    "trade",
+]
 
 
 def synthetic_rows(
@@ -149,9 +148,7 @@ def synthetic_rows(
             words = [_WORDS[(c_index * 7 + n * 3 + k) % len(_WORDS)] for k in range(words_per_doc)]
             text = f"News from {country} number {n}. " + " ".join(words) + "."
             url = f"https://www.news-{country.lower()}.example.{country.lower()}/story/{n}"
-            rows.append(
-                corpus_row(f"syn-{country}-{n:04d}", text, url, country, title=f"Story {n} in {country}")
-            )
+            rows.append(corpus_row(f"syn-{country}-{n:04d}", text, url, country, title=f"Story {n} in {country}"))
     return rows
 
 

@@ -10,16 +10,14 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 import pyarrow.parquet as pq
+import pytest
 import torch
+from corpus_builders import fundus_country
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from geocorpus.regions import PAPER_COUNTRIES
 from geocorpus.schema import CORPUS_SCHEMA
-
-#: fundus folder -> (ISO code, continent) for the paper's countries present in fundus.
-FUNDUS_COUNTRIES = {"us": ("US", "America"), "ca": ("CA", "America"), "uk": ("GB", "Europe"),
-                    "za": ("ZA", "Africa"), "tz": ("TZ", "Africa"), "ind": ("IN", "Asia")}
 
 
 def build_tiny_llama(tokenizer_dir: Path, out_dir: Path, seed: int = 0, max_positions: int = 128) -> Path:
@@ -64,12 +62,21 @@ def train_on_texts(model_dir: Path, texts: list[str], steps: int = 40, lr: float
     return model_dir
 
 
-def corpus_row(doc_id: str, text: str, title: str | None, url: str, country: str, continent: str,
-               split: str = "eval") -> dict:
+def corpus_row(
+    doc_id: str, text: str, title: str | None, url: str, country: str, continent: str, split: str = "eval"
+) -> dict:
     """A CORPUS_SCHEMA row with the columns evaluation reads filled in."""
     row = {field.name: None for field in CORPUS_SCHEMA}
-    row.update(id=doc_id, text=text, title=title, url=url, url_normalized=url, country=country,
-               continent=continent, split=split)
+    row.update(
+        id=doc_id,
+        text=text,
+        title=title,
+        url=url,
+        url_normalized=url,
+        country=country,
+        continent=continent,
+        split=split,
+    )
     return row
 
 
@@ -87,13 +94,20 @@ def fundus_corpus(shared_data: Path, path: Path, per_country: int = 3, max_chars
     rows = []
     for line in source.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        folder = record.get("fundus_country_dir")
-        if folder not in FUNDUS_COUNTRIES or not record.get("text") or taken.get(folder, 0) >= per_country:
+        iso = fundus_country(record.get("fundus_country_dir") or "")
+        if iso not in PAPER_COUNTRIES or not record.get("text") or taken.get(iso, 0) >= per_country:
             continue
-        taken[folder] = taken.get(folder, 0) + 1
-        iso, continent = FUNDUS_COUNTRIES[folder]
-        rows.append(corpus_row(f"fundus-{len(rows)}", record["text"][:max_chars], record.get("title"),
-                               record["url"], iso, continent))
+        taken[iso] = taken.get(iso, 0) + 1
+        rows.append(
+            corpus_row(
+                f"fundus-{len(rows)}",
+                record["text"][:max_chars],
+                record.get("title"),
+                record["url"],
+                iso,
+                PAPER_COUNTRIES[iso],
+            )
+        )
     rows.append(corpus_row("train-only", "not held out", "t", "https://example.com/a", "US", "America", "train"))
     return write_corpus(rows, path)
 

@@ -13,13 +13,88 @@ import json
 import random
 from pathlib import Path
 
-PAPER_COUNTRIES = ["NG", "ZA", "KE", "GH", "TZ", "US", "CA", "JM", "IN", "PK", "BD", "LK", "HK", "MY", "PH", "GB", "IE"]
-_WORDS = (
-    "the council said on monday that the new budget would support farmers schools and hospitals across "
-    "the region while opposition leaders warned that rising prices and a weak currency could slow growth "
-    "police reported heavy traffic after rain flooded several roads near the market and the minister "
-    "promised more money for bridges water and electricity in rural districts before the election"
-).split()
+PAPER_COUNTRIES = [
+    "NG",
+    "ZA",
+    "KE",
+    "GH",
+    "TZ",
+    "US",
+    "CA",
+    "JM",
+    "IN",
+    "PK",
+    "BD",
+    "LK",
+    "HK",
+    "MY",
+    "PH",
+    "GB",
+    "IE",
+]
+_WORDS = [
+    "the",
+    "council",
+    "said",
+    "on",
+    "monday",
+    "that",
+    "the",
+    "new",
+    "budget",
+    "would",
+    "support",
+    "farmers",
+    "schools",
+    "and",
+    "hospitals",
+    "across",
+    "the",
+    "region",
+    "while",
+    "opposition",
+    "leaders",
+    "warned",
+    "that",
+    "rising",
+    "prices",
+    "and",
+    "a",
+    "weak",
+    "currency",
+    "could",
+    "slow",
+    "growth",
+    "police",
+    "reported",
+    "heavy",
+    "traffic",
+    "after",
+    "rain",
+    "flooded",
+    "several",
+    "roads",
+    "near",
+    "the",
+    "market",
+    "and",
+    "the",
+    "minister",
+    "promised",
+    "more",
+    "money",
+    "for",
+    "bridges",
+    "water",
+    "and",
+    "electricity",
+    "in",
+    "rural",
+    "districts",
+    "before",
+    "the",
+    "election",
+]
 
 
 def real_news_urls(shared: Path, limit: int) -> list[str]:
@@ -46,8 +121,9 @@ def english_text(rng: random.Random, n_words: int) -> str:
     return " ".join(sentences)
 
 
-def write_english_corpus(folder: Path, shared: Path, files: int = 4, docs_per_file: int = 200, seed: int = 0,
-                         duplicates: int = 5) -> dict:
+def write_english_corpus(
+    folder: Path, shared: Path, files: int = 4, docs_per_file: int = 200, seed: int = 0, duplicates: int = 5
+) -> dict:
     """JSONL files ``part-<i>.jsonl`` with url, title, text, country (one of the paper's 17 countries).
 
     Returns ``{"files": [names], "records": total, "rows": {file name: rows}}``. The last ``duplicates``
@@ -83,14 +159,19 @@ def write_english_corpus(folder: Path, shared: Path, files: int = 4, docs_per_fi
 
 
 def jsonl_input(name: str, path: Path, **extra) -> dict:
-    spec = {"name": name, "format": "jsonl", "path": str(path),
-            "fields": {"url": "url", "text": "text", "title": "title", "country": "country"}}
+    spec = {
+        "name": name,
+        "format": "jsonl",
+        "path": str(path),
+        "fields": {"url": "url", "text": "text", "title": "title", "country": "country"},
+    }
     spec.update(extra)
     return spec
 
 
-def curation_config(out: Path, inputs: list[dict], tasks: int = 1, workers: int = 1, language: bool = False,
-                    min_words: int = 5) -> dict:
+def curation_config(
+    out: Path, inputs: list[dict], tasks: int = 1, workers: int = 1, language: bool = False, min_words: int = 5
+) -> dict:
     """A permissive config (short texts pass; language ID optional) for the local executor."""
     return {
         "name": "reliability",

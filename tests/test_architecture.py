@@ -22,7 +22,9 @@ def test_no_cycles_and_no_upward_imports():
     assert "geocorpus.config" in edges and "pipelines.cli" in edges
     assert graph.cycles(edges) == []
     assert graph.upward(edges) == []
-    assert not any(b.startswith(("pipelines", "trainer_plugin")) for a, t in edges.items() if a.startswith("geocorpus") for b in t)
+    assert not any(
+        b.startswith(("pipelines", "trainer_plugin")) for a, t in edges.items() if a.startswith("geocorpus") for b in t
+    )
 
 
 def test_the_checker_sees_an_upward_import_and_a_cycle():

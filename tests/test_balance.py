@@ -15,7 +15,15 @@ from geocorpus.finalize.balance import BalanceConfig, assign_split, balance
 from geocorpus.finalize.shards import write_selection
 from geocorpus.schema import CORPUS_SCHEMA
 
-CONTINENT_OF = {"NG": "Africa", "KE": "Africa", "US": "America", "CA": "America", "IN": "Asia", "PK": "Asia", "GB": "Europe"}
+CONTINENT_OF = {
+    "NG": "Africa",
+    "KE": "Africa",
+    "US": "America",
+    "CA": "America",
+    "IN": "Asia",
+    "PK": "Asia",
+    "GB": "Europe",
+}
 
 
 def synthetic(counts: dict[str, int], seed: int = 0, url_pool: int | None = None) -> pl.DataFrame:
@@ -157,7 +165,9 @@ def test_same_url_never_lands_in_both_splits_and_eval_cap_applies():
         pl.when(pl.col("id").str.ends_with("7")).then(None).otherwise(pl.col("url_normalized")).alias("url_normalized")
     )
     split = assign_split(frame, 0.25, seed=9)
-    per_url = split.filter(pl.col("url_normalized").is_not_null()).group_by("url_normalized").agg(pl.col("split").n_unique())
+    per_url = (
+        split.filter(pl.col("url_normalized").is_not_null()).group_by("url_normalized").agg(pl.col("split").n_unique())
+    )
     assert per_url["split"].max() == 1
     share = (split["split"] == "eval").mean()
     assert 0.12 < share < 0.40  # hashed by URL (120 per country), so the share is lumpy
@@ -193,8 +203,10 @@ def test_balance_rejects_missing_columns_and_bad_token_counts():
     with pytest.raises(ValueError, match="n_tokens"):
         balance(frame.drop("n_tokens"), BalanceConfig())
     with pytest.raises(ValueError, match="NG-0"):
-        balance(frame.with_columns(n_tokens=pl.when(pl.col("id") == "NG-0").then(None).otherwise(pl.col("n_tokens"))),
-                BalanceConfig(unit="tokens", method="cap"))
+        balance(
+            frame.with_columns(n_tokens=pl.when(pl.col("id") == "NG-0").then(None).otherwise(pl.col("n_tokens"))),
+            BalanceConfig(unit="tokens", method="cap"),
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -205,7 +217,7 @@ def test_balance_rejects_missing_columns_and_bad_token_counts():
 def _corpus_table(frame: pl.DataFrame) -> pa.Table:
     rows = []
     for i, row in enumerate(frame.iter_rows(named=True)):
-        full = {name: None for name in CORPUS_SCHEMA.names}
+        full = dict.fromkeys(CORPUS_SCHEMA.names)
         full.update(row, text=f"text of {row['id']} " * 20, source_file="in.jsonl", source_row=i)
         rows.append(full)
     return pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
@@ -236,7 +248,10 @@ def test_write_selection_streams_in_order_and_is_byte_identical_across_shardings
     outputs = []
     for n_shards in (1, 4):
         shards = _write_shards(table, tmp_path / f"in{n_shards}", n_shards)
-        result = balance(pl.from_arrow(pq.read_table(shards, columns=["id", "url_normalized", "country", "continent", "n_tokens"])), config)
+        result = balance(
+            pl.from_arrow(pq.read_table(shards, columns=["id", "url_normalized", "country", "continent", "n_tokens"])),
+            config,
+        )
         written = write_selection(shards, result.selected, tmp_path / f"out{n_shards}", rows_per_shard=100)
         outputs.append((result, written))
     (result, written), (_, written4) = outputs
@@ -280,11 +295,17 @@ def test_balance_and_write_real_fundus_news_tagged_by_publisher_country(shared_d
     rows = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         record = json.loads(line)
-        full = {name: None for name in CORPUS_SCHEMA.names}
+        full = dict.fromkeys(CORPUS_SCHEMA.names)
         country = record["fundus_country_dir"].upper().replace("UK", "GB")
         full.update(
-            id=f"fundus-{i}", text=record["text"] or "", title=record["title"], url=record["url"],
-            url_normalized=record["url"].split("#")[0], country=country, source_file=path.name, source_row=i,
+            id=f"fundus-{i}",
+            text=record["text"] or "",
+            title=record["title"],
+            url=record["url"],
+            url_normalized=record["url"].split("#")[0],
+            country=country,
+            source_file=path.name,
+            source_row=i,
             n_tokens=len((record["text"] or "").split()),
         )
         rows.append(full)
@@ -297,7 +318,9 @@ def test_balance_and_write_real_fundus_news_tagged_by_publisher_country(shared_d
     train = with_meta(frame, result).filter(pl.col("split") == "train").sort("order")
     per_country = train.group_by("country").len()
     assert per_country["len"].n_unique() == 1  # every country the same number of documents
-    assert per_country.height == len({c for c, s in assign_split(frame, 0.2, 1).select("country", "split").iter_rows() if s == "train"})
+    assert per_country.height == len(
+        {c for c, s in assign_split(frame, 0.2, 1).select("country", "split").iter_rows() if s == "train"}
+    )
     written = write_selection(shards, result.selected, tmp_path / "data", rows_per_shard=16)
     out = pa.concat_tables(pq.read_table(p) for p in written["files"]["train"])
     assert out.column("id").to_pylist() == train["id"].to_list()

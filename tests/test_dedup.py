@@ -69,7 +69,9 @@ def test_exact_dedup_partitions_a_large_frame_exactly():
     frame = pl.DataFrame(
         {
             "id": [f"doc{i}" for i in range(n)],
-            "url_normalized": [f"https://s.com/{rng.randrange(3000)}" if rng.random() < 0.9 else None for _ in range(n)],
+            "url_normalized": [
+                f"https://s.com/{rng.randrange(3000)}" if rng.random() < 0.9 else None for _ in range(n)
+            ],
             "text_hash": [f"{rng.randrange(3500):x}" for _ in range(n)],
             "source_file": [f"shard{rng.randrange(4)}" for _ in range(n)],
             "source_row": list(range(n)),
@@ -102,11 +104,47 @@ def test_minhash_config_from_dict_validates_keys_and_types():
         MinhashConfig.from_dict({"tasks": 0})
 
 
-_WORDS = (
-    "minister parliament budget farmers harvest rainfall election court police market football coach "
-    "hospital vaccine school teachers strike railway airport bridge flood drought energy solar tariff "
-    "exports currency inflation bank loan village city council mayor river coast port fishing tourism"
-).split()
+_WORDS = [
+    "minister",
+    "parliament",
+    "budget",
+    "farmers",
+    "harvest",
+    "rainfall",
+    "election",
+    "court",
+    "police",
+    "market",
+    "football",
+    "coach",
+    "hospital",
+    "vaccine",
+    "school",
+    "teachers",
+    "strike",
+    "railway",
+    "airport",
+    "bridge",
+    "flood",
+    "drought",
+    "energy",
+    "solar",
+    "tariff",
+    "exports",
+    "currency",
+    "inflation",
+    "bank",
+    "loan",
+    "village",
+    "city",
+    "council",
+    "mayor",
+    "river",
+    "coast",
+    "port",
+    "fishing",
+    "tourism",
+]
 
 
 def _article(rng: random.Random, n_words: int = 120) -> str:
@@ -114,7 +152,7 @@ def _article(rng: random.Random, n_words: int = 120) -> str:
 
 
 def _corpus_row(doc_id: str, text: str, country: str, row: int) -> dict:
-    row_dict = {name: None for name in CORPUS_SCHEMA.names}
+    row_dict = dict.fromkeys(CORPUS_SCHEMA.names)
     row_dict.update(
         id=doc_id,
         text=text,

@@ -46,23 +46,69 @@ def test_ppl_cross_and_merge_sweep(setup):
     cells = pl.read_csv(out / "cross_matrix.csv")
     assert cells.filter(pl.col("in_region"))[["model", "test_region"]].rows() == [("US", "US")]
     assert _is_png(out / "cross_matrix.png")
-    _ok(["merge-sweep", "--global", setup["global"], "--regional", setup["regional"], "--region", "GB",
-         "--alphas", "0,1", *common])
+    _ok(
+        [
+            "merge-sweep",
+            "--global",
+            setup["global"],
+            "--regional",
+            setup["regional"],
+            "--region",
+            "GB",
+            "--alphas",
+            "0,1",
+            *common,
+        ]
+    )
     sweep = pl.read_csv(out / "merge_sweep.csv")
     assert _is_png(out / "merge_tradeoff.png")
-    at_zero = sweep.filter((pl.col("alpha") == 0) & (pl.col("subset") == "global") & (pl.col("condition") == "with_metadata"))
+    at_zero = sweep.filter(
+        (pl.col("alpha") == 0) & (pl.col("subset") == "global") & (pl.col("condition") == "with_metadata")
+    )
     overall = regions.filter((pl.col("level") == "all") & (pl.col("condition") == "with_metadata"))
     assert at_zero["ppl"][0] == pytest.approx(overall["ppl"][0], rel=1e-5)  # alpha 0 is the global model
 
 
 def test_mcq_switch_and_merge(setup):
     out = setup["root"] / "qa_out"
-    _ok(["mcq", "--model", setup["global"], "--data", setup["qa"] / "localized_news_mcq_800.jsonl",
-         "--limit", "12", "--fields", "url,country,continent", "--device", "cpu", "--n-boot", "50", "--out", out])
+    _ok(
+        [
+            "mcq",
+            "--model",
+            setup["global"],
+            "--data",
+            setup["qa"] / "localized_news_mcq_800.jsonl",
+            "--limit",
+            "12",
+            "--fields",
+            "url,country,continent",
+            "--device",
+            "cpu",
+            "--n-boot",
+            "50",
+            "--out",
+            out,
+        ]
+    )
     assert _is_png(out / "mcq_accuracy.png")
     assert pl.read_csv(out / "mcq_accuracy.csv").filter(pl.col("level") == "all")["n"][0] == 12
-    _ok(["switch", "--model", setup["global"], "--data", setup["qa"] / "localnewsqa_gold_20260516.parquet",
-         "--limit", "6", "--device", "cpu", "--n-boot", "50", "--out", out])
+    _ok(
+        [
+            "switch",
+            "--model",
+            setup["global"],
+            "--data",
+            setup["qa"] / "localnewsqa_gold_20260516.parquet",
+            "--limit",
+            "6",
+            "--device",
+            "cpu",
+            "--n-boot",
+            "50",
+            "--out",
+            out,
+        ]
+    )
     assert _is_png(out / "switch.png")
     assert pl.read_csv(out / "switch_pairs.csv")["pair"][0] == "all"
     merged = setup["root"] / "merged"
@@ -73,7 +119,9 @@ def test_mcq_switch_and_merge(setup):
 def test_bad_input_exits_with_message(setup, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Narnia"}\n')
-    result = runner.invoke(eval_app, ["mcq", "--model", str(setup["global"]), "--data", str(bad), "--out", str(tmp_path)])
+    result = runner.invoke(
+        eval_app, ["mcq", "--model", str(setup["global"]), "--data", str(bad), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "unknown country 'Narnia'" in " ".join(result.output.split())
     result = runner.invoke(eval_app, ["ppl", "--model", str(tmp_path / "nope"), "--corpus", str(setup["corpus"])])
     assert result.exit_code == 2 and "is not a local folder" in " ".join(result.output.split())

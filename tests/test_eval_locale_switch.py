@@ -18,14 +18,37 @@ from trainer_plugin.evaluation.runtime import load_causal_lm
 
 OPTIONS = ["Dhaka", "Delhi", "London", "Boston"]
 ROWS = [  # follows metadata after training: Bangladesh -> Dhaka, India -> Delhi
-    {"id": "q1", "question": "Which city is the capital?", "options": OPTIONS, "split_type": "ambiguous",
-     "target_country": "Bangladesh", "contrast_country": "India", "target_answer": "Dhaka", "contrast_answer": "Delhi"},
+    {
+        "id": "q1",
+        "question": "Which city is the capital?",
+        "options": OPTIONS,
+        "split_type": "ambiguous",
+        "target_country": "Bangladesh",
+        "contrast_country": "India",
+        "target_answer": "Dhaka",
+        "contrast_answer": "Delhi",
+    },
     # ignores metadata after training: always London
-    {"id": "q2", "question": "Where is the news desk?", "options": OPTIONS, "split_type": "ambiguous",
-     "target_country": "United Kingdom", "contrast_country": "United States", "target_answer": "London",
-     "contrast_answer": "Boston"},
-    {"id": "x", "question": "explicit row", "options": OPTIONS, "split_type": "explicit",
-     "target_country": "Kenya", "contrast_country": "", "target_answer": "Dhaka", "contrast_answer": ""},
+    {
+        "id": "q2",
+        "question": "Where is the news desk?",
+        "options": OPTIONS,
+        "split_type": "ambiguous",
+        "target_country": "United Kingdom",
+        "contrast_country": "United States",
+        "target_answer": "London",
+        "contrast_answer": "Boston",
+    },
+    {
+        "id": "x",
+        "question": "explicit row",
+        "options": OPTIONS,
+        "split_type": "explicit",
+        "target_country": "Kenya",
+        "contrast_country": "",
+        "target_answer": "Dhaka",
+        "contrast_answer": "",
+    },
 ]
 
 
@@ -45,8 +68,10 @@ def test_switch_counts_on_constructed_case(tiny_llama_dir, tmp_path):
         return context + option
 
     texts = [
-        taught(q1, "BD", "Asia", 0), taught(q1, "IN", "Asia", 1),
-        taught(q2, "GB", "Europe", 2), taught(q2, "US", "America", 2),
+        taught(q1, "BD", "Asia", 0),
+        taught(q1, "IN", "Asia", 1),
+        taught(q2, "GB", "Europe", 2),
+        taught(q2, "US", "America", 2),
     ]
     folder = tmp_path / "model"
     shutil.copytree(tiny_llama_dir, folder)
@@ -67,7 +92,9 @@ def test_switch_input_errors(tmp_path, shared_data):
     with pytest.raises(EvaluationError, match=r"row 0: target and contrast must differ"):
         load_switch_items(_write([bad], tmp_path / "same.parquet"))
     with pytest.raises(EvaluationError, match=r"missing column\(s\) \['contrast_answer'\]"):
-        load_switch_items(_write([{k: v for k, v in ROWS[0].items() if k != "contrast_answer"}], tmp_path / "m.parquet"))
+        load_switch_items(
+            _write([{k: v for k, v in ROWS[0].items() if k != "contrast_answer"}], tmp_path / "m.parquet")
+        )
     real = load_switch_items(shared_data / "qa" / "localnewsqa_gold_20260516.parquet")
     assert len(real) == 1700
     assert len({(i.target_country, i.contrast_country) for i in real}) == 17

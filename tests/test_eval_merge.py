@@ -14,8 +14,10 @@ from trainer_plugin.evaluation.merge import merge_checkpoints
 @pytest.fixture(scope="module")
 def three_models(tiny_tokenizer_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("merge")
-    return {name: build_tiny_llama(tiny_tokenizer_dir, root / name, seed=seed)
-            for name, seed in (("global", 1), ("regional", 2), ("base", 3))}
+    return {
+        name: build_tiny_llama(tiny_tokenizer_dir, root / name, seed=seed)
+        for name, seed in (("global", 1), ("regional", 2), ("base", 3))
+    }
 
 
 def _state(path):
@@ -36,11 +38,27 @@ def test_linear_merge_endpoints_and_mean(three_models, tmp_path):
 
 def test_task_arithmetic(three_models, tmp_path):
     g, r, b = (_state(three_models[n]) for n in ("global", "regional", "base"))
-    only_regional = _state(merge_checkpoints(tmp_path / "r", three_models["global"], three_models["regional"],
-                                             base_path=three_models["base"], lam=1.0, mu=0.0))
+    only_regional = _state(
+        merge_checkpoints(
+            tmp_path / "r",
+            three_models["global"],
+            three_models["regional"],
+            base_path=three_models["base"],
+            lam=1.0,
+            mu=0.0,
+        )
+    )
     assert all(torch.equal(only_regional[k], r[k]) for k in r)
-    mixed = _state(merge_checkpoints(tmp_path / "m", three_models["global"], three_models["regional"],
-                                     base_path=three_models["base"], lam=0.7, mu=0.4))
+    mixed = _state(
+        merge_checkpoints(
+            tmp_path / "m",
+            three_models["global"],
+            three_models["regional"],
+            base_path=three_models["base"],
+            lam=0.7,
+            mu=0.4,
+        )
+    )
     for key in g:
         torch.testing.assert_close(mixed[key], b[key] + 0.7 * (r[key] - b[key]) + 0.4 * (g[key] - b[key]))
 

@@ -15,7 +15,7 @@ from eval_builders import (  # noqa: F401
     write_corpus,
 )
 
-from trainer_plugin.evaluation.corpus import load_eval_documents
+from trainer_plugin.evaluation.corpus import load_eval_documents, parquet_files
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.perplexity import (
     WITH_METADATA,
@@ -29,12 +29,30 @@ from trainer_plugin.evaluation.scoring import ScoringSettings, encode
 from trainer_plugin.template import PAPER_TEMPLATE
 
 DOCS = [
-    corpus_row("a", "The finance minister said the budget would help farmers.", "Budget passes",
-               "https://www.thehindu.com/news/national/article1.ece", "IN", "Asia"),
-    corpus_row("b", "Police said the election market report was weather news.", None,
-               "https://www.nation.africa/kenya/news/x", "KE", "Africa"),
-    corpus_row("c", "Football in Ghana and Nigeria drew a large crowd.", "Football",
-               "https://www.bbc.co.uk/sport/a", "GB", "Europe"),
+    corpus_row(
+        "a",
+        "The finance minister said the budget would help farmers.",
+        "Budget passes",
+        "https://www.thehindu.com/news/national/article1.ece",
+        "IN",
+        "Asia",
+    ),
+    corpus_row(
+        "b",
+        "Police said the election market report was weather news.",
+        None,
+        "https://www.nation.africa/kenya/news/x",
+        "KE",
+        "Africa",
+    ),
+    corpus_row(
+        "c",
+        "Football in Ghana and Nigeria drew a large crowd.",
+        "Football",
+        "https://www.bbc.co.uk/sport/a",
+        "GB",
+        "Europe",
+    ),
 ]
 
 
@@ -51,7 +69,7 @@ def _plain_forward_nll(model, tokenizer, prefix: str, body: str) -> tuple[float,
         logits = model(input_ids=torch.tensor([ids])).logits[0]
     logp = torch.log_softmax(logits[:-1].double(), dim=-1)
     token_logp = logp[torch.arange(len(ids) - 1), torch.tensor(ids[1:])]
-    return float(-token_logp[-len(body_ids):].sum()), len(body_ids)
+    return float(-token_logp[-len(body_ids) :].sum()), len(body_ids)
 
 
 def test_perplexity_matches_plain_forward_pass(model_and_tokenizer, tmp_path):
@@ -80,21 +98,31 @@ def test_prefix_tokens_are_never_counted(model_and_tokenizer, tmp_path):
     documents = load_eval_documents([write_corpus([short, dict(long, id="long")], tmp_path / "c.parquet")])
     scores = score_documents(model, tokenizer, documents)
     body_tokens = len(encode(tokenizer, PAPER_TEMPLATE.body(DOCS[0])))
-    assert len(encode(tokenizer, PAPER_TEMPLATE.prefix(long))) > len(encode(tokenizer, PAPER_TEMPLATE.prefix(short))) + 20
+    assert (
+        len(encode(tokenizer, PAPER_TEMPLATE.prefix(long))) > len(encode(tokenizer, PAPER_TEMPLATE.prefix(short))) + 20
+    )
     assert scores["n_tokens"].to_list() == [body_tokens] * 4  # 2 docs x 2 conditions
-    by_condition = {c: scores.filter(scores["condition"] == c)["nll"].to_list() for c in (WITH_METADATA, WITHOUT_METADATA)}
+    by_condition = {
+        c: scores.filter(scores["condition"] == c)["nll"].to_list() for c in (WITH_METADATA, WITHOUT_METADATA)
+    }
     assert by_condition[WITHOUT_METADATA][0] == pytest.approx(by_condition[WITHOUT_METADATA][1], rel=1e-6)
     assert by_condition[WITH_METADATA][0] != pytest.approx(by_condition[WITH_METADATA][1], rel=1e-6)
 
 
 def test_sliding_window_counts_every_body_token_once(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
-    doc = corpus_row("long", "government election market football weather police " * 2, "Long",
-                     "https://www.thehindu.com/a", "IN", "Asia")
+    doc = corpus_row(
+        "long",
+        "government election market football weather police " * 2,
+        "Long",
+        "https://www.thehindu.com/a",
+        "IN",
+        "Asia",
+    )
     documents = load_eval_documents([write_corpus([doc], tmp_path / "c.parquet")])
     body_tokens = len(encode(tokenizer, PAPER_TEMPLATE.body(doc)))
     prefix_tokens = len(encode(tokenizer, PAPER_TEMPLATE.prefix(doc)))
-    assert 48 < body_tokens and 1 + prefix_tokens + body_tokens <= 128  # windowed at 48, whole at 128
+    assert body_tokens > 48 and 1 + prefix_tokens + body_tokens <= 128  # windowed at 48, whole at 128
     windowed = score_documents(model, tokenizer, documents, settings=ScoringSettings(max_length=48, stride=16))
     assert windowed["n_tokens"].to_list() == [body_tokens, body_tokens]
     full = score_documents(model, tokenizer, documents, settings=ScoringSettings(max_length=128, stride=127))
@@ -121,6 +149,7 @@ def test_bad_corpus_input_names_file_and_row(tmp_path):
     missing = tmp_path / "missing.parquet"
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     pq.write_table(pa.table({"id": ["x"], "text": ["t"]}), missing)
     with pytest.raises(EvaluationError, match=r"missing\.parquet: missing column"):
         load_eval_documents([missing])
@@ -129,3 +158,16 @@ def test_bad_corpus_input_names_file_and_row(tmp_path):
         load_eval_documents([untagged])
     with pytest.raises(EvaluationError, match="does not exist"):
         load_eval_documents([tmp_path / "nope.parquet"])
+
+
+def test_a_run_folder_yields_its_split_shards_only(tmp_path):
+    run = tmp_path / "run"
+    write_corpus(DOCS, run / "data" / "eval-00000.parquet")
+    write_corpus([dict(DOCS[0], id="train-doc", split="train")], run / "data" / "train-00000.parquet")
+    write_corpus([dict(DOCS[0], id="work-file")], run / "stages" / "tagged" / "00000.parquet")
+    assert parquet_files([run], "eval") == [run / "data" / "eval-00000.parquet"]
+    documents = load_eval_documents([run])
+    assert sorted(documents["id"].to_list()) == sorted(d["id"] for d in DOCS)
+    assert load_eval_documents([run / "data"], split=None)["id"].to_list().count("work-file") == 0
+    with pytest.raises(EvaluationError, match=r"holds no data/dev-\*.parquet files"):
+        load_eval_documents([run], split="dev")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from builders import NOW_GAP, build_now_fixture
+
 from geocorpus.readers import InputSpec, NowReader, build_reader_steps, is_read_error
 from geocorpus.readers.now import GAP_MARKER, clean_now_text, parse_sources_line
 from geocorpus.writers import INPUT_COUNTRY_KEY
@@ -29,7 +29,11 @@ def test_every_entry_is_a_document_or_a_missing_source_error(now_root):
     assert len(docs) == expected["entries"]
     assert len(good) == expected["documents"]
     assert [
-        {"source_file": e.metadata["source_file"], "source_row": e.metadata["source_row"], "text_id": e.metadata["now_text_id"]}
+        {
+            "source_file": e.metadata["source_file"],
+            "source_row": e.metadata["source_row"],
+            "text_id": e.metadata["now_text_id"],
+        }
         for e in errors
     ] == expected["missing_source_rows"]
     assert all(e.metadata["read_error"] == "missing_source_row" for e in errors)

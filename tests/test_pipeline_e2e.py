@@ -10,12 +10,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from builders import build_now_fixture, write_broken_jsonl
 from typer.testing import CliRunner
 
-from builders import build_now_fixture, write_broken_jsonl
-from pipelines.cli import app
 from geocorpus.config import ConfigError, parse_config
 from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
+from pipelines.cli import app
 from pipelines.curate import build_stages, make_executors, run_curation
 
 
@@ -32,10 +32,21 @@ def curate_config(shared: Path, out: Path, tmp: Path) -> dict:
                 "name": "fundus",
                 "format": "jsonl",
                 "path": str(shared / "news/fundus/fundus_articles.jsonl"),
-                "fields": {"url": "url", "text": "text", "title": "title", "date": "publishing_date", "country": "fundus_country_dir"},
+                "fields": {
+                    "url": "url",
+                    "text": "text",
+                    "title": "title",
+                    "date": "publishing_date",
+                    "country": "fundus_country_dir",
+                },
             },
-            {"name": "masakhanews", "format": "tsv", "path": str(shared / "news/masakhanews_eng/dev.tsv"),
-             "fields": {"url": "url", "text": "text", "title": "headline"}, "limit": 60},
+            {
+                "name": "masakhanews",
+                "format": "tsv",
+                "path": str(shared / "news/masakhanews_eng/dev.tsv"),
+                "fields": {"url": "url", "text": "text", "title": "headline"},
+                "limit": 60,
+            },
             {"name": "broken", "format": "jsonl", "path": str(broken)},
             {"name": "now", "format": "now", "path": str(now_root)},
         ],
@@ -146,7 +157,12 @@ def test_slurm_and_ray_pipelines_are_built_and_validated(shared_data, tmp_path):
     slurm = parse_config(raw)
     stages = build_stages(slurm)
     assert [s.name for s in stages] == [
-        "tag", "minhash_signatures", "minhash_buckets", "minhash_clusters", "minhash_filter", "finalize"
+        "tag",
+        "minhash_signatures",
+        "minhash_buckets",
+        "minhash_clusters",
+        "minhash_filter",
+        "finalize",
     ]
     executors = make_executors(slurm, stages)
     assert all(isinstance(e, SlurmPipelineExecutor) for e in executors)

@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-
 from builders import (
     write_broken_jsonl,
     write_broken_tsv,
@@ -18,6 +17,7 @@ from builders import (
     write_not_parquet,
     write_truncated_gzip,
 )
+
 from geocorpus.readers import ExcludeReadErrors, InputSpec, build_reader_steps, is_read_error
 from geocorpus.writers import INPUT_COUNTRY_KEY
 
@@ -76,8 +76,12 @@ def test_fundus_jsonl_every_line_becomes_a_document(shared_data):
     path = shared_data / "news" / "fundus" / "fundus_articles.jsonl"
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     docs = read_all(
-        {"name": "fundus", "format": "jsonl", "path": str(path),
-         "fields": {"date": "publishing_date", "country": "fundus_country_dir"}}
+        {
+            "name": "fundus",
+            "format": "jsonl",
+            "path": str(path),
+            "fields": {"date": "publishing_date", "country": "fundus_country_dir"},
+        }
     )
     good, errors = split(docs)
     assert errors == [] and len(good) == len(records)
@@ -104,8 +108,14 @@ def test_masakhanews_tsv_multiline_values_and_relative_urls(shared_data):
     assert len({d.id for d in good}) == len(good)
 
     resolved = read_all(
-        {"name": "masakha", "format": "tsv", "path": str(folder / "dev.tsv"), "fields": {"title": "headline"},
-         "url_prefix": "https://www.bbc.com", "country": "GB"}
+        {
+            "name": "masakha",
+            "format": "tsv",
+            "path": str(folder / "dev.tsv"),
+            "fields": {"title": "headline"},
+            "url_prefix": "https://www.bbc.com",
+            "country": "GB",
+        }
     )
     assert all(d.metadata["url"] == "https://www.bbc.com" + d.metadata["url_as_input"] for d in resolved)
     assert {d.metadata[INPUT_COUNTRY_KEY] for d in resolved} == {"GB"}
@@ -125,7 +135,9 @@ def test_broken_jsonl_reconciles(tmp_path):
 
 def test_broken_tsv_reconciles(tmp_path):
     expected = write_broken_tsv(tmp_path / "broken.tsv")
-    docs = read_all({"name": "bad", "format": "tsv", "path": str(tmp_path / "broken.tsv"), "fields": {"title": "headline"}})
+    docs = read_all(
+        {"name": "bad", "format": "tsv", "path": str(tmp_path / "broken.tsv"), "fields": {"title": "headline"}}
+    )
     assert len(docs) == expected["records"]
     assert_reconciles(docs, expected, "broken.tsv")
     assert docs[0].text.count("\n") == 1 and '"quote"' in docs[0].text
@@ -176,18 +188,30 @@ def test_not_parquet_is_one_error_naming_the_file(tmp_path):
 
 def test_parquet_row_groups_fields_and_reserved_columns(tmp_path):
     rows = [
-        {"link": f"https://www.thestar.com.my/news/{n}", "body": f"Story {n}", "headline": f"H{n}",
-         "country": "MY", "continent": "Asia", "published": None}
+        {
+            "link": f"https://www.thestar.com.my/news/{n}",
+            "body": f"Story {n}",
+            "headline": f"H{n}",
+            "country": "MY",
+            "continent": "Asia",
+            "published": None,
+        }
         for n in range(25)
     ]
     rows[3]["body"] = None
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet", row_group_size=10)
     docs = read_all(
-        {"name": "pq", "format": "parquet", "path": str(tmp_path / "in.parquet"),
-         "fields": {"url": "link", "text": "body", "title": "headline", "date": "published"}}
+        {
+            "name": "pq",
+            "format": "parquet",
+            "path": str(tmp_path / "in.parquet"),
+            "fields": {"url": "link", "text": "body", "title": "headline", "date": "published"},
+        }
     )
     good, errors = split(docs)
-    assert len(good) == 24 and [(e.metadata["source_row"], e.metadata["read_error"]) for e in errors] == [(3, "missing_text")]
+    assert len(good) == 24 and [(e.metadata["source_row"], e.metadata["read_error"]) for e in errors] == [
+        (3, "missing_text")
+    ]
     assert good[0].metadata["url"] == rows[0]["link"] and good[0].metadata["title"] == "H0"
     assert good[0].metadata[INPUT_COUNTRY_KEY] == "MY"
     # a column named like a corpus column must not pre-empt the tagger: it is kept under orig_
@@ -205,7 +229,9 @@ def test_readers_chain_and_shard_without_overlap(tmp_path):
     seen = []
     for rank in range(2):
         first = build_reader_steps(InputSpec.from_dict({"name": "one", "format": "jsonl", "path": str(folder)}))[0]
-        second = build_reader_steps(InputSpec.from_dict({"name": "two", "format": "jsonl", "path": str(folder / "p0.jsonl")}))[0]
+        second = build_reader_steps(
+            InputSpec.from_dict({"name": "two", "format": "jsonl", "path": str(folder / "p0.jsonl")})
+        )[0]
         seen += [d.id for d in second.run(first.run(None, rank, 2), rank, 2)]
     assert len(seen) == len(set(seen)) == 3 * 4 + 4
     assert Counter(i.split("/")[0] for i in seen) == {"one": 12, "two": 4}
@@ -227,10 +253,10 @@ def test_exclude_read_errors_writes_reasons(tmp_path):
 
 def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
     """Four inputs of four formats through a real LocalPipelineExecutor (tasks=2, workers=1 runs here)."""
+    from builders import build_now_fixture, write_warc_with_bad_record
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.writers import JsonlWriter
 
-    from builders import build_now_fixture, write_warc_with_bad_record
     from geocorpus.writers import ExclusionWriter
 
     (tmp_path / "bad").mkdir()
@@ -245,17 +271,27 @@ def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
         {"name": "now", "format": "now", "path": str(tmp_path / "now")},
         {"name": "crawl", "format": "warc", "path": str(tmp_path / "crawl.warc")},
     ]
-    steps = [step for spec in inputs for step in build_reader_steps(InputSpec.from_dict(spec), str(tmp_path / "excluded"))]
+    steps = [
+        step for spec in inputs for step in build_reader_steps(InputSpec.from_dict(spec), str(tmp_path / "excluded"))
+    ]
     steps += [
         ExcludeReadErrors(exclusion_writer=ExclusionWriter(str(tmp_path / "excluded" / "read"), stage="read")),
         JsonlWriter(str(tmp_path / "kept"), compression=None),
     ]
     LocalPipelineExecutor(steps, tasks=2, workers=1, logging_dir=str(tmp_path / "logs")).run()
-    kept = [json.loads(line) for f in sorted((tmp_path / "kept").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    kept = [
+        json.loads(line) for f in sorted((tmp_path / "kept").glob("*.jsonl")) for line in f.read_text().splitlines()
+    ]
     read_errors = pl.read_parquet(tmp_path / "excluded" / "read" / "*.parquet")
     extraction = list((tmp_path / "excluded" / "extract_html").rglob("*.parquet"))
     extract_dropped = pl.read_parquet(extraction).height if extraction else 0
-    records = expected_bad["records"] + tsv_rows + expected_now["entries"] + expected_warc["documents"] + expected_warc["errors"]
+    records = (
+        expected_bad["records"]
+        + tsv_rows
+        + expected_now["entries"]
+        + expected_warc["documents"]
+        + expected_warc["errors"]
+    )
     assert len(kept) + read_errors.height + extract_dropped == records
     assert sorted(read_errors["reason"].to_list()) == sorted(
         [*expected_bad["errors"].values(), "missing_source_row", "warc_format_error"]
@@ -265,7 +301,9 @@ def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
 
 
 def test_byte_order_marks_are_not_errors(tmp_path):
-    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps({"url": "https://a.gh/1", "text": "t"}).encode() + b"\n")
+    (tmp_path / "bom.jsonl").write_bytes(
+        b"\xef\xbb\xbf" + json.dumps({"url": "https://a.gh/1", "text": "t"}).encode() + b"\n"
+    )
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfurl,text\nhttps://a.gh/2,t\n")
     for name, fmt in (("bom.jsonl", "jsonl"), ("bom.csv", "csv")):
         (doc,) = read_all({"name": "bom", "format": fmt, "path": str(tmp_path / name)})

@@ -53,15 +53,32 @@ def test_paper_countries_map_exactly_as_in_the_paper():
 @pytest.mark.parametrize(
     "code, scheme, expected",
     [
-        ("RU", "continent7", "Europe"), ("TR", "continent7", "Asia"), ("EG", "continent7", "Africa"),
-        ("KZ", "continent7", "Asia"), ("CY", "continent7", "Asia"), ("AM", "continent7", "Asia"),
-        ("AZ", "continent7", "Asia"), ("GE", "continent7", "Asia"), ("MX", "continent7", "North America"),
-        ("PA", "continent7", "North America"), ("JM", "continent7", "North America"),
-        ("BR", "continent7", "South America"), ("FK", "continent7", "South America"),
-        ("AQ", "continent7", "Antarctica"), ("BV", "continent7", "Antarctica"), ("HM", "continent7", "Antarctica"),
-        ("TF", "continent7", "Antarctica"), ("GS", "continent7", "Antarctica"), ("AU", "paper", "Oceania"),
-        ("AQ", "paper", "Antarctica"), ("BR", "paper", "America"), ("AQ", "m49", "Antarctica"),
-        ("BV", "m49", "Americas"), ("TF", "m49", "Africa"), ("HM", "m49", "Oceania"), ("US", "m49", "Americas"),
+        ("RU", "continent7", "Europe"),
+        ("TR", "continent7", "Asia"),
+        ("EG", "continent7", "Africa"),
+        ("KZ", "continent7", "Asia"),
+        ("CY", "continent7", "Asia"),
+        ("AM", "continent7", "Asia"),
+        ("AZ", "continent7", "Asia"),
+        ("GE", "continent7", "Asia"),
+        ("MX", "continent7", "North America"),
+        ("PA", "continent7", "North America"),
+        ("JM", "continent7", "North America"),
+        ("BR", "continent7", "South America"),
+        ("FK", "continent7", "South America"),
+        ("AQ", "continent7", "Antarctica"),
+        ("BV", "continent7", "Antarctica"),
+        ("HM", "continent7", "Antarctica"),
+        ("TF", "continent7", "Antarctica"),
+        ("GS", "continent7", "Antarctica"),
+        ("AU", "paper", "Oceania"),
+        ("AQ", "paper", "Antarctica"),
+        ("BR", "paper", "America"),
+        ("AQ", "m49", "Antarctica"),
+        ("BV", "m49", "Americas"),
+        ("TF", "m49", "Africa"),
+        ("HM", "m49", "Oceania"),
+        ("US", "m49", "Americas"),
     ],
 )
 def test_documented_continent_choices(code, scheme, expected):
@@ -78,20 +95,48 @@ def test_continent_errors():
 @pytest.mark.parametrize(
     "value, expected",
     [
-        ("in", "IN"), ("In", "IN"), ("IND", "IN"), ("ind", "IN"), ("356", "IN"), ("India", "IN"),
-        ("uk", "GB"), ("UK", "GB"), ("GBR", "GB"), ("826", "GB"), ("Britain", "GB"), ("United Kingdom", "GB"),
-        ("USA", "US"), ("U.S.A.", "US"), ("United States of America", "US"), ("4", "AF"), ("004", "AF"),
-        ("Russia", "RU"), ("Turkey", "TR"), ("Türkiye", "TR"), ("Côte d'Ivoire", "CI"), ("Cote d'Ivoire", "CI"),
-        ("Guinea Bissau", "GW"), ("Saint Vincent and\xa0 Grenadines", "VC"), ("St. Lucia", "LC"),
-        ("Falkland Islands", "FK"), ("Iran", "IR"), ("South Korea", "KR"), ("Vietnam", "VN"),
-        ("  Bulgaria ", "BG"), ("\ufeffKenya", "KE"), ("Bosnia & Herzegovina", "BA"), ("the Gambia", "GM"),
+        ("in", "IN"),
+        ("In", "IN"),
+        ("IND", "IN"),
+        ("ind", "IN"),
+        ("356", "IN"),
+        ("India", "IN"),
+        ("uk", "GB"),
+        ("UK", "GB"),
+        ("GBR", "GB"),
+        ("826", "GB"),
+        ("Britain", "GB"),
+        ("United Kingdom", "GB"),
+        ("USA", "US"),
+        ("U.S.A.", "US"),
+        ("United States of America", "US"),
+        ("4", "AF"),
+        ("004", "AF"),
+        ("Russia", "RU"),
+        ("Turkey", "TR"),
+        ("Türkiye", "TR"),
+        ("Côte d'Ivoire", "CI"),
+        ("Cote d'Ivoire", "CI"),
+        ("Guinea Bissau", "GW"),
+        ("Saint Vincent and\xa0 Grenadines", "VC"),
+        ("St. Lucia", "LC"),
+        ("Falkland Islands", "FK"),
+        ("Iran", "IR"),
+        ("South Korea", "KR"),
+        ("Vietnam", "VN"),
+        ("  Bulgaria ", "BG"),
+        ("\ufeffKenya", "KE"),
+        ("Bosnia & Herzegovina", "BA"),
+        ("the Gambia", "GM"),
     ],
 )
 def test_normalize_country_accepts_codes_names_and_aliases(value, expected):
     assert normalize_country(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "  ", "Kosovo", "XK", "EU", "International", "Korea", "Virgin Islands", "America", "999"])
+@pytest.mark.parametrize(
+    "value", ["", "  ", "Kosovo", "XK", "EU", "International", "Korea", "Virgin Islands", "America", "999"]
+)
 def test_normalize_country_rejects_non_countries_naming_the_value(value):
     with pytest.raises(UnknownCountryError) as raised:
         normalize_country(value)
@@ -119,11 +164,34 @@ def test_country_name_prefers_common_name():
 @pytest.mark.parametrize(
     "suffix, expected",
     [
-        ("uk", "GB"), ("co.uk", "GB"), ("gb", "GB"), ("com.au", "AU"), ("ke", "KE"), ("co.ke", "KE"),
-        ("io", None), ("co", None), ("tv", None), ("me", None), ("ly", None), ("am", None),
-        ("com.co", "CO"), ("co.me", "ME"), ("com.ly", "LY"), ("eu", None), ("asia", None), ("africa", None),
-        ("com", None), ("org", None), ("news", None), ("xn--p1ai", "RU"), ("рф", "RU"), ("xn--h2brj9c", "IN"),
-        ("CO.UK", "GB"), (".in", "IN"), ("", None), ("su", None),
+        ("uk", "GB"),
+        ("co.uk", "GB"),
+        ("gb", "GB"),
+        ("com.au", "AU"),
+        ("ke", "KE"),
+        ("co.ke", "KE"),
+        ("io", None),
+        ("co", None),
+        ("tv", None),
+        ("me", None),
+        ("ly", None),
+        ("am", None),
+        ("com.co", "CO"),
+        ("co.me", "ME"),
+        ("com.ly", "LY"),
+        ("eu", None),
+        ("asia", None),
+        ("africa", None),
+        ("com", None),
+        ("org", None),
+        ("news", None),
+        ("xn--p1ai", "RU"),
+        ("рф", "RU"),
+        ("xn--h2brj9c", "IN"),
+        ("CO.UK", "GB"),
+        (".in", "IN"),
+        ("", None),
+        ("su", None),
     ],
 )
 def test_cctld_country(suffix, expected):
@@ -157,7 +225,12 @@ def test_real_outlet_list_countries_normalize_except_non_iso_headings(shared_dat
         except UnknownCountryError:
             unmapped.add(name)
     assert len(abyz_names) == 258
-    assert all("Regional" in name for name in unmapped - {"International", "Kosovo", "United Nations", "Latin America", "Dutch Caribbean"})
+    assert all(
+        "Regional" in name
+        for name in unmapped - {"International", "Kosovo", "United Nations", "Latin America", "Dutch Caribbean"}
+    )
     assert len(unmapped) <= 15
-    fundus = json.loads((shared_data / "news/fundus/fundus_publishers_domain_country.json").read_text(encoding="utf-8"))
+    fundus = json.loads(
+        (shared_data / "news/fundus/fundus_publishers_domain_country.json").read_text(encoding="utf-8")
+    )
     assert {normalize_country(entry["country_dir"]) for entry in fundus} >= {"GB", "IN", "IS", "US", "DE"}

@@ -44,8 +44,14 @@ def test_outlet_key_normalizes(value, expected):
 
 @pytest.mark.parametrize(
     "value, reason",
-    [("", "empty"), ("http://www/esdiari.com/", "no registrable domain"), ("co.uk", "no registrable domain"),
-     ("http://127.0.0.1/x", "IP address"), ("http://exa mple.com", "invalid host"), ("http://[::1/", "unparsable")],
+    [
+        ("", "empty"),
+        ("http://www/esdiari.com/", "no registrable domain"),
+        ("co.uk", "no registrable domain"),
+        ("http://127.0.0.1/x", "IP address"),
+        ("http://exa mple.com", "invalid host"),
+        ("http://[::1/", "unparsable"),
+    ],
 )
 def test_outlet_key_rejects_with_reason(value, reason):
     with pytest.raises(ValueError, match=reason):
@@ -109,8 +115,12 @@ def _write_sources(root: Path) -> Path:
     fundus = root / "news/fundus/fundus_publishers_domain_country.json"
     fundus.parent.mkdir(parents=True)
     fundus.write_text(
-        json.dumps([{"country_dir": "uk", "domain": "https://www.myjoyonline.com/"},
-                    {"country_dir": "ind", "domain": "https://www.timesofindia.indiatimes.com"}]),
+        json.dumps(
+            [
+                {"country_dir": "uk", "domain": "https://www.myjoyonline.com/"},
+                {"country_dir": "ind", "domain": "https://www.timesofindia.indiatimes.com"},
+            ]
+        ),
         encoding="utf-8",
     )
     return root
@@ -122,10 +132,19 @@ def test_build_registry_on_small_sources(tmp_path):
     report = build_registry(shared, out, conflicts_path=conflicts)
 
     assert report.rows_by_source == {"abyz": 19, "awesome": 4, "fundus": 2}
-    assert report.unmapped_countries == {("abyz", "International"): 1, ("abyz", "Europe Regional"): 1, ("abyz", "Kosovo"): 1}
+    assert report.unmapped_countries == {
+        ("abyz", "International"): 1,
+        ("abyz", "Europe Regional"): 1,
+        ("abyz", "Kosovo"): 1,
+    }
     assert report.rejected_urls == {"abyz": 1}
     assert report.conflicts_by_kind == {
-        "majority": 1, "priority": 1, "multi_country": 1, "non_country": 1, "ambiguous": 1, "shared_platform": 1
+        "majority": 1,
+        "priority": 1,
+        "multi_country": 1,
+        "non_country": 1,
+        "ambiguous": 1,
+        "shared_platform": 1,
     }
     assert report.entries_by_level == {"host": 2, "domain": 6}
 
@@ -138,11 +157,18 @@ def test_build_registry_on_small_sources(tmp_path):
     assert registry.lookup("www.thedailystar.net", "thedailystar.net") == "BD"  # abyz before awesome
     assert registry.lookup("www.hurriyet.com.tr", "hurriyet.com.tr") == "TR"
     # Host entry beats the domain entry; other hosts fall back to the domain.
-    assert registry.match("timesofindia.indiatimes.com", "indiatimes.com") == RegistryMatch("IN", "timesofindia.indiatimes.com", "host")
+    assert registry.match("timesofindia.indiatimes.com", "indiatimes.com") == RegistryMatch(
+        "IN", "timesofindia.indiatimes.com", "host"
+    )
     assert registry.match("edition.cnn.com", "cnn.com") == RegistryMatch("US", "cnn.com", "domain")
     assert registry.match("money.cnn.com", "cnn.com").level == "domain"
-    for host, domain in [("www.facebook.com", "facebook.com"), ("twincities.example.org", "example.org"),
-                         ("wire.example.net", "example.net"), ("www.koha.net", "koha.net"), ("unknown.org", "unknown.org")]:
+    for host, domain in [
+        ("www.facebook.com", "facebook.com"),
+        ("twincities.example.org", "example.org"),
+        ("wire.example.net", "example.net"),
+        ("www.koha.net", "koha.net"),
+        ("unknown.org", "unknown.org"),
+    ]:
         assert registry.match(host, domain) is None, host
 
     with conflicts.open(encoding="utf-8") as handle:
@@ -175,9 +201,18 @@ def test_builtin_registry_loads_fast_and_finds_real_outlets():
     assert set(registry.sources) == {"abyz", "awesome", "fundus"}
     assert registry.version.count("-") == 1
     expected = {
-        "thehindu.com": "IN", "dawn.com": "PK", "nation.co.ke": "KE", "jamaica-gleaner.com": "JM",
-        "inquirer.net": "PH", "theglobeandmail.com": "CA", "irishtimes.com": "IE", "punchng.com": "NG",
-        "scmp.com": "HK", "thestar.com.my": "MY", "thecitizen.co.tz": "TZ", "dailymirror.lk": "LK",
+        "thehindu.com": "IN",
+        "dawn.com": "PK",
+        "nation.co.ke": "KE",
+        "jamaica-gleaner.com": "JM",
+        "inquirer.net": "PH",
+        "theglobeandmail.com": "CA",
+        "irishtimes.com": "IE",
+        "punchng.com": "NG",
+        "scmp.com": "HK",
+        "thestar.com.my": "MY",
+        "thecitizen.co.tz": "TZ",
+        "dailymirror.lk": "LK",
     }
     for domain, country in expected.items():
         assert registry.lookup("www." + domain, domain) == country, domain
@@ -200,8 +235,21 @@ def test_builtin_registry_matches_a_rebuild_from_real_sources(shared_data, tmp_p
 
 def test_awesome_newspapers_outlets_of_the_paper_countries_map_to_their_country(shared_data):
     registry = OutletRegistry.builtin()
-    paper_iso3 = {"nga": "NG", "zaf": "ZA", "ken": "KE", "gha": "GH", "tza": "TZ", "can": "CA", "jam": "JM",
-                  "pak": "PK", "lka": "LK", "hkg": "HK", "mys": "MY", "phl": "PH", "irl": "IE"}
+    paper_iso3 = {
+        "nga": "NG",
+        "zaf": "ZA",
+        "ken": "KE",
+        "gha": "GH",
+        "tza": "TZ",
+        "can": "CA",
+        "jam": "JM",
+        "pak": "PK",
+        "lka": "LK",
+        "hkg": "HK",
+        "mys": "MY",
+        "phl": "PH",
+        "irl": "IE",
+    }
     agree = total = 0
     for path in sorted((shared_data / "outlets/awesome_newspapers/newspapers").glob("*.csv")):
         with path.open(encoding="utf-8") as handle:
@@ -244,7 +292,10 @@ def test_from_file_reads_tsv_with_bom_comments_and_blank_lines(tmp_path):
 
 def test_from_file_reads_csv_with_quotes_and_extra_columns(tmp_path):
     path = tmp_path / "mine.csv"
-    path.write_text('name,Domain,Country\n"Paper, The",thepaper.com.ng,NG\nStar,star.example.com,"Korea, Republic of"\n', encoding="utf-8")
+    path.write_text(
+        'name,Domain,Country\n"Paper, The",thepaper.com.ng,NG\nStar,star.example.com,"Korea, Republic of"\n',
+        encoding="utf-8",
+    )
     registry = OutletRegistry.from_file(path)
     assert registry.lookup("thepaper.com.ng", "thepaper.com.ng") == "NG"
     assert registry.lookup("star.example.com", "example.com") == "KR"

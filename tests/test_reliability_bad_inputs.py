@@ -14,8 +14,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from builders import (
     write_broken_jsonl,
     write_corrupt_parquet,
@@ -24,8 +22,10 @@ from builders import (
     write_warc_with_bad_record,
 )
 from reliability_builders import curation_config
-from pipelines.cli import app
+from typer.testing import CliRunner
+
 from geocorpus.config import parse_config
+from pipelines.cli import app
 from pipelines.curate import run_curation
 
 FIELD_TROUBLE = [  # (record, expected reason, stage)
@@ -175,11 +175,14 @@ def test_a_rank_field_in_two_files_loses_nothing(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     for part in range(2):
-        rows = [{"url": f"https://www.dawn.com/news/{part}-{n}", "text": f"Story {part} {n} about the budget.",
-                 "rank": 1} for n in range(3)]
+        rows = [
+            {"url": f"https://www.dawn.com/news/{part}-{n}", "text": f"Story {part} {n} about the budget.", "rank": 1}
+            for n in range(3)
+        ]
         (folder / f"part-{part}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    raw = curation_config(tmp_path / "out", [{"name": "ranked", "format": "jsonl", "path": str(folder)}],
-                          tasks=2, workers=1, min_words=1)
+    raw = curation_config(
+        tmp_path / "out", [{"name": "ranked", "format": "jsonl", "path": str(folder)}], tasks=2, workers=1, min_words=1
+    )
     raw["tagging"] = {"require_country": False}
     report = run_curation(parse_config(raw), show_progress=False)
     assert report["reconcile"]["ok"] and report["reconcile"]["kept"] == 6

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from reliability_builders import curation_config, jsonl_input, write_english_corpus
+
 from geocorpus.config import parse_config
 from pipelines.curate import run_curation
 
@@ -24,8 +24,13 @@ TIMESTAMP_KEYS = {"created_unix", "finished_unix"}
 def _inputs(shared: Path, tmp: Path) -> list[dict]:
     write_english_corpus(tmp / "in", shared, files=3, docs_per_file=150, seed=3, duplicates=10)
     fundus = jsonl_input("fundus", shared / "news" / "fundus" / "fundus_articles.jsonl")
-    fundus["fields"] = {"url": "url", "text": "text", "title": "title", "date": "publishing_date",
-                        "country": "fundus_country_dir"}
+    fundus["fields"] = {
+        "url": "url",
+        "text": "text",
+        "title": "title",
+        "date": "publishing_date",
+        "country": "fundus_country_dir",
+    }
     return [fundus, jsonl_input("news", tmp / "in")]
 
 
@@ -42,8 +47,10 @@ def _digests(out: Path) -> dict[str, str]:
 def runs(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("determinism")
     inputs = _inputs(shared_data, tmp)
-    return {name: (tmp / name, _run(inputs, tmp / name, tasks)) for name, tasks in
-            [("first", 1), ("second", 1), ("three_tasks", 3)]}
+    return {
+        name: (tmp / name, _run(inputs, tmp / name, tasks))
+        for name, tasks in [("first", 1), ("second", 1), ("three_tasks", 3)]
+    }
 
 
 def test_same_input_and_config_twice_gives_byte_identical_data(runs):

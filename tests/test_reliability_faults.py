@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-
 from reliability_builders import curation_config, jsonl_input, write_english_corpus
+
 from geocorpus.config import parse_config
 from pipelines.curate import run_curation
 
@@ -38,7 +38,11 @@ def _all_ids(out: Path) -> tuple[list[str], list[str]]:
 def _curate(config_path: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen(
         [str(GEOCORPUS), "curate", str(config_path), "--no-progress"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **popen,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        **popen,
     )
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-
 from reliability_builders import curation_config, jsonl_input
+
 from geocorpus.config import parse_config
 from geocorpus.netguard import NetGuard, NetworkBlockedError
 from pipelines.curate import run_curation
@@ -112,9 +112,16 @@ def test_cli_run_with_forkserver_workers_never_touches_the_network(shared_data, 
     """The whole CLI run, its forkserver and its worker processes (tasks=2, workers=2) guarded."""
     env, log = _guarded_env(tmp_path)
     probe = subprocess.run(
-        [sys.executable, "-c", "import socket\ntry: socket.create_connection(('example.com', 80), timeout=1)\n"
-         "except ConnectionError as e: print(type(e).__name__)"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import socket\ntry: socket.create_connection(('example.com', 80), timeout=1)\n"
+            "except ConnectionError as e: print(type(e).__name__)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert probe.stdout.strip() == "NetworkBlockedError", probe.stderr
     assert "example.com" in log.read_text()  # the guard in a fresh interpreter records and refuses
@@ -122,14 +129,22 @@ def test_cli_run_with_forkserver_workers_never_touches_the_network(shared_data, 
     for marker in [*log.parent.glob("started-*"), *log.parent.glob("forked-*")]:
         marker.unlink()
 
-    inputs = [jsonl_input("fundus", shared_data / "news" / "fundus" / "fundus_articles.jsonl"),
-              jsonl_input("realnews", shared_data / "news" / "grover_realnews" / "realnews_tiny.jsonl")]
+    inputs = [
+        jsonl_input("fundus", shared_data / "news" / "fundus" / "fundus_articles.jsonl"),
+        jsonl_input("realnews", shared_data / "news" / "grover_realnews" / "realnews_tiny.jsonl"),
+    ]
     inputs[0]["fields"] = {"url": "url", "text": "text", "title": "title", "country": "fundus_country_dir"}
     inputs[1]["fields"] = {"url": "url", "text": "text", "title": "title"}
     config = tmp_path / "cfg.yaml"
     config.write_text(yaml.safe_dump(curation_config(tmp_path / "out", inputs, tasks=2, workers=2, language=True)))
-    run = subprocess.run([str(REPO / ".venv" / "bin" / "geocorpus"), "curate", str(config), "--no-progress"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "geocorpus"), "curate", str(config), "--no-progress"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert not log.exists(), log.read_text()
     started, forked = list(log.parent.glob("started-*")), list(log.parent.glob("forked-*"))

@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 
 import pytest
+from reliability_builders import curation_config
 from typer.testing import CliRunner
 
-from reliability_builders import curation_config
-from pipelines.cli import app
 from geocorpus.config import ConfigError, load_config, parse_config
+from pipelines.cli import app
 from pipelines.curate import run_curation
 
 ESCAPE = "../../../escaped"
@@ -63,9 +63,14 @@ def _hostile_warc(path: Path, urls: list[str]) -> None:
         for n, url in enumerate(urls):
             body = b"<html><head><title>../../../escaped</title></head><body></body></html>"
             if n % 2:  # every other page has text, so it travels through the whole pipeline
-                body = body.replace(b"<body>", b"<body><article><p>" + b"The council met to agree the budget. " * 20 + b"</p></article>")
+                body = body.replace(
+                    b"<body>",
+                    b"<body><article><p>" + b"The council met to agree the budget. " * 20 + b"</p></article>",
+                )
             http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http))
+            writer.write_record(
+                writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
+            )
 
 
 def _files(root: Path) -> set[Path]:
@@ -76,17 +81,35 @@ def test_crafted_metadata_writes_nothing_outside_the_output_folder(tmp_path):
     work = tmp_path / "deep" / "work"
     work.mkdir(parents=True)
     records = [
-        {"url": "https://www.dawn.com/news/" + ESCAPE, "text": "A story about the budget. " * 5, "title": ESCAPE,
-         "country": ESCAPE, "source_file": ESCAPE, "source_row": ESCAPE, "id": ESCAPE, "shard": ESCAPE},
-        {"url": "https://www.thehindu.com/news/x", "text": "A story about the monsoon. " * 5, "title": "${rank}",
-         "country": "IN", "input_name": ESCAPE, "stage": ESCAPE},
+        {
+            "url": "https://www.dawn.com/news/" + ESCAPE,
+            "text": "A story about the budget. " * 5,
+            "title": ESCAPE,
+            "country": ESCAPE,
+            "source_file": ESCAPE,
+            "source_row": ESCAPE,
+            "id": ESCAPE,
+            "shard": ESCAPE,
+        },
+        {
+            "url": "https://www.thehindu.com/news/x",
+            "text": "A story about the monsoon. " * 5,
+            "title": "${rank}",
+            "country": "IN",
+            "input_name": ESCAPE,
+            "stage": ESCAPE,
+        },
         {"url": "file:///etc/passwd", "text": "Not a news page at all, but a local file. " * 3, "country": "../x"},
     ]
     (work / "in.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     _hostile_warc(work / "pages.warc", ["https://evil.example/" + ESCAPE, "https://www.dawn.com/" + ESCAPE + "/story"])
     inputs = [
-        {"name": "..", "format": "jsonl", "path": str(work / "in.jsonl"),
-         "fields": {"url": "url", "text": "text", "title": "title", "country": "country"}},
+        {
+            "name": "..",
+            "format": "jsonl",
+            "path": str(work / "in.jsonl"),
+            "fields": {"url": "url", "text": "text", "title": "title", "country": "country"},
+        },
         {"name": "...", "format": "warc", "path": str(work / "pages.warc")},
     ]
     out = work / "out"
@@ -107,7 +130,9 @@ def test_crafted_metadata_writes_nothing_outside_the_output_folder(tmp_path):
 
 def test_input_name_cannot_let_document_metadata_choose_a_path(tmp_path):
     _hostile_warc(tmp_path / "pages.warc", ["https://evil.example/" + "../" * 12 + "escaped"])
-    raw = curation_config(tmp_path / "out", [{"name": "w${url}", "format": "warc", "path": str(tmp_path / "pages.warc")}])
+    raw = curation_config(
+        tmp_path / "out", [{"name": "w${url}", "format": "warc", "path": str(tmp_path / "pages.warc")}]
+    )
     try:
         config = parse_config(raw)
     except ConfigError:
@@ -119,7 +144,9 @@ def test_input_name_cannot_let_document_metadata_choose_a_path(tmp_path):
 
 def test_a_rank_field_in_the_data_cannot_choose_the_shard_path(tmp_path):
     data = tmp_path / "in.jsonl"
-    data.write_text(json.dumps({"url": "https://www.dawn.com/news/1", "text": "A story. " * 10, "rank": ESCAPE}) + "\n")
+    data.write_text(
+        json.dumps({"url": "https://www.dawn.com/news/1", "text": "A story. " * 10, "rank": ESCAPE}) + "\n"
+    )
     raw = curation_config(tmp_path / "out", [{"name": "x", "format": "jsonl", "path": str(data)}], min_words=1)
     report = run_curation(parse_config(raw), show_progress=False)
     assert report["reconcile"]["ok"] and not list(tmp_path.rglob("escaped*"))

@@ -50,15 +50,25 @@ def fake_doc_scores(docs_per_country: int = 40, seed: int = 0) -> pl.DataFrame:
                 if model == "leave_one_out" and continent == "Africa":
                     effect = 0.4
                 nll_per_token = BASE + effect + doc_noise + rng.normal(0, 0.01)
-                rows.append({"id": doc_id, "country": country, "continent": continent, "condition": condition,
-                             "nll": nll_per_token * tokens, "n_tokens": tokens, "model": model})
+                rows.append(
+                    {
+                        "id": doc_id,
+                        "country": country,
+                        "continent": continent,
+                        "condition": condition,
+                        "nll": nll_per_token * tokens,
+                        "n_tokens": tokens,
+                        "model": model,
+                    }
+                )
     return pl.DataFrame(rows)
 
 
 def test_findings_recover_a_known_effect_and_report_is_written(tmp_path):
     scores = fake_doc_scores()
-    rows = compute_findings(scores, ["all", "Africa", "America", "Europe"], "Africa", n_boot=200, seed=0,
-                            noise_model="none@seed1")
+    rows = compute_findings(
+        scores, ["all", "Africa", "America", "Europe"], "Africa", n_boot=200, seed=0, noise_model="none@seed1"
+    )
     by = {(c.finding, c.kind, c.region): c for c in rows}
     assert by[("a", "cross", "all")].estimate > 0 and by[("a", "cross", "all")].excludes_zero
     assert by[("a", "within", "all")].estimate > 0  # the same model gains from its prefix
@@ -74,13 +84,33 @@ def test_findings_recover_a_known_effect_and_report_is_written(tmp_path):
     assert text["c"].startswith("direction held, CI above 50%")
     assert text["d"].startswith("direction held, CI excludes zero") and "Africa" in text["d"]
 
-    regions = pl.concat([region_table(scores.filter(pl.col("model") == m), 100).with_columns(pl.lit(m).alias("model"))
-                         for m in scores["model"].unique(maintain_order=True)])
-    gaps = pl.concat([gap_table(scores.filter(pl.col("model") == m), 100).with_columns(pl.lit(m).alias("model"))
-                      for m in scores["model"].unique(maintain_order=True)])
-    meta = {"setting": "test", "date": "today", "machine": "here", "total_s": 1.0, "timings_s": {"x": 1.0},
-            "left_out": "Africa", "left_out_reason": "test", "corpus_summary": "-", "model": "none",
-            "steps": "0", "min_country_docs": 10, "settings_yaml": "name: test", "noise_model": "none@seed1"}
+    regions = pl.concat(
+        [
+            region_table(scores.filter(pl.col("model") == m), 100).with_columns(pl.lit(m).alias("model"))
+            for m in scores["model"].unique(maintain_order=True)
+        ]
+    )
+    gaps = pl.concat(
+        [
+            gap_table(scores.filter(pl.col("model") == m), 100).with_columns(pl.lit(m).alias("model"))
+            for m in scores["model"].unique(maintain_order=True)
+        ]
+    )
+    meta = {
+        "setting": "test",
+        "date": "today",
+        "machine": "here",
+        "total_s": 1.0,
+        "timings_s": {"x": 1.0},
+        "left_out": "Africa",
+        "left_out_reason": "test",
+        "corpus_summary": "-",
+        "model": "none",
+        "steps": "0",
+        "min_country_docs": 10,
+        "settings_yaml": "name: test",
+        "noise_model": "none@seed1",
+    }
     path = write_report(tmp_path, regions, gaps, comparisons_frame(rows), text, meta)
     report = path.read_text()
     assert "| continent | Africa | 40 |" in report and "url_country_continent with" in report
@@ -92,7 +122,10 @@ def test_findings_recover_a_known_effect_and_report_is_written(tmp_path):
 def test_a_reversed_effect_is_reported_as_not_held():
     scores = fake_doc_scores().with_columns(
         pl.when((pl.col("model") == "url_country_continent") & (pl.col("condition") == "with_metadata"))
-        .then(pl.col("nll") * 1.1).otherwise(pl.col("nll")).alias("nll"))
+        .then(pl.col("nll") * 1.1)
+        .otherwise(pl.col("nll"))
+        .alias("nll")
+    )
     text = verdicts(compute_findings(scores, ["all"], None, n_boot=100), None)
     assert text["a"].startswith("direction did NOT hold")
     assert text["c"].startswith("did NOT hold") and "d" not in text
@@ -101,7 +134,8 @@ def test_a_reversed_effect_is_reported_as_not_held():
 
 def test_a_difference_inside_the_seed_noise_floor_is_flagged():
     scores = fake_doc_scores().with_columns(  # the second seed of `none` is as far off as the effect
-        pl.when(pl.col("model") == "none@seed1").then(pl.col("nll") * 0.9).otherwise(pl.col("nll")).alias("nll"))
+        pl.when(pl.col("model") == "none@seed1").then(pl.col("nll") * 0.9).otherwise(pl.col("nll")).alias("nll")
+    )
     text = verdicts(compute_findings(scores, ["all"], None, n_boot=100, noise_model="none@seed1"), None)
     assert "does NOT clear it" in text["a"]
 

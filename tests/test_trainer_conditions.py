@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
-from trainer_plugin.conditions import ConditionError, known_conditions, load_condition
+from geocorpus.typed_config import ConfigError
+from trainer_plugin.conditions import (
+    CONDITIONS_DIR,
+    ConditionError,
+    known_conditions,
+    load_condition,
+)
+from trainer_plugin.shards import kept_mask
 
 PAPER_DOC = {
     "id": "d1",
@@ -18,20 +26,28 @@ PAPER_DOC = {
 }
 
 EXPECTED_CONDITIONS = {
-    "none", "url", "url_country", "url_country_continent", "url_continent", "country", "continent",
-    "domain_only", "regional", "global", "leave_one_out", "cooldown",
+    "none",
+    "url",
+    "url_country",
+    "url_country_continent",
+    "url_continent",
+    "country",
+    "continent",
+    "domain_only",
+    "regional",
+    "global",
+    "leave_one_out",
+    "cooldown",
 }
 
 
 def test_every_condition_of_the_paper_is_bundled():
-    assert EXPECTED_CONDITIONS <= set(known_conditions())
+    assert set(known_conditions()) >= EXPECTED_CONDITIONS
 
 
 def test_full_prefix_renders_exactly_the_papers_format():
     prefix, body = load_condition("url_country_continent").template().render(PAPER_DOC)
-    assert prefix == (
-        "URL: https://www.thehindu.com/news/national/article1.ece\nCOUNTRY: in\nCONTINENT: Asia\n\n"
-    )
+    assert prefix == ("URL: https://www.thehindu.com/news/national/article1.ece\nCOUNTRY: in\nCONTINENT: Asia\n\n")
     assert body == "TITLE: Parliament passes the budget\n\nCONTENT: The finance minister said ..."
 
 
@@ -51,16 +67,33 @@ def test_each_metadata_condition_renders_its_fields_only(name, expected_prefix):
     assert prefix == expected_prefix
 
 
+#: One document per (country, continent) pair, plus an untagged one (null region columns).
+REGION_ROWS = pa.table(
+    {
+        "country": ["IN", "GB", "KE", None],
+        "continent": ["Asia", "Europe", "Africa", None],
+    }
+)
+
+
+def kept(condition) -> list[str | None]:
+    """Countries of REGION_ROWS the condition keeps, through the reader's own filter."""
+    mask = kept_mask(REGION_ROWS, condition)
+    rows = REGION_ROWS if mask is None else REGION_ROWS.filter(mask)
+    return rows.column("country").to_pylist()
+
+
 def test_region_conditions_need_a_region_and_filter_by_country_or_continent():
     with pytest.raises(ConditionError, match="needs a region"):
         load_condition("regional")
-    asia = load_condition("regional", include_regions=["Asia"])
-    assert asia.keeps("IN", "Asia") and not asia.keeps("GB", "Europe")
-    assert load_condition("regional", include_regions=["in"]).keeps("IN", "Asia")
+    assert kept(load_condition("regional", include_regions=["Asia"])) == ["IN"]
+    assert kept(load_condition("regional", include_regions=["in", "europe"])) == ["IN", "GB"]  # any case
     loo = load_condition({"name": "leave_one_out", "exclude_regions": ["Africa"]})
-    assert loo.keeps("IN", "Asia") and not loo.keeps("KE", "Africa")
+    assert loo.exclude_regions == ("Africa",)  # a YAML list becomes a tuple
+    assert kept(loo) == ["IN", "GB", None]  # untagged rows are not in the left-out region
     assert loo.metadata == ("url", "country", "continent")
-    assert load_condition("global").keeps("KE", "Africa")
+    assert kept(load_condition("leave_one_out", exclude_regions=["Africa", "GB"])) == ["IN", None]
+    assert kept_mask(REGION_ROWS, load_condition("global")) is None  # no filter: every row
 
 
 def test_cooldown_and_masking_are_fields():
@@ -78,9 +111,31 @@ def test_unknown_metadata_field_lists_the_known_ones(tmp_path):
 def test_unknown_condition_key_and_name_are_errors(tmp_path):
     bad = tmp_path / "typo.yaml"
     bad.write_text("metadata: [url]\ncooldown_fracton: 0.5\n")
-    with pytest.raises(ConditionError, match=r"typo.yaml: unknown condition key\(s\) \['cooldown_fracton'\]; known:"):
+    with pytest.raises(
+        ConditionError, match=r"typo.yaml: unknown key 'cooldown_fracton'; allowed here: \[.*'cooldown_fraction'"
+    ):
         load_condition(bad)
     with pytest.raises(ConditionError, match="unknown condition 'urll'; known: .*url_country"):
         load_condition("urll")
     with pytest.raises(ConditionError, match="cooldown_fraction must be in"):
         load_condition("cooldown", cooldown_fraction=1.5)
+
+
+def test_condition_values_are_type_checked_naming_the_key(tmp_path):
+    bad = tmp_path / "wrong.yaml"
+    bad.write_text("metadata: url\n")  # a string, not a list
+    with pytest.raises(ConditionError, match=r"wrong.yaml: metadata: expected a list"):
+        load_condition(bad)
+    with pytest.raises(ConditionError, match=r"include_regions\[1\]: expected str, got 3"):
+        load_condition("regional", include_regions=["Asia", 3])
+    with pytest.raises(ConditionError, match="mask_metadata: expected true or false, got 'yes'"):
+        load_condition("url", mask_metadata="yes")
+    assert issubclass(ConditionError, ConfigError)  # one error type for every config problem
+
+
+def test_bundled_conditions_live_in_the_package_folder():
+    assert CONDITIONS_DIR.name == "conditions" and (CONDITIONS_DIR / "__init__.py").is_file()
+    assert sorted(p.stem for p in CONDITIONS_DIR.glob("*.yaml")) == known_conditions()
+    for name in known_conditions():
+        spec = {"name": name, "include_regions": ["Asia"]} if name in ("regional", "leave_one_out") else name
+        assert load_condition(spec).name == name

@@ -7,25 +7,30 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from transformers import AutoTokenizer
-
 from corpus_builders import fundus_rows, synthetic_rows, write_corpus
+
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.dataset import PackedDataset, region_sources
 from trainer_plugin.loader import ResumableDataLoader
 from trainer_plugin.packing import IGNORE_INDEX, Packer
-from trainer_plugin.shards import CorpusError
+from trainer_plugin.shards import CorpusError, expand_paths
+from trainer_plugin.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_tokenizer_dir):
-    return AutoTokenizer.from_pretrained(tiny_tokenizer_dir, local_files_only=True)
+    return load_tokenizer(tiny_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """340 synthetic documents, 17 countries, 3 files with row groups of 7 (units of uneven size)."""
-    return write_corpus(synthetic_rows(docs_per_country=20, words_per_doc=30), tmp_path_factory.mktemp("syn"), shards=3, row_group_size=7)
+    return write_corpus(
+        synthetic_rows(docs_per_country=20, words_per_doc=30),
+        tmp_path_factory.mktemp("syn"),
+        shards=3,
+        row_group_size=7,
+    )
 
 
 def test_ranks_and_workers_see_every_document_exactly_once(corpus, tokenizer):
@@ -100,7 +105,15 @@ def test_weighted_mixing_by_region_follows_the_weights(tmp_path, tokenizer):
 
 def test_cooldown_drops_metadata_after_the_configured_sequences(corpus, tokenizer):
     cooldown = load_condition("cooldown")
-    ds = PackedDataset(corpus, tokenizer, condition=cooldown, seq_len=64, tokenize_batch=8, cooldown_after_sequences=30, shuffle_buffer=1)
+    ds = PackedDataset(
+        corpus,
+        tokenizer,
+        condition=cooldown,
+        seq_len=64,
+        tokenize_batch=8,
+        cooldown_after_sequences=30,
+        shuffle_buffer=1,
+    )
     samples = list(ds)
     text_before = tokenizer.decode([t for s in samples[:25] for t in s["input_ids"]])
     text_after = tokenizer.decode([t for s in samples[40:] for t in s["input_ids"]])
@@ -147,3 +160,15 @@ def test_a_reader_with_no_documents_ends_instead_of_spinning(tmp_path, tokenizer
         if len(batches) == 6:
             break
     assert len(batches) == 6  # worker 1 keeps going, epoch after epoch; worker 0 stopped at once
+
+
+def test_a_run_folder_and_its_data_folder_name_the_same_shards(tmp_path):
+    data = write_corpus(synthetic_rows(countries=["IN"], docs_per_country=4), tmp_path / "run", shards=2)
+    stages = tmp_path / "run" / "stages" / "tagged"
+    stages.mkdir(parents=True)
+    (stages / "train-00000.parquet").write_text("work file, never read")
+    expected = [str(data / "train-00000.parquet"), str(data / "train-00001.parquet")]
+    assert expand_paths(tmp_path / "run") == expand_paths(data) == expected
+    assert expand_paths(str(data / "train-*.parquet")) == expected  # a glob
+    with pytest.raises(CorpusError, match=r"no eval-\*.parquet files in folder .*run/data"):
+        expand_paths(tmp_path / "run", split="eval")

@@ -6,16 +6,16 @@ import json
 
 import pytest
 import torch
-from transformers import AutoTokenizer
-
 from corpus_builders import synthetic_rows, write_corpus
+
 from trainer_plugin.dataset import PackedDataset
 from trainer_plugin.loader import ResumableDataLoader
+from trainer_plugin.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tiny_tokenizer_dir):
-    return AutoTokenizer.from_pretrained(tiny_tokenizer_dir, local_files_only=True)
+    return load_tokenizer(tiny_tokenizer_dir)
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +27,25 @@ def corpus(tmp_path_factory):
 def make_dataset(corpus, tokenizer, **kwargs):
     # two epochs and a cooldown: the resumed stream must also cross the epoch and the switch
     return PackedDataset(
-        corpus, tokenizer, condition="cooldown", seq_len=96, seed=7, shuffle_buffer=32, epochs=2,
-        tokenize_batch=16, cooldown_after_sequences=60, **kwargs,
+        corpus,
+        tokenizer,
+        condition="cooldown",
+        seq_len=96,
+        seed=7,
+        shuffle_buffer=32,
+        epochs=2,
+        tokenize_batch=16,
+        cooldown_after_sequences=60,
+        **kwargs,
     )
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 @pytest.mark.parametrize("stop_after", [5, 37])
 def test_resumed_stream_continues_with_identical_token_ids(corpus, tokenizer, num_workers, stop_after):
-    reference = [b["input_ids"] for b in ResumableDataLoader(make_dataset(corpus, tokenizer), 4, num_workers=num_workers)]
+    reference = [
+        b["input_ids"] for b in ResumableDataLoader(make_dataset(corpus, tokenizer), 4, num_workers=num_workers)
+    ]
     assert len(reference) > stop_after + 10
 
     first = make_dataset(corpus, tokenizer)

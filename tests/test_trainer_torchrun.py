@@ -18,14 +18,14 @@ RANK_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import torch.distributed as dist
-    from transformers import AutoTokenizer
     from trainer_plugin.dataset import PackedDataset
     from trainer_plugin.loader import ResumableDataLoader
+    from trainer_plugin.tokenizer import load_tokenizer
 
     if __name__ == "__main__":
         data, tokenizer_dir, out = sys.argv[1:4]
         dist.init_process_group("gloo")
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+        tokenizer = load_tokenizer(tokenizer_dir)
         dataset = PackedDataset(data, tokenizer, seq_len=64, epochs=1, seed=5)  # rank from torch.distributed
         ids = [d["id"] for worker in range(2) for d in dataset.documents(0, worker, 2)]
         eos = batches = 0
@@ -46,7 +46,16 @@ def test_torchrun_two_ranks_split_one_epoch_exactly(tmp_path, tiny_tokenizer_dir
     script = tmp_path / "read_epoch.py"
     script.write_text(RANK_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    command = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(data), str(tiny_tokenizer_dir), str(tmp_path)]
+    command = [
+        str(TORCHRUN),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(data),
+        str(tiny_tokenizer_dir),
+        str(tmp_path),
+    ]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 

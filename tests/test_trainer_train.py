@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
 from corpus_builders import fundus_rows, synthetic_rows, write_corpus
+
+from geocorpus.typed_config import ConfigError as TypedConfigError
 from trainer_plugin.conditions import ConditionError
-from trainer_plugin.config import ConfigError, load_config
+from trainer_plugin.config import ConfigError, TrainingConfig, load_config
 from trainer_plugin.shards import CorpusError
 from trainer_plugin.train import main, train
 
@@ -43,8 +45,13 @@ def tiny_config(data, tokenizer_dir, output_dir, **training) -> dict:
         "condition": "url_country_continent",
         "model": {"hidden_size": 64, "num_layers": 2, "num_heads": 4},
         "training": {
-            "max_steps": 60, "per_device_batch_size": 8, "learning_rate": 3e-3, "lr_scheduler": "constant",
-            "logging_steps": 5, "save_steps": 1000, **training,
+            "max_steps": 60,
+            "per_device_batch_size": 8,
+            "learning_rate": 3e-3,
+            "lr_scheduler": "constant",
+            "logging_steps": 5,
+            "save_steps": 1000,
+            **training,
         },
     }
 
@@ -64,8 +71,12 @@ def test_tiny_llama_loss_falls_on_real_news(fundus_corpus, tiny_tokenizer_dir, t
 
 
 def test_resumed_training_repeats_the_uninterrupted_losses(fundus_corpus, tiny_tokenizer_dir, tmp_path, one_thread):
-    straight = train(tiny_config(fundus_corpus, tiny_tokenizer_dir, tmp_path / "a", max_steps=12, logging_steps=1, save_steps=6))
-    interrupted = tiny_config(fundus_corpus, tiny_tokenizer_dir, tmp_path / "b", max_steps=6, logging_steps=1, save_steps=6)
+    straight = train(
+        tiny_config(fundus_corpus, tiny_tokenizer_dir, tmp_path / "a", max_steps=12, logging_steps=1, save_steps=6)
+    )
+    interrupted = tiny_config(
+        fundus_corpus, tiny_tokenizer_dir, tmp_path / "b", max_steps=6, logging_steps=1, save_steps=6
+    )
     train(interrupted)
     interrupted["training"]["max_steps"] = 12
     interrupted["resume"] = True
@@ -82,19 +93,54 @@ def test_config_errors_name_the_bad_key(tmp_path, tiny_tokenizer_dir):
     good = tiny_config(tmp_path, tiny_tokenizer_dir, tmp_path / "out")
     bad = json.loads(json.dumps(good))
     bad["training"]["lerning_rate"] = 0.1
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['training.lerning_rate'\]; known in training: .*learning_rate"):
+    with pytest.raises(
+        ConfigError, match=r"^<config>: unknown key 'training.lerning_rate'; allowed here: \[.*'learning_rate'"
+    ):
         load_config(bad)
     bad = {**good, "epochs": 3}
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['epochs'\]"):
+    with pytest.raises(ConfigError, match=r"unknown key 'epochs'; allowed here: \[.*'training'"):
         load_config(bad)
     bad = json.loads(json.dumps(good))
     bad["training"]["max_steps"] = "ten"
-    with pytest.raises(ConfigError, match="training.max_steps must be an integer, got 'ten'"):
+    with pytest.raises(ConfigError, match="training.max_steps: expected int, got 'ten'"):
         load_config(bad)
     bad = json.loads(json.dumps(good))
     del bad["data"]["train"]
     with pytest.raises(ConfigError, match="exactly one of data.train"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("model", "num_kv_heads", "2", r"model.num_kv_heads: expected int \| None, got '2'"),
+        ("training", "save_total_limit", "two", r"training.save_total_limit: expected int \| None, got 'two'"),
+        ("training", "bf16", "yes", "training.bf16: expected true or false, got 'yes'"),
+        ("training", "learning_rate", "3e-3", "training.learning_rate: expected a finite number, got '3e-3'"),
+        ("data", "train", 7, r"data.train: expected str \| list\[str\] \| None, got 7"),
+        ("data", "seq_len", 0, "data.seq_len: must be >= 1, got 0"),
+        ("model", "num_kv_heads", 3, "model.num_heads must be divisible by model.num_kv_heads"),
+    ],
+)
+def test_wrongly_typed_values_are_named_with_the_file(tmp_path, tiny_tokenizer_dir, section, key, value, message):
+    config = tiny_config(tmp_path, tiny_tokenizer_dir, tmp_path / "out")
+    config[section][key] = value
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: {message}"):
+        load_config(path)
+
+
+def test_typed_config_reads_sections_and_keeps_values_exact(tmp_path, tiny_tokenizer_dir):
+    config = tiny_config(tmp_path, tiny_tokenizer_dir, tmp_path / "out")
+    config["model"]["num_kv_heads"] = 2
+    config["training"]["save_total_limit"] = None
+    config["condition"] = {"name": "regional", "include_regions": ["Asia"]}
+    loaded = load_config(config)
+    assert isinstance(loaded.training, TrainingConfig) and loaded.training.learning_rate == 3e-3
+    assert loaded.model.num_kv_heads == 2 and loaded.training.save_total_limit is None
+    assert loaded.condition == {"name": "regional", "include_regions": ["Asia"]}
+    assert issubclass(ConditionError, ConfigError) and ConfigError is TypedConfigError
 
 
 def test_bad_data_or_condition_stops_before_training(tmp_path, tiny_tokenizer_dir):
@@ -133,3 +179,14 @@ def test_cli_trains_from_a_yaml_file(tmp_path, tiny_tokenizer_dir, one_thread):
     assert main([str(path)]) == 0
     assert (tmp_path / "out" / "checkpoint-3" / "dataset_state.json").is_file()
     assert main([]) == 2
+
+
+def test_every_lazy_export_resolves_to_its_home():
+    import trainer_plugin
+
+    for name in trainer_plugin.__all__:
+        assert getattr(trainer_plugin, name) is not None, name
+    assert (
+        trainer_plugin.ConfigError is TypedConfigError
+        and trainer_plugin.Condition.__module__ == "trainer_plugin.conditions"
+    )

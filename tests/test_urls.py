@@ -270,9 +270,49 @@ def test_no_network_is_touched(monkeypatch):
 def test_random_strings_never_raise(verifier):
     """Fuzz with URL-ish pieces and odd characters: every result is ok or a documented reason."""
     rng = random.Random(20260516)
-    pieces = ["http", "https", ":", "/", "//", "\\", "@", "[", "]", "%", "%2e", "%zz", "?", "#", "&amp;", "=",
-              "&", ".", "..", "xn--", "web.archive.org/web/", "www.", "com", "co.uk", "0x", "1", "ü", "é",
-              "\u3002", "\ufeff", "\x00", " ", "\t", "a", "-", "_", "*", "id_", "localhost", ":80", "рф"]
+    pieces = [
+        "http",
+        "https",
+        ":",
+        "/",
+        "//",
+        "\\",
+        "@",
+        "[",
+        "]",
+        "%",
+        "%2e",
+        "%zz",
+        "?",
+        "#",
+        "&amp;",
+        "=",
+        "&",
+        ".",
+        "..",
+        "xn--",
+        "web.archive.org/web/",
+        "www.",
+        "com",
+        "co.uk",
+        "0x",
+        "1",
+        "ü",
+        "é",
+        "\u3002",
+        "\ufeff",
+        "\x00",
+        " ",
+        "\t",
+        "a",
+        "-",
+        "_",
+        "*",
+        "id_",
+        "localhost",
+        ":80",
+        "рф",
+    ]
     for _ in range(3000):
         raw = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
         _assert_well_formed(verifier.verify(raw))
@@ -385,7 +425,9 @@ def test_masakhanews_relative_urls_are_rejected(shared_data, verifier):
 def test_fundus_ref_rss_is_stripped(shared_data, verifier):
     articles = [
         json.loads(line)
-        for line in (shared_data / "news" / "fundus" / "fundus_articles.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (shared_data / "news" / "fundus" / "fundus_articles.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
         if line.strip()
     ]
     with_ref = [a["url"] for a in articles if "?ref=rss" in a["url"]]

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from builders import build_fundus_warc, fundus_pages, write_warc_with_bad_record
+
 from geocorpus.readers import ExtractHTML, InputSpec, build_reader_steps, is_read_error
 
 
 def steps_for(path: Path, exclusion_folder=None, **spec):
-    return build_reader_steps(InputSpec.from_dict({"name": "warc", "format": "warc", "path": str(path), **spec}), exclusion_folder)
+    return build_reader_steps(
+        InputSpec.from_dict({"name": "warc", "format": "warc", "path": str(path), **spec}), exclusion_folder
+    )
 
 
 def read(path: Path, **spec) -> list:
@@ -72,16 +74,23 @@ def test_extraction_only_touches_warc_documents(fundus_warc, shared_data):
 
 
 def test_failed_extractions_go_to_exclusions(tmp_path):
+    import io
+
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
-    import io
 
     path = tmp_path / "empty.warc"
     with open(path, "wb") as fh:
         writer = WARCWriter(fh, gzip=False)
-        for n, html in enumerate([b"<html><body><script>var a=1;</script></body></html>", b"<html><head></head><body> </body></html>"]):
+        for n, html in enumerate(
+            [b"<html><body><script>var a=1;</script></body></html>", b"<html><head></head><body> </body></html>"]
+        ):
             headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(f"https://e.example/{n}", "response", payload=io.BytesIO(html), http_headers=headers))
+            writer.write_record(
+                writer.create_warc_record(
+                    f"https://e.example/{n}", "response", payload=io.BytesIO(html), http_headers=headers
+                )
+            )
     reader, extract = steps_for(path, exclusion_folder=str(tmp_path / "excl"))
     kept = list(extract.run(reader.run(None, 0, 1), 0, 1))
     assert kept == []
@@ -90,7 +99,9 @@ def test_failed_extractions_go_to_exclusions(tmp_path):
     assert set(excluded["stage"]) == {"extract_html"}
 
 
-@pytest.mark.parametrize("name", ["dolma-sample-0000.warc.gz", "dolma-sample-0001.warc.gz", "resiliparse-warcfile.warc.gz"])
+@pytest.mark.parametrize(
+    "name", ["dolma-sample-0000.warc.gz", "dolma-sample-0001.warc.gz", "resiliparse-warcfile.warc.gz"]
+)
 def test_real_warcs_every_html_response_is_read(shared_data, name):
     path = shared_data / "warc" / name
     docs = read(path)

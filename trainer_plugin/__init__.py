@@ -11,6 +11,7 @@ import importlib
 
 _EXPORTS = {
     "Condition": "trainer_plugin.conditions",
+    "ConditionError": "trainer_plugin.conditions",
     "load_condition": "trainer_plugin.conditions",
     "known_conditions": "trainer_plugin.conditions",
     "MetadataTemplate": "trainer_plugin.template",
@@ -23,7 +24,10 @@ _EXPORTS = {
     "DatasetStateCallback": "trainer_plugin.callbacks",
     "restore_dataset_state": "trainer_plugin.callbacks",
     "GeoTrainer": "trainer_plugin.train",
+    "TrainConfig": "trainer_plugin.config",
     "load_config": "trainer_plugin.config",
+    "ConfigError": "geocorpus.typed_config",  # the project's one config error; conditions subclass it
+    "load_tokenizer": "trainer_plugin.tokenizer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,27 +1,29 @@
 """The training YAML, validated up front: every bad key or value is named before any work starts.
 
 One file describes one run of one condition: data, condition, tokenizer, model size and schedule.
-Sections are dataclasses so defaults and the list of known keys live in one place.
+Sections are dataclasses checked by ``geocorpus.typed_config`` (the project's one validator), so
+defaults, the known keys and the accepted types live in the annotations below.
 """
 
 from __future__ import annotations
 
 import glob
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
+from geocorpus.typed_config import ConfigError, at_least, from_mapping
 
-class ConfigError(ValueError):
-    """The training config has an unknown key, a missing key or a value of the wrong kind."""
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainConfig", "TrainingConfig", "load_config"]
 
 
 @dataclass
 class DataConfig:
-    train: Any = None  # a path, glob, folder or list of them
-    mix: dict | None = None  # {sources: [{path, weight}, ...]} or {regions: {Asia: 0.5, ...}}
+    train: str | list[str] | None = None  # a path, glob, folder or run folder, or a list of them
+    mix: dict[str, Any] | None = None  # {sources: [{path, weight}, ...]} or {regions: {Asia: 0.5, ...}, paths}
     split: str = "train"
     seq_len: int = 256
     shuffle_buffer: int = 1000
@@ -34,7 +36,7 @@ class ModelConfig:
     hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 4
-    num_kv_heads: int | None = None
+    num_kv_heads: int | None = None  # default num_heads (no grouped-query attention)
     intermediate_size: int | None = None  # default 4 x hidden_size
     attn_implementation: str = "sdpa"  # "flash_attention_2" on a GPU that has it
     tie_word_embeddings: bool = True
@@ -61,7 +63,7 @@ class TrainConfig:
     output_dir: str = ""
     tokenizer: str = ""  # a local folder or a hub id already in the local cache
     data: DataConfig = field(default_factory=DataConfig)
-    condition: Any = "url_country_continent"  # a name, a YAML path, or {name: ..., overrides}
+    condition: str | dict[str, Any] = "url_country_continent"  # a name, a YAML path, or {name: ..., overrides}
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seed: int = 0
@@ -71,11 +73,14 @@ class TrainConfig:
         return asdict(self)
 
 
-_SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
+_SECTIONS = ("data", "model", "training")
 
 
 def load_config(config: str | Path | Mapping[str, Any]) -> TrainConfig:
-    """A TrainConfig from a YAML path or a mapping; relative paths resolve against the YAML's folder."""
+    """A TrainConfig from a YAML path or a mapping; relative paths resolve against the YAML's folder.
+
+    Every error is a ConfigError that starts with where the config came from and names the key.
+    """
     base = None
     if isinstance(config, (str, Path)):
         path = Path(config)
@@ -85,79 +90,64 @@ def load_config(config: str | Path | Mapping[str, Any]) -> TrainConfig:
         base, origin = path.resolve().parent, str(path)
     else:
         data, origin = config, "<config>"
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
-    values = _check_keys(data, TrainConfig, origin, "")
-    for name, cls in _SECTIONS.items():
-        section = values.get(name) or {}
-        if not isinstance(section, Mapping):
-            raise ConfigError(f"{origin}: '{name}' must be a mapping, got {section!r}")
-        values[name] = cls(**_check_keys(section, cls, origin, f"{name}."))
-    result = TrainConfig(**values)
-    _validate(result, origin, base)
+    if isinstance(data, Mapping):
+        # a section header whose keys are all commented out reads as null: take the defaults
+        data = {key: ({} if key in _SECTIONS and value is None else value) for key, value in data.items()}
+    try:
+        result = from_mapping(TrainConfig, data, "")
+        _validate(result)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    if base is not None:
+        _resolve_paths(result, base)
     return result
 
 
-def _check_keys(data: Mapping, cls: type, origin: str, prefix: str) -> dict:
-    known = [f.name for f in fields(cls)]
-    unknown = [k for k in data if k not in known]
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown key(s) {[prefix + str(k) for k in unknown]}; known in "
-            f"{prefix.rstrip('.') or 'the top level'}: {known}"
-        )
-    types = {f.name: f.type for f in fields(cls)}
-    for key, value in data.items():
-        expected = types[key]
-        if expected in ("int", "float") and not _is_number(value, integer=expected == "int"):
-            raise ConfigError(f"{origin}: {prefix}{key} must be {'an integer' if expected == 'int' else 'a number'}, got {value!r}")
-        if expected == "bool" and not isinstance(value, bool):
-            raise ConfigError(f"{origin}: {prefix}{key} must be true or false, got {value!r}")
-    return dict(data)
-
-
-def _is_number(value: Any, integer: bool) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) if integer else isinstance(value, (int, float))
-
-
-def _validate(config: TrainConfig, origin: str, base: Path | None) -> None:
+def _validate(config: TrainConfig) -> None:
+    """Checks that involve more than one key, or a range the type cannot express."""
     if not config.output_dir:
-        raise ConfigError(f"{origin}: output_dir is required")
+        raise ConfigError("output_dir is required")
     if not config.tokenizer:
-        raise ConfigError(f"{origin}: tokenizer is required (a local folder or a cached hub id)")
+        raise ConfigError("tokenizer is required (a local folder or a cached hub id)")
     data = config.data
     if (data.train is None) == (data.mix is None):
-        raise ConfigError(f"{origin}: set exactly one of data.train (paths) and data.mix (weighted sources)")
+        raise ConfigError("set exactly one of data.train (paths) and data.mix (weighted sources)")
     if data.mix is not None:
         unknown = sorted(set(data.mix) - {"sources", "regions", "paths"})
         if unknown or not ({"sources", "regions"} & set(data.mix)):
             raise ConfigError(
-                f"{origin}: data.mix takes 'sources: [{{path, weight}}]' or 'regions: {{REGION: weight}}' "
+                "data.mix takes 'sources: [{path, weight}]' or 'regions: {REGION: weight}' "
                 f"(with 'paths'); got keys {sorted(data.mix)}"
             )
         if "regions" in data.mix and "paths" not in data.mix:
-            raise ConfigError(f"{origin}: data.mix.regions needs data.mix.paths (the files to split by region)")
+            raise ConfigError("data.mix.regions needs data.mix.paths (the files to split by region)")
     for key in ("seq_len", "tokenize_batch"):
-        if getattr(data, key) < 1:
-            raise ConfigError(f"{origin}: data.{key} must be >= 1")
+        at_least(getattr(data, key), 1, f"data.{key}")
     training = config.training
     for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps"):
-        if getattr(training, key) < 1:
-            raise ConfigError(f"{origin}: training.{key} must be >= 1, got {getattr(training, key)}")
-    if config.model.hidden_size % config.model.num_heads:
-        raise ConfigError(f"{origin}: model.hidden_size must be divisible by model.num_heads")
-    if base is not None:
-        config.output_dir = _resolve(config.output_dir, base)
-        config.tokenizer = _resolve(config.tokenizer, base)
-        if data.train is not None:
-            data.train = [_resolve(p, base) for p in _as_list(data.train)]
-        if data.mix and "paths" in data.mix:
-            data.mix["paths"] = [_resolve(p, base) for p in _as_list(data.mix["paths"])]
-        for source in (data.mix or {}).get("sources", []):
-            if isinstance(source, dict) and "path" in source:
-                source["path"] = _resolve(source["path"], base)
+        at_least(getattr(training, key), 1, f"training.{key}")
+    model = config.model
+    for key in ("hidden_size", "num_layers", "num_heads"):
+        at_least(getattr(model, key), 1, f"model.{key}")
+    if model.hidden_size % model.num_heads:
+        raise ConfigError("model.hidden_size must be divisible by model.num_heads")
+    if model.num_kv_heads is not None:
+        at_least(model.num_kv_heads, 1, "model.num_kv_heads")
+        if model.num_heads % model.num_kv_heads:
+            raise ConfigError("model.num_heads must be divisible by model.num_kv_heads")
+
+
+def _resolve_paths(config: TrainConfig, base: Path) -> None:
+    data = config.data
+    config.output_dir = _resolve(config.output_dir, base)
+    config.tokenizer = _resolve(config.tokenizer, base)
+    if data.train is not None:
+        data.train = [_resolve(p, base) for p in _as_list(data.train)]
+    if data.mix and "paths" in data.mix:
+        data.mix["paths"] = [_resolve(p, base) for p in _as_list(data.mix["paths"])]
+    for source in (data.mix or {}).get("sources", []):
+        if isinstance(source, dict) and "path" in source:
+            source["path"] = _resolve(source["path"], base)
 
 
 def _as_list(value: Any) -> list:

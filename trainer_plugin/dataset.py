@@ -10,9 +10,10 @@ sequences taken in all), and restoring it regenerates that epoch's stream and sk
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,6 +167,20 @@ class PackedDataset(IterableDataset):
         self._positions[int(worker)] = (int(epoch), int(index), int(total))
         self._next_worker = (int(worker) + 1) % max(1, self._num_workers)
 
+    def begin_pass(self, start: Callable[[], Iterator[dict]]) -> Iterator[dict]:
+        """Start one pass over the stream with ``start`` (a loader's own ``__iter__``) and return it.
+
+        A fresh pass forgets where an earlier one stood; a pass right after ``load_state_dict``
+        keeps the restored positions. The resume point must stay set while ``start`` launches the
+        readers (workers read it as they are created) and is cleared afterwards, so that the pass
+        after this one starts from the beginning, not from the old checkpoint.
+        """
+        if not self._resume:
+            self._positions, self._next_worker = {}, 0
+        batches = start()
+        self._resume = {}
+        return batches
+
     def set_num_workers(self, num_workers: int) -> None:
         """Told by the loader; a resume state must have been saved with the same number."""
         if not self._resume:
@@ -182,7 +197,7 @@ class PackedDataset(IterableDataset):
                 f"resuming a stream saved with num_workers={self._num_workers} with "
                 f"num_workers={info.num_workers if info else 0}; use the same number of dataloader workers"
             )
-        start = self._resume.get(worker, (0, 0, 0))  # read now: the loader clears it after iter()
+        start = self._resume.get(worker, (0, 0, 0))  # read now: begin_pass clears it after iter()
         return self._stream(worker, n_workers, *start)
 
     def _stream(self, worker: int, n_workers: int, epoch: int, skip: int, total: int) -> Iterator[dict]:

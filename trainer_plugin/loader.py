@@ -8,7 +8,7 @@ model and records it on the dataset, so ``dataset.state_dict()`` is exact at any
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch.utils.data import DataLoader
 
@@ -19,7 +19,9 @@ from trainer_plugin.packing import PackedCollator
 class ResumableDataLoader(DataLoader):
     """``DataLoader`` over a PackedDataset whose ``state_dict`` follows what was actually consumed."""
 
-    def __init__(self, dataset: PackedDataset, batch_size: int, num_workers: int = 0, return_seq_lens: bool = False, **kwargs):
+    def __init__(
+        self, dataset: PackedDataset, batch_size: int, num_workers: int = 0, return_seq_lens: bool = False, **kwargs
+    ):
         if not isinstance(dataset, PackedDataset):
             raise TypeError(f"ResumableDataLoader needs a PackedDataset, got {type(dataset).__name__}")
         kwargs.setdefault("collate_fn", PackedCollator(return_seq_lens=return_seq_lens, with_stream_position=True))
@@ -30,10 +32,8 @@ class ResumableDataLoader(DataLoader):
 
     def __iter__(self) -> Iterator[dict]:
         dataset: PackedDataset = self.dataset
-        if not dataset._resume:  # a fresh pass: forget positions of an earlier one
-            dataset._positions, dataset._next_worker = {}, 0
-        batches = super().__iter__()  # workers (or the in-process iterator) take the resume point now
-        dataset._resume = {}  # a later pass starts from the beginning, not from the old checkpoint
+        # the workers (or the in-process iterator) take the resume point while super() starts them
+        batches = dataset.begin_pass(super().__iter__)
         for batch in batches:
             position = batch.pop("_pos", None)
             if position is not None:

@@ -9,7 +9,8 @@ each sequence's document segments for custom loops.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,14 @@ class Packer:
     ``flush`` pads the final partial sequence with label -100 so the last document is not lost.
     """
 
-    def __init__(self, tokenizer: Any, seq_len: int, mask_metadata: bool = False, eos_id: int | None = None, pad_id: int | None = None):
+    def __init__(
+        self,
+        tokenizer: Any,
+        seq_len: int,
+        mask_metadata: bool = False,
+        eos_id: int | None = None,
+        pad_id: int | None = None,
+    ):
         if seq_len < 2:
             raise ValueError(f"seq_len must be at least 2, got {seq_len}")
         self.backend = backend_of(tokenizer)
@@ -122,9 +130,6 @@ class Packer:
             "seq_lens": lens,
         }
 
-    def state(self) -> dict:
-        return {"ids": list(self._ids), "labels": list(self._labels), "segments": list(self._segments)}
-
 
 class PackedCollator:
     """Stacks packed samples into tensors for ``LlamaForCausalLM``-style models.
@@ -144,7 +149,12 @@ class PackedCollator:
         }
         width = batch["input_ids"].shape[1]
         batch["attention_mask"] = torch.from_numpy(
-            np.stack([np.asarray(s["attention_mask"]) if "attention_mask" in s else np.ones(width, np.int64) for s in samples])
+            np.stack(
+                [
+                    np.asarray(s["attention_mask"]) if "attention_mask" in s else np.ones(width, np.int64)
+                    for s in samples
+                ]
+            )
         )
         if self.return_seq_lens:
             lens = [length for s in samples for length in s["seq_lens"]]

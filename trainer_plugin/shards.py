@@ -9,15 +9,16 @@ unit list into contiguous, equal ranges of documents gives every reader the same
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from geocorpus.paths import RunLayout
 from trainer_plugin.conditions import Condition
 
 
@@ -35,15 +36,22 @@ class Unit:
 
 
 def expand_paths(paths: Sequence[str | Path] | str | Path, split: str = "train") -> list[str]:
-    """Parquet files named by files, globs or folders (a folder yields ``[data/]{split}-*.parquet``)."""
+    """Parquet files named by files, globs or folders.
+
+    A curation run folder (or its ``data/`` folder) yields that split's final shards, as
+    ``geocorpus.paths.RunLayout`` lays them out; any other folder yields its ``{split}-*.parquet``.
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[str] = []
     for entry in paths:
         entry_path = Path(entry)
         if entry_path.is_dir():
-            folder = entry_path / "data" if (entry_path / "data").is_dir() else entry_path
-            found = sorted(glob.glob(str(folder / f"{split}-*.parquet")))
+            layout = RunLayout.of_corpus(entry_path)
+            if layout is not None:
+                folder, found = layout.data, [str(p) for p in layout.split_files(split)]
+            else:
+                folder, found = entry_path, sorted(glob.glob(str(entry_path / f"{split}-*.parquet")))
             if not found:
                 raise CorpusError(f"no {split}-*.parquet files in folder {folder}")
             files += found
@@ -110,8 +118,7 @@ def list_units(files: Sequence[str], condition: Condition, source_name: str = "c
                 units.append(Unit(file, group, n_kept))
     if not units:
         regions = (
-            f" (include_regions={list(condition.include_regions)}, "
-            f"exclude_regions={list(condition.exclude_regions)})"
+            f" (include_regions={list(condition.include_regions)}, exclude_regions={list(condition.exclude_regions)})"
             if condition.has_region_filter
             else ""
         )

@@ -6,8 +6,8 @@ loss masking (prefix tokens get label -100) and perplexity, which counts tokens 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 #: Metadata fields a condition may put in the prefix, and the document column each one reads.
 METADATA_FIELDS: dict[str, str] = {
@@ -45,9 +45,7 @@ class MetadataTemplate:
     def __post_init__(self) -> None:
         unknown = [f for f in self.fields if f not in METADATA_FIELDS]
         if unknown:
-            raise TemplateError(
-                f"unknown metadata field(s) {unknown}; known: {sorted(METADATA_FIELDS)}"
-            )
+            raise TemplateError(f"unknown metadata field(s) {unknown}; known: {sorted(METADATA_FIELDS)}")
 
     def prefix(self, doc: Mapping[str, object]) -> str:
         """The metadata block including its trailing separator; '' when the condition has none."""
@@ -59,8 +57,7 @@ class MetadataTemplate:
             value = doc.get(column)
             if value is None or value == "":
                 raise TemplateError(
-                    f"document {doc.get('id')!r} has no value in column {column!r} needed by "
-                    f"metadata field {name!r}"
+                    f"document {doc.get('id')!r} has no value in column {column!r} needed by metadata field {name!r}"
                 )
             value = str(value)
             lines.append(self.line_formats[name].format(value=value, value_lower=value.lower()))
@@ -78,5 +75,4 @@ class MetadataTemplate:
         return self.prefix(doc), self.body(doc)
 
 
-NO_METADATA = MetadataTemplate(fields=())
 PAPER_TEMPLATE = MetadataTemplate()

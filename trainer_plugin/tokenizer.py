@@ -1,32 +1,95 @@
-"""Train a byte-level BPE tokenizer on a tagged corpus, saved as a transformers tokenizer folder.
+"""Tokenizers, offline: train a byte-level BPE on a tagged corpus, and load any tokenizer locally.
 
 Experiments need a tokenizer that saw the corpus's own outlets, place names and metadata lines;
 training one takes seconds for small corpora and keeps every run offline (nothing is downloaded).
+``load_tokenizer`` is the one loader training, evaluation and merging share, so they agree on what
+"a tokenizer" is: local, fast (batched Rust encoding) and with a pad token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pyarrow.parquet as pq
+
+from geocorpus.paths import RunLayout
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
 
 
-def corpus_texts(paths: Iterable[str | Path], split: str | None = "train", with_metadata: bool = True) -> Iterator[str]:
-    """Texts of tagged Parquet shards, streamed by row group; metadata lines included so the
-    tokenizer learns ``URL:``/``COUNTRY:`` prefixes as the model will see them."""
-    from trainer_plugin.template import PAPER_TEMPLATE
+class TokenizerError(ValueError):
+    """A tokenizer that cannot be used (slow only, no EOS where one is needed); names the path."""
 
+
+class TokenizerNotFoundError(TokenizerError, FileNotFoundError):
+    """Neither a local tokenizer folder nor an id in the local Hugging Face cache; names the path."""
+
+
+def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False):
+    """A fast tokenizer from a local folder or a hub id already in the local cache; never downloads.
+
+    A missing pad token is borrowed from EOS (batching pads; padded positions are never scored).
+    ``require_eos``: training packs documents joined by EOS, so it cannot do without one.
+    """
+    from transformers import AutoTokenizer
+
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise TokenizerNotFoundError(f"tokenizer {text!r} is a file; expected a tokenizer folder")
+    if not path.exists() and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1):
+        raise TokenizerNotFoundError(f"tokenizer folder {text!r} does not exist (nothing is downloaded)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path) if path.exists() else text, local_files_only=True, use_fast=True
+        )
+    except (OSError, ValueError) as exc:
+        where = (
+            "folder holds no loadable tokenizer"
+            if path.exists()
+            else "is neither a local folder nor in the local Hugging Face cache"
+        )
+        raise TokenizerNotFoundError(f"tokenizer {text!r} {where} (nothing is downloaded): {exc}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise TokenizerError(f"tokenizer {text!r} has no fast (Rust) version; batched tokenization needs one")
+    if require_eos and tokenizer.eos_token_id is None:
+        raise TokenizerError(f"tokenizer {text!r} has no EOS token; packing needs one between documents")
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _parquet_files(paths: Iterable[str | Path], split: str | None = None) -> list[Path]:
+    """Parquet files named by files or folders; a curation run folder (or its ``data/``) gives its
+    final shards (of ``split`` when given), any other folder its ``*.parquet``."""
     files: list[Path] = []
     for path in paths:
         p = Path(path)
         if not p.exists():
             raise FileNotFoundError(f"no such file or folder: {p}")
-        files += sorted(p.glob("*.parquet")) if p.is_dir() else [p]
+        if not p.is_dir():
+            files.append(p)
+            continue
+        layout = RunLayout.of_corpus(p)
+        if layout is None:
+            files += sorted(p.glob("*.parquet"))
+        else:
+            files += layout.split_files(split) if split else layout.data_files()
+    return files
+
+
+def corpus_texts(
+    paths: Iterable[str | Path], split: str | None = "train", with_metadata: bool = True
+) -> Iterator[str]:
+    """Texts of tagged Parquet shards, streamed by row group; metadata lines included so the
+    tokenizer learns ``URL:``/``COUNTRY:`` prefixes as the model will see them."""
+    from trainer_plugin.template import PAPER_TEMPLATE
+
+    paths = list(paths)
+    files = _parquet_files(paths, split)
     if not files:
-        raise FileNotFoundError(f"no Parquet files in {list(paths)}")
+        raise FileNotFoundError(f"no Parquet files in {[str(p) for p in paths]}")
     for file in files:
         parquet = pq.ParquetFile(file)
         for group in range(parquet.num_row_groups):
@@ -55,7 +118,10 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: i
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token=SPECIAL_TOKENS[0], bos_token=SPECIAL_TOKENS[0], pad_token=SPECIAL_TOKENS[1]
+        tokenizer_object=tokenizer,
+        eos_token=SPECIAL_TOKENS[0],
+        bos_token=SPECIAL_TOKENS[0],
+        pad_token=SPECIAL_TOKENS[1],
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

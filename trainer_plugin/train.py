@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from trainer_plugin.callbacks import DatasetStateCallback, restore_dataset_state
@@ -21,22 +22,12 @@ from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import TrainConfig, load_config
 from trainer_plugin.dataset import PackedDataset, as_sources, region_sources
 from trainer_plugin.loader import ResumableDataLoader
+from trainer_plugin.tokenizer import load_tokenizer
 
 
-def load_tokenizer(name_or_path: str):
-    """A fast tokenizer from a local folder or the local hub cache; never downloads."""
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=True, use_fast=True)
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"tokenizer {name_or_path!r} is neither a local folder nor in the local Hugging Face cache ({exc})"
-        ) from exc
-    if tokenizer.eos_token_id is None:
-        raise ValueError(f"tokenizer {name_or_path!r} has no EOS token; packing needs one between documents")
-    return tokenizer
-
-
-def build_dataset(config: TrainConfig, tokenizer, rank: int | None = None, world_size: int | None = None) -> PackedDataset:
+def build_dataset(
+    config: TrainConfig, tokenizer, rank: int | None = None, world_size: int | None = None
+) -> PackedDataset:
     """The training stream of the config; reads only metadata and region columns, so errors come early."""
     data, training = config.data, config.training
     condition = load_condition(config.condition)
@@ -129,7 +120,7 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
 def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
     """Run one training job; returns the step reached, the logged losses and where it resumed from."""
     config = load_config(config_path_or_dict)
-    tokenizer = load_tokenizer(config.tokenizer)
+    tokenizer = load_tokenizer(config.tokenizer, require_eos=True)  # packing joins documents with EOS
     args = training_arguments(config)  # sets up torch.distributed under torchrun
     dataset = build_dataset(config, tokenizer)
     checkpoint = None

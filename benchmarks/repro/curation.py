@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.repro.headlines import headlines_to_jsonl
-from geocorpus.shared_data import shared_data_dir
+from geocorpus.paths import shared_data_dir
+from geocorpus.regions import PAPER_COUNTRIES
 
 #: The paper's four continents (America = North + South); others (Oceania, ...) are left out.
-PAPER_CONTINENTS = ("Africa", "America", "Asia", "Europe")
+PAPER_CONTINENTS = tuple(sorted(set(PAPER_COUNTRIES.values())))
 
 
 def require_shared_data() -> Path:
@@ -39,19 +40,43 @@ def curation_config(run_dir: Path, shared: Path, name: str, settings: dict[str, 
     news = shared / "news"
     inputs = [
         # Publisher country is the input claim; non-English pages fall to the language filter.
-        {"name": "fundus", "format": "jsonl", "path": str(news / "fundus" / "fundus_articles.jsonl"),
-         "fields": {"url": "url", "text": "text", "title": "title", "date": "publishing_date",
-                    "country": "fundus_country_dir"}},
+        {
+            "name": "fundus",
+            "format": "jsonl",
+            "path": str(news / "fundus" / "fundus_articles.jsonl"),
+            "fields": {
+                "url": "url",
+                "text": "text",
+                "title": "title",
+                "date": "publishing_date",
+                "country": "fundus_country_dir",
+            },
+        },
         # BBC articles with relative URLs: resolved against bbc.com and claimed GB (bbc.com is a .com
         # no registry ties to a country); an explicit user decision recorded in the manifest.
-        {"name": "masakhanews", "format": "tsv", "path": str(news / "masakhanews_eng"), "glob": "*.tsv",
-         "fields": {"url": "url", "text": "text", "title": "headline"}, "url_prefix": "https://www.bbc.com",
-         "country": "GB"},
-        {"name": "realnews", "format": "jsonl", "path": str(news / "grover_realnews"), "glob": "*.jsonl",
-         "fields": {"url": "url", "text": "text", "title": "title", "date": "publish_date"}},
+        {
+            "name": "masakhanews",
+            "format": "tsv",
+            "path": str(news / "masakhanews_eng"),
+            "glob": "*.tsv",
+            "fields": {"url": "url", "text": "text", "title": "headline"},
+            "url_prefix": "https://www.bbc.com",
+            "country": "GB",
+        },
+        {
+            "name": "realnews",
+            "format": "jsonl",
+            "path": str(news / "grover_realnews"),
+            "glob": "*.jsonl",
+            "fields": {"url": "url", "text": "text", "title": "title", "date": "publish_date"},
+        },
         # Short documents: a headline is the whole text.
-        {"name": "headlines", "format": "jsonl", "path": str(headlines),
-         "fields": {"url": "url", "text": "text", "title": "title", "date": "date"}},
+        {
+            "name": "headlines",
+            "format": "jsonl",
+            "path": str(headlines),
+            "fields": {"url": "url", "text": "text", "title": "title", "date": "date"},
+        },
     ]
     if limit > 0:
         for spec in inputs:
@@ -60,15 +85,24 @@ def curation_config(run_dir: Path, shared: Path, name: str, settings: dict[str, 
         "name": f"repro-mini-{name}",
         "output": str(run_dir / "corpus"),
         "inputs": inputs,
-        "tagging": {"precedence": ["input", "registry", "cctld"], "continent_scheme": "paper",
-                    "require_country": True},
-        "filters": {"language": {"languages": ["en"], "min_score": 0.5, "model": "py3langid"},
-                    "min_words": int(settings.get("min_words", 5))},
+        "tagging": {
+            "precedence": ["input", "registry", "cctld"],
+            "continent_scheme": "paper",
+            "require_country": True,
+        },
+        "filters": {
+            "language": {"languages": ["en"], "min_score": 0.5, "model": "py3langid"},
+            "min_words": int(settings.get("min_words", 5)),
+        },
         "dedup": {"exact": True},
-        "balance": {"by": "continent", "method": settings.get("balance_method", "none"),
-                    "include": list(PAPER_CONTINENTS),
-                    "eval_fraction": float(settings.get("eval_fraction", 0.15)),
-                    "eval_max_per_region": settings.get("eval_max_per_region"), "seed": 0},
+        "balance": {
+            "by": "continent",
+            "method": settings.get("balance_method", "none"),
+            "include": list(PAPER_CONTINENTS),
+            "eval_fraction": float(settings.get("eval_fraction", 0.15)),
+            "eval_max_per_region": settings.get("eval_max_per_region"),
+            "seed": 0,
+        },
         "executor": {"type": "local", "tasks": 1, "workers": 1},
     }
 

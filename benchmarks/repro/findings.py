@@ -68,8 +68,15 @@ def _region(doc_scores: pl.DataFrame, region: str) -> pl.DataFrame:
 
 
 def difference(
-    doc_scores: pl.DataFrame, finding: str, region: str, a: tuple[str, str], b: tuple[str, str],
-    n_boot: int, seed: int, relative: bool = False, kind: str = "cross",
+    doc_scores: pl.DataFrame,
+    finding: str,
+    region: str,
+    a: tuple[str, str],
+    b: tuple[str, str],
+    n_boot: int,
+    seed: int,
+    relative: bool = False,
+    kind: str = "cross",
 ) -> Comparison:
     """ppl(a) - ppl(b) on ``region`` (divided by ppl(b) when ``relative``), paired bootstrap CI."""
     nll, tokens = _matrix(_region(doc_scores, region), [a, b])
@@ -84,8 +91,13 @@ def difference(
 
 
 def gain_share(
-    doc_scores: pl.DataFrame, region: str, baseline: tuple[str, str], part: tuple[str, str],
-    full: tuple[str, str], n_boot: int, seed: int,
+    doc_scores: pl.DataFrame,
+    region: str,
+    baseline: tuple[str, str],
+    part: tuple[str, str],
+    full: tuple[str, str],
+    n_boot: int,
+    seed: int,
 ) -> Comparison:
     """(ppl(baseline) - ppl(part)) / (ppl(baseline) - ppl(full)): the share of the gain ``part`` keeps."""
     nll, tokens = _matrix(_region(doc_scores, region), [baseline, part, full])
@@ -104,7 +116,11 @@ def _short(condition: str) -> str:
 
 
 def compute_findings(
-    doc_scores: pl.DataFrame, regions: list[str], left_out: str | None, n_boot: int = 1000, seed: int = 0,
+    doc_scores: pl.DataFrame,
+    regions: list[str],
+    left_out: str | None,
+    n_boot: int = 1000,
+    seed: int = 0,
     noise_model: str | None = None,
 ) -> list[Comparison]:
     """All comparisons behind the four findings, for ``regions`` (``all`` first, then continents).
@@ -122,8 +138,11 @@ def compute_findings(
         if noise_model in models:
             noise_plain = (noise_model, WITHOUT_METADATA)
             rows.append(difference(doc_scores, "noise", region, noise_plain, none_plain, n_boot, seed, kind="noise"))
-            rows.append(difference(doc_scores, "noise", region, noise_plain, none_plain, n_boot, seed,
-                                   relative=True, kind="noise_rel"))
+            rows.append(
+                difference(
+                    doc_scores, "noise", region, noise_plain, none_plain, n_boot, seed, relative=True, kind="noise_rel"
+                )
+            )
         # (a) positive = the metadata model with its prefix beats the baseline; and the same model
         # with vs without its prefix (no model-to-model difference in it).
         rows.append(difference(doc_scores, "a", region, none_plain, full_with, n_boot, seed))
@@ -161,8 +180,9 @@ def _noise_note(c: Comparison, noise: Comparison | None) -> str:
         return " (no seed noise floor measured: cross-model differences may be training noise)"
     floor = abs(noise.estimate)
     clears = c.low > floor if c.estimate > 0 else c.high < -floor
-    return (f"; seed noise floor |{noise.estimate:+.2f}| on {noise.region}: the difference "
-            + ("clears it" if clears else "does NOT clear it (could be training noise)"))
+    return f"; seed noise floor |{noise.estimate:+.2f}| on {noise.region}: the difference " + (
+        "clears it" if clears else "does NOT clear it (could be training noise)"
+    )
 
 
 def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
@@ -181,8 +201,12 @@ def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
             f"{len(per) - len(worse)}/{len(per)} continents improve"
             + (f" (not: {', '.join(worse)})" if worse else "")
             + _noise_note(a, noise.get("all"))
-            + (f". Same model with vs without its prefix: {_interval(a_within)} "
-               f"({_strength(a_within, a_within.estimate > 0)})" if a_within else "")
+            + (
+                f". Same model with vs without its prefix: {_interval(a_within)} "
+                f"({_strength(a_within, a_within.estimate > 0)})"
+                if a_within
+                else ""
+            )
         )
     b = by.get(("b", "cross", "all"))
     if b:
@@ -196,8 +220,11 @@ def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
             f"worst region {worst.region} {_interval(worst, pct=True)}"
             + ("" if worst.high <= HURT_TOLERANCE else " (its CI reaches past the tolerance)")
             + (f"; for scale, two seeds of `none` differ by {_interval(floor, pct=True)}" if floor else "")
-            + (" - the worst excess is inside that seed-to-seed spread, so not evidence either way"
-               if floor and not held and worst.estimate <= abs(floor.estimate) else "")
+            + (
+                " - the worst excess is inside that seed-to-seed spread, so not evidence either way"
+                if floor and not held and worst.estimate <= abs(floor.estimate)
+                else ""
+            )
         )
     c_gain, c_share = by.get(("c", "cross", "all")), by.get(("c", "share", "all"))
     c_within = by.get(("c", "within", "all"))
@@ -210,8 +237,11 @@ def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
             f"URL-only gain {_interval(c_gain)}; share of the full prefix's gain {c_share.estimate:.0%} "
             f"[{c_share.low:.0%}, {c_share.high:.0%}]"
             + _noise_note(c_gain, noise.get("all"))
-            + (f". Within-model prefix gain: URL line {_interval(c_within)} vs full prefix "
-               f"{_interval(a_within)}" if c_within and a_within else "")
+            + (
+                f". Within-model prefix gain: URL line {_interval(c_within)} vs full prefix {_interval(a_within)}"
+                if c_within and a_within
+                else ""
+            )
         )
     if left_out:
         d = by.get(("d", "cross", left_out))
@@ -219,7 +249,8 @@ def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
             others = [c for c in rows if c.finding == "d" and c.region not in ("all", left_out)]
             out["d"] = (
                 f"{_strength(d, d.estimate > 0)}: on {left_out} (left out), leave_one_out minus full model "
-                f"ppl {_interval(d)} ({d.n_docs} docs)" + _noise_note(d, noise.get(left_out))
+                f"ppl {_interval(d)} ({d.n_docs} docs)"
+                + _noise_note(d, noise.get(left_out))
                 + ("; other continents: " + ", ".join(f"{c.region} {_interval(c)}" for c in others) if others else "")
             )
     return out

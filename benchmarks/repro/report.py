@@ -34,7 +34,12 @@ def plot_perplexity(regions: pl.DataFrame, path: Path) -> Path:
     width = 0.8 / max(1, len(models))
     for ax, condition in zip(axes, ("with_metadata", "without_metadata")):
         for i, model in enumerate(models):
-            rows = {r["region"]: r for r in frame.filter((pl.col("model") == model) & (pl.col("condition") == condition)).iter_rows(named=True)}
+            rows = {
+                r["region"]: r
+                for r in frame.filter((pl.col("model") == model) & (pl.col("condition") == condition)).iter_rows(
+                    named=True
+                )
+            }
             ppl = np.array([rows[r]["ppl"] if r in rows else np.nan for r in region_names])
             low = np.array([rows[r]["ppl_low"] if r in rows else np.nan for r in region_names])
             high = np.array([rows[r]["ppl_high"] if r in rows else np.nan for r in region_names])
@@ -80,8 +85,9 @@ def region_markdown(regions: pl.DataFrame, min_country_docs: int) -> str:
     """Rows = regions (all, continents, countries with enough docs), columns = model x prefix."""
     frame = regions.filter((pl.col("level") != "country") | (pl.col("n_docs") >= min_country_docs))
     models = frame["model"].unique(maintain_order=True).to_list()
-    header = "| level | region | n docs | " + " | ".join(
-        f"{m} {c}" for m in models for c in ("with", "without")) + " |"
+    header = (
+        "| level | region | n docs | " + " | ".join(f"{m} {c}" for m in models for c in ("with", "without")) + " |"
+    )
     lines = [header, "|" + " --- |" * (3 + 2 * len(models))]
     keys = frame.select("level", "region").unique(maintain_order=True).iter_rows()
     for level, region in keys:
@@ -91,15 +97,19 @@ def region_markdown(regions: pl.DataFrame, min_country_docs: int) -> str:
             for c in ("with_metadata", "without_metadata"):
                 row = part.filter((pl.col("model") == m) & (pl.col("condition") == c))
                 cells.append(
-                    "-" if row.height == 0 else f"{row['ppl'][0]:.1f} [{row['ppl_low'][0]:.1f}, {row['ppl_high'][0]:.1f}]"
+                    "-"
+                    if row.height == 0
+                    else f"{row['ppl'][0]:.1f} [{row['ppl_low'][0]:.1f}, {row['ppl_high'][0]:.1f}]"
                 )
         lines.append(f"| {level} | {region} | {part['n_docs'][0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def comparisons_markdown(comparisons: pl.DataFrame) -> str:
-    lines = ["| finding | kind | region | comparison | n docs | estimate | 95% CI | CI excludes 0 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| finding | kind | region | comparison | n docs | estimate | 95% CI | CI excludes 0 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in comparisons.iter_rows(named=True):
         pct = r["what"].startswith(("rel.", "gain("))
         fmt = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.2f}")
@@ -126,19 +136,19 @@ def write_report(
         f"- **({key}) {FINDINGS[key]}**: {verdicts.get(key, 'not evaluated in this run')}" for key in FINDINGS
     )
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in meta.get("timings_s", {}).items())
-    text = f"""# Mini-reproduction of Mukherjee, Zhu, Anastasopoulos (2026): setting `{meta['setting']}`
+    text = f"""# Mini-reproduction of Mukherjee, Zhu, Anastasopoulos (2026): setting `{meta["setting"]}`
 
-Run {meta['date']} on {meta['machine']}. Wall time: {meta.get('total_s', float('nan')):.0f} s ({timings}).
+Run {meta["date"]} on {meta["machine"]}. Wall time: {meta.get("total_s", float("nan")):.0f} s ({timings}).
 
-**Scale warning.** These are tiny models ({meta['model']}) trained for {meta['steps']} steps on a
+**Scale warning.** These are tiny models ({meta["model"]}) trained for {meta["steps"]} steps on a
 few thousand real news documents, most of them headlines. Intervals are 95% percentile bootstrap
 intervals over held-out documents; a direction whose interval overlaps zero is *not* evidence at this
 scale, and none of this says anything about the paper's 0.5B-1B scale.
 
 ## Data
-{meta['corpus_summary']}
+{meta["corpus_summary"]}
 
-Leave-one-out continent: **{meta['left_out']}** ({meta['left_out_reason']}).
+Leave-one-out continent: **{meta["left_out"]}** ({meta["left_out_reason"]}).
 
 ## Findings
 {verdict_lines}
@@ -149,7 +159,7 @@ without a prefix.
 
 **Two kinds of uncertainty.** The intervals resample *evaluation documents*; they do not include
 *training* noise (another seed gives another model). Cross-model comparisons (a, c, d) are therefore
-also checked against a noise floor: `{meta.get('noise_model') or 'none'}`, the `none` condition trained
+also checked against a noise floor: `{meta.get("noise_model") or "none"}`, the `none` condition trained
 with another seed, scored like `none`. The "same model with vs without its prefix" numbers have no
 model-to-model difference in them and are the cleaner measure of what the prefix itself does.
 
@@ -159,9 +169,9 @@ not geography. The paper's NOW URLs have slugs too; the country/continent lines 
 
 ## Perplexity per condition x region (95% CI)
 "with" = scored with the model's own training prefix (`none`: the paper's full prefix, a control),
-"without" = the same body with no metadata lines. Countries with at least {meta['min_country_docs']} eval docs.
+"without" = the same body with no metadata lines. Countries with at least {meta["min_country_docs"]} eval docs.
 
-{region_markdown(regions, meta['min_country_docs'])}
+{region_markdown(regions, meta["min_country_docs"])}
 
 ![perplexity by condition](perplexity_by_condition.png)
 
@@ -172,7 +182,7 @@ not geography. The paper's NOW URLs have slugs too; the country/continent lines 
 
 ## Settings
 ```
-{meta['settings_yaml']}
+{meta["settings_yaml"]}
 ```
 """
     path = out_dir / "report.md"

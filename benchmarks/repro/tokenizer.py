@@ -16,5 +16,5 @@ def train_tokenizer(corpus_data: Path, out_dir: Path, vocab_size: int) -> Path:
     """Train (or reuse) the BPE at ``out_dir``; returns the folder AutoTokenizer loads."""
     if (out_dir / "tokenizer.json").exists():
         return out_dir
-    files = sorted(Path(corpus_data).glob("train-*.parquet"))
-    return train_bpe_tokenizer(corpus_texts(files, split="train"), out_dir, vocab_size=vocab_size)
+    # corpus_texts reads a run's data/ folder as geocorpus.paths.RunLayout lays it out
+    return train_bpe_tokenizer(corpus_texts([corpus_data], split="train"), out_dir, vocab_size=vocab_size)

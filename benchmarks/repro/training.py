@@ -41,8 +41,12 @@ def train_config(
         "output_dir": str(run_dir / "models" / name.replace("@", "_")),
         "tokenizer": str(tokenizer_dir),
         "seed": seed,
-        "data": {"train": [str(run_dir / "corpus" / "data")], "seq_len": int(training["seq_len"]),
-                 "shuffle_buffer": 1000, "num_workers": 0},
+        "data": {
+            "train": [str(run_dir / "corpus" / "data")],
+            "seq_len": int(training["seq_len"]),
+            "shuffle_buffer": 1000,
+            "num_workers": 0,
+        },
         "condition": condition_spec(condition, left_out),
         "model": dict(model),
         "training": {k: v for k, v in training.items() if k != "seq_len"}

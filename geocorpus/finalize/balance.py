@@ -214,7 +214,9 @@ def _position(split: str) -> pl.Expr:
 
 
 def _running_tokens(split: str) -> pl.Expr:
-    return pl.when(_alive(split)).then(pl.col("n_tokens").cum_sum().over("region", pl.col("reason").is_null(), "split"))
+    return pl.when(_alive(split)).then(
+        pl.col("n_tokens").cum_sum().over("region", pl.col("reason").is_null(), "split")
+    )
 
 
 def _mark_eval_cap(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:
@@ -292,7 +294,7 @@ def _balance_paper_interleave(rows: pl.DataFrame, config: BalanceConfig):
     rows = _set_reason(rows, (pl.col("split") == "train") & (pl.col("region") == UNKNOWN_REGION), "region_unknown")
     amounts = _train_amounts(rows, config)
     smallest = min(amounts.values(), default=0)
-    limits = {region: smallest for region in amounts}
+    limits = dict.fromkeys(amounts, smallest)
     return _apply_limits(rows, limits, config, "interleave_truncated"), limits
 
 
@@ -336,12 +338,14 @@ def _report(rows: pl.DataFrame, targets: dict[str, int], config: BalanceConfig) 
         (pl.col("split") == "eval").sum().alias("available_eval"),
         (pl.col("reason").is_null() & (pl.col("split") == "train")).sum().alias("selected_train"),
         (pl.col("reason").is_null() & (pl.col("split") == "eval")).sum().alias("selected_eval"),
-        pl.col("n_tokens").filter(pl.col("reason").is_null() & (pl.col("split") == "train")).sum().alias(
-            "selected_train_tokens"
-        ),
-        pl.col("n_tokens").filter(pl.col("reason").is_null() & (pl.col("split") == "eval")).sum().alias(
-            "selected_eval_tokens"
-        ),
+        pl.col("n_tokens")
+        .filter(pl.col("reason").is_null() & (pl.col("split") == "train"))
+        .sum()
+        .alias("selected_train_tokens"),
+        pl.col("n_tokens")
+        .filter(pl.col("reason").is_null() & (pl.col("split") == "eval"))
+        .sum()
+        .alias("selected_eval_tokens"),
     )
     for row in counts.sort("region").iter_rows(named=True):
         region = row.pop("region")
@@ -350,7 +354,9 @@ def _report(rows: pl.DataFrame, targets: dict[str, int], config: BalanceConfig) 
     for region, reason, n in dropped.iter_rows():
         report[region]["dropped"][reason] = int(n)
     for region, target in sorted(targets.items()):
-        entry = report.setdefault(region, {"available": 0, "selected_train": 0, "selected_train_tokens": 0, "dropped": {}})
+        entry = report.setdefault(
+            region, {"available": 0, "selected_train": 0, "selected_train_tokens": 0, "dropped": {}}
+        )
         got = entry["selected_train"] if config.unit == "documents" else entry["selected_train_tokens"]
         entry["target"] = int(target)
         entry["shortfall"] = max(0, int(target) - got)

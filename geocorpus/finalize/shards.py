@@ -69,7 +69,9 @@ def _check_selection(selection: pl.DataFrame) -> pa.Table:
     )
     bad_split = table.filter(~pl.col("split").is_in(SPLITS) | pl.col("split").is_null())
     if bad_split.height:
-        raise ValueError(f"write_selection: split must be train or eval; id {bad_split['id'][0]!r} has {bad_split['split'][0]!r}")
+        raise ValueError(
+            f"write_selection: split must be train or eval; id {bad_split['id'][0]!r} has {bad_split['split'][0]!r}"
+        )
     if table["id"].null_count() or table["id"].n_unique() != table.height:
         raise ValueError("write_selection: selection ids must be unique and non-null")
     if table["order"].null_count() or table.select(pl.struct("split", "order").is_duplicated().any()).item():
@@ -138,7 +140,7 @@ def _write_sorted_shards(
         con.execute("SET temp_directory = ?", [str(scratch / "duckdb")])
         streams = [(split, f"WHERE split = '{split}'") for split in SPLITS] if prefix_by_split else [("part", "")]
         files: dict[str, list[str]] = {}
-        rows: dict[str, int] = {split: 0 for split in SPLITS}
+        rows: dict[str, int] = dict.fromkeys(SPLITS, 0)
         for name, where in streams:
             query = (
                 f"SELECT * EXCLUDE ({_ORDER}) FROM read_parquet({_sql_string(staged)}) {where} "
@@ -149,9 +151,7 @@ def _write_sorted_shards(
             for batch in reader:
                 sink.add(pa.Table.from_batches([batch]))
             files[name] = sink.close()
-        counts = con.execute(
-            "SELECT split, count(*) FROM read_parquet(?) GROUP BY split", [str(staged)]
-        ).fetchall()
+        counts = con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split", [str(staged)]).fetchall()
         rows.update({split: int(n) for split, n in counts})
         return {"files": files, "rows": rows}
     finally:

@@ -121,8 +121,10 @@ def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
     write_info = write_selection(
         shards, result.selected, data_dir, rows_per_shard=config.output_options.rows_per_shard
     )
-    reasons = pl.concat(excluded_parts) if excluded_parts else pl.DataFrame(
-        schema={"id": pl.String, "stage": pl.String, "reason": pl.String}
+    reasons = (
+        pl.concat(excluded_parts)
+        if excluded_parts
+        else pl.DataFrame(schema={"id": pl.String, "stage": pl.String, "reason": pl.String})
     )
     _write_exclusions(shards, reasons, final_excl, config.output_options.compression)
 
@@ -187,7 +189,9 @@ class FinalizeCorpus(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is not None:
             for _ in data:
-                raise ValueError("FinalizeCorpus reads the tagged shards itself; it must be the only step of its stage")
+                raise ValueError(
+                    "FinalizeCorpus reads the tagged shards itself; it must be the only step of its stage"
+                )
         if rank == 0:
             report = finalize_output(self.config, Path(self.input_folder))
             self.stat_update("kept", value=report["reconcile"]["kept"])

@@ -74,7 +74,9 @@ def _iter_frames(raw: BinaryIO, new_decompressor, errors, name: str, skip_paddin
             else:
                 chunk = b""
     if pending_member:
-        raise CompressedFileError(TRUNCATED_GZIP, f"{name} stream ends before its end-of-stream marker (truncated file)")
+        raise CompressedFileError(
+            TRUNCATED_GZIP, f"{name} stream ends before its end-of-stream marker (truncated file)"
+        )
 
 
 def _iter_gzip(raw: BinaryIO) -> Iterator[bytes]:

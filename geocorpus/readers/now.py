@@ -159,7 +159,11 @@ class NowReader(GeoDiskReader):
         if source is None:
             where = f"sources/{year}-sources.txt" + ("" if sources is not None else " (file absent)")
             return self.error(
-                MISSING_SOURCE_ROW, f"textID {text_id} has no row in {where}", filepath, index, raw=decoded,
+                MISSING_SOURCE_ROW,
+                f"textID {text_id} has no row in {where}",
+                filepath,
+                index,
+                raw=decoded,
                 now_text_id=text_id,
             )
         text = clean_now_text(decoded, self.now_gaps)
@@ -168,8 +172,12 @@ class NowReader(GeoDiskReader):
         metadata = {"now_text_id": text_id, "now_words": source.words, "website": source.website}
         metadata.update(
             self.convention_metadata(
-                filepath, index, url=source.url or None, title=source.title or None,
-                date=source.date or None, country=source.country or None,
+                filepath,
+                index,
+                url=source.url or None,
+                title=source.title or None,
+                date=source.date or None,
+                country=source.country or None,
             )
         )
         return Document(text=text, id=self.doc_id(filepath, index), metadata=metadata)

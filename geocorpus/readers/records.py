@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterator
 
 import orjson
-
 from datatrove.data import DocumentsPipeline
 
 from geocorpus.readers.base import GeoDiskReader

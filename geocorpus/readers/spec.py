@@ -68,7 +68,9 @@ class InputSpec:
             raise ValueError(f"input {label}: key 'format' is {self.format!r}, expected one of {FORMATS}")
         bad_fields = sorted(set(self.fields) - set(CANONICAL_FIELDS))
         if bad_fields:
-            raise ValueError(f"input {label}: key 'fields' has unknown field(s) {bad_fields}; known: {CANONICAL_FIELDS}")
+            raise ValueError(
+                f"input {label}: key 'fields' has unknown field(s) {bad_fields}; known: {CANONICAL_FIELDS}"
+            )
         if not all(isinstance(v, str) and v for v in self.fields.values()):
             raise ValueError(f"input {label}: key 'fields' must map to non-empty column names")
         if self.fields and self.format in ("warc", "now"):
@@ -88,14 +90,14 @@ def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None 
     ``<exclusion_folder>/extract_html/<input name>/${rank}.parquet``.
     """
     folder, single_file = _split_path(spec.path)
-    common = dict(
-        fields=spec.fields or None,
-        country=spec.country,
-        url_prefix=spec.url_prefix,
-        single_file=single_file,
-        glob_pattern=None if single_file else (spec.glob or DEFAULT_GLOBS[spec.format]),
-        limit=spec.limit,
-    )
+    common = {
+        "fields": spec.fields or None,
+        "country": spec.country,
+        "url_prefix": spec.url_prefix,
+        "single_file": single_file,
+        "glob_pattern": None if single_file else (spec.glob or DEFAULT_GLOBS[spec.format]),
+        "limit": spec.limit,
+    }
     if spec.format == "jsonl":
         return [RecordJsonlReader(folder, spec.name, **common)]
     if spec.format == "parquet":

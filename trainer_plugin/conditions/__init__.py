@@ -1,24 +1,29 @@
 """Experimental conditions as data: which metadata to prefix, which regions to train on, when to stop.
 
-Every condition of the paper (and MeCo's variants) is one small YAML file under
-``trainer_plugin/conditions/``; a config names one and may override its fields. Keeping conditions as
-data means a new ablation is a new file, not new code, and the evaluation reuses the same template.
+Every condition of the paper (and MeCo's variants) is one small YAML file in this package's folder;
+a config names one and may override its fields. Keeping conditions as data means a new ablation is a
+new file, not new code, and the evaluation reuses the same template. Files are read with
+``geocorpus.typed_config`` like every other config section; the region filter itself is
+``trainer_plugin.shards.kept_mask``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import yaml
 
+from geocorpus.typed_config import ConfigError, from_mapping
 from trainer_plugin.template import METADATA_FIELDS, MetadataTemplate
 
-CONDITIONS_DIR = Path(__file__).resolve().parent / "conditions"
+#: The bundled condition files (``<name>.yaml``) live beside this module.
+CONDITIONS_DIR = Path(__file__).resolve().parent
 
 
-class ConditionError(ValueError):
+class ConditionError(ConfigError):
     """A condition file or override is malformed (unknown field, bad value, missing region)."""
 
 
@@ -63,18 +68,6 @@ class Condition:
     def has_region_filter(self) -> bool:
         return bool(self.include_regions or self.exclude_regions)
 
-    def keeps(self, country: str | None, continent: str | None) -> bool:
-        """Whether a document from this country/continent belongs to the condition's data."""
-        tags = {str(v).lower() for v in (country, continent) if v}
-        include = {r.lower() for r in self.include_regions}
-        exclude = {r.lower() for r in self.exclude_regions}
-        if include and not tags & include:
-            return False
-        return not tags & exclude
-
-
-CONDITION_FIELDS = [f.name for f in fields(Condition)]
-
 
 def known_conditions() -> list[str]:
     """Names of the bundled conditions."""
@@ -82,25 +75,20 @@ def known_conditions() -> list[str]:
 
 
 def condition_from_dict(data: Mapping[str, Any], name: str, origin: str = "<dict>") -> Condition:
-    """Build a Condition from a mapping; unknown keys are an error that lists the known ones."""
+    """Build a Condition from a mapping (``name`` defaults to ``name``); errors start with ``origin``."""
     if not isinstance(data, Mapping):
         raise ConditionError(f"{origin}: a condition must be a mapping, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(CONDITION_FIELDS))
-    if unknown:
-        raise ConditionError(f"{origin}: unknown condition key(s) {unknown}; known: {CONDITION_FIELDS}")
-    values = dict(data)
-    values.setdefault("name", name)
-    for key in ("metadata", "include_regions", "exclude_regions"):
-        if key in values:
-            values[key] = _as_tuple(values[key], key, origin)
-    return Condition(**values)
+    try:
+        return from_mapping(Condition, {"name": name, **data}, "")
+    except ConfigError as exc:
+        raise ConditionError(f"{origin}: {exc}") from None
 
 
 def load_condition(name_or_path: str | Path | Mapping[str, Any], **overrides: Any) -> Condition:
     """A bundled condition by name, a YAML file by path, or a mapping ``{name: ..., <overrides>}``.
 
     Overrides replace fields of the loaded condition, e.g. ``load_condition("regional",
-    include_regions=["Asia"])``.
+    include_regions=["Asia"])``; the result is validated once, after merging.
     """
     if isinstance(name_or_path, Mapping):
         spec = dict(name_or_path)
@@ -121,23 +109,4 @@ def load_condition(name_or_path: str | Path | Mapping[str, Any], **overrides: An
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, Mapping):
         raise ConditionError(f"{path}: a condition must be a mapping, got {type(data).__name__}")
-    merged = {**data, **overrides}  # overrides complete the condition; validated once, below
-    return condition_from_dict(merged, name, origin=str(path))
-
-
-def with_overrides(condition: Condition, **overrides: Any) -> Condition:
-    """A copy with some fields replaced (validated like a loaded condition)."""
-    unknown = sorted(set(overrides) - set(CONDITION_FIELDS))
-    if unknown:
-        raise ConditionError(f"unknown condition key(s) {unknown}; known: {CONDITION_FIELDS}")
-    return replace(condition, **overrides)
-
-
-def _as_tuple(value: Any, key: str, origin: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, Sequence):
-        return tuple(str(v) for v in value)
-    raise ConditionError(f"{origin}: {key} must be a list of strings, got {value!r}")
+    return condition_from_dict({**data, **overrides}, name, origin=str(path))

@@ -7,7 +7,7 @@ independent; resampling whole documents keeps each document's tokens together. P
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -30,9 +29,11 @@ from trainer_plugin.evaluation.runtime import load_causal_lm
 from trainer_plugin.evaluation.scoring import ScoringSettings
 from trainer_plugin.evaluation.tables import show_table, with_intervals, write_table
 from trainer_plugin.template import MetadataTemplate, TemplateError
+from trainer_plugin.tokenizer import TokenizerError
 
-eval_app = typer.Typer(help="Evaluate models per region: ppl | cross | mcq | switch | merge | merge-sweep.",
-                       no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate models per region: ppl | cross | mcq | switch | merge | merge-sweep.", no_args_is_help=True
+)
 console = Console(soft_wrap=True)  # error messages keep paths on one line
 
 MODEL = typer.Option(..., "--model", help="Local model folder (nothing is downloaded).")
@@ -61,8 +62,14 @@ class RichProgress(ProgressHook):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _fields(text: str) -> tuple[str, ...]:
@@ -76,13 +83,13 @@ def _run(action) -> None:
     """Run a command body; bad input ends with its message and exit code 2, not a traceback."""
     try:
         action()
-    except (EvaluationError, TemplateError) as error:
+    except (EvaluationError, TemplateError, TokenizerError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(code=2) from None
 
 
 def _default_qa(name: str) -> Path:
-    from geocorpus.shared_data import shared_data_dir
+    from geocorpus.paths import shared_data_dir
 
     folder = shared_data_dir()
     if folder is None:
@@ -90,7 +97,7 @@ def _default_qa(name: str) -> Path:
     return folder / "qa" / name
 
 
-def _outlets(path: Optional[Path]) -> dict[str, str]:
+def _outlets(path: Path | None) -> dict[str, str]:
     if path is None:
         return dict(DEFAULT_OUTLETS)
     try:
@@ -105,12 +112,18 @@ def _outlets(path: Optional[Path]) -> dict[str, str]:
 @eval_app.command("ppl")
 def ppl_command(
     model: Path = MODEL,
-    corpus: List[Path] = typer.Option(..., "--corpus", help="Tagged Parquet files or folders (repeatable)."),
+    corpus: list[Path] = typer.Option(..., "--corpus", help="Tagged Parquet files or folders (repeatable)."),
     split: str = typer.Option("eval", "--split", help="Rows with this split; 'all' for every row."),
     fields: str = typer.Option("url,country,continent", "--fields", help="Metadata lines of the prefix."),
-    tokenizer: Optional[Path] = TOKENIZER, device: str = DEVICE, dtype: str = DTYPE,
-    batch_size: int = BATCH, max_length: Optional[int] = MAX_LENGTH, stride: Optional[int] = STRIDE,
-    n_boot: int = N_BOOT, seed: int = SEED, out: Path = OUT,
+    tokenizer: Path | None = TOKENIZER,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    batch_size: int = BATCH,
+    max_length: int | None = MAX_LENGTH,
+    stride: int | None = STRIDE,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    out: Path = OUT,
 ) -> None:
     """Per-region perplexity with and without the metadata prefix (body tokens only)."""
 
@@ -119,31 +132,43 @@ def ppl_command(
         documents = load_eval_documents(corpus, None if split == "all" else split, template)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
-            scores = score_documents(lm, tok, documents, template, ScoringSettings(max_length, stride, batch_size),
-                                     RichProgress(bar))
+            scores = score_documents(
+                lm, tok, documents, template, ScoringSettings(max_length, stride, batch_size), RichProgress(bar)
+            )
         scores.write_parquet(_mkdir(out) / "ppl_documents.parquet")
         table, gaps = region_table(scores, n_boot, seed), gap_table(scores, n_boot, seed)
         write_table(table, out, "ppl_regions")
         write_table(gaps, out, "ppl_gap")
         plots.perplexity_heatmap(table, out / "ppl_heatmap.png")
         plots.gap_bars(gaps, out / "ppl_gap.png")
-        show_table(gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"),
-                   f"Perplexity gain from metadata ({documents.height} documents)", console)
+        show_table(
+            gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"),
+            f"Perplexity gain from metadata ({documents.height} documents)",
+            console,
+        )
 
     _run(action)
 
 
 @eval_app.command("cross")
 def cross_command(
-    models: List[str] = typer.Option(..., "--model", help="LABEL=PATH (repeatable); a label equal to a test "
-                                     "region (IN, Africa) marks that cell in-region."),
-    corpus: List[Path] = typer.Option(..., "--corpus"),
+    models: list[str] = typer.Option(
+        ...,
+        "--model",
+        help="LABEL=PATH (repeatable); a label equal to a test region (IN, Africa) marks that cell in-region.",
+    ),
+    corpus: list[Path] = typer.Option(..., "--corpus"),
     split: str = typer.Option("eval", "--split"),
     level: str = typer.Option("country", "--level", help="country | continent"),
     fields: str = typer.Option("url,country,continent", "--fields"),
-    device: str = DEVICE, dtype: str = DTYPE, batch_size: int = BATCH,
-    max_length: Optional[int] = MAX_LENGTH, stride: Optional[int] = STRIDE,
-    n_boot: int = N_BOOT, seed: int = SEED, out: Path = OUT,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    batch_size: int = BATCH,
+    max_length: int | None = MAX_LENGTH,
+    stride: int | None = STRIDE,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    out: Path = OUT,
 ) -> None:
     """Cross-matrix: several (regional) models x test regions, in-region vs out-of-region."""
 
@@ -159,9 +184,19 @@ def cross_command(
         template = MetadataTemplate(fields=_fields(fields))
         documents = load_eval_documents(corpus, None if split == "all" else split, template)
         with _progress() as bar:
-            cells = cross_matrix(named, documents, {k: k for k in named}, level, template=template,
-                                 settings=ScoringSettings(max_length, stride, batch_size), device=device,
-                                 dtype=dtype, n_boot=n_boot, seed=seed, progress=RichProgress(bar))
+            cells = cross_matrix(
+                named,
+                documents,
+                {k: k for k in named},
+                level,
+                template=template,
+                settings=ScoringSettings(max_length, stride, batch_size),
+                device=device,
+                dtype=dtype,
+                n_boot=n_boot,
+                seed=seed,
+                progress=RichProgress(bar),
+            )
         write_table(cells, out, "cross_matrix")
         plots.cross_matrix_heatmap(cells, out / "cross_matrix.png")
         show_table(cells, "Cross-region perplexity", console)
@@ -169,22 +204,27 @@ def cross_command(
     _run(action)
 
 
-def _question_metadata(fields: str, outlets: Optional[Path]) -> QuestionMetadata:
+def _question_metadata(fields: str, outlets: Path | None) -> QuestionMetadata:
     return QuestionMetadata(fields=_fields(fields), outlets=_outlets(outlets))
 
 
 @eval_app.command("mcq")
 def mcq_command(
     model: Path = MODEL,
-    data: Optional[Path] = typer.Option(None, "--data", help="QA .jsonl or .parquet; default: the paper's 800 MCQs."),
-    split_type: Optional[str] = typer.Option(None, "--split-type", help="LocalNewsQA: explicit | ambiguous."),
-    fields: str = typer.Option("none", "--fields",
-                               help="Question prefix: none, or e.g. country,continent or url,country."),
-    outlets: Optional[Path] = typer.Option(None, "--outlets", help="JSON {ISO: domain} for the url line."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N questions."),
+    data: Path | None = typer.Option(None, "--data", help="QA .jsonl or .parquet; default: the paper's 800 MCQs."),
+    split_type: str | None = typer.Option(None, "--split-type", help="LocalNewsQA: explicit | ambiguous."),
+    fields: str = typer.Option(
+        "none", "--fields", help="Question prefix: none, or e.g. country,continent or url,country."
+    ),
+    outlets: Path | None = typer.Option(None, "--outlets", help="JSON {ISO: domain} for the url line."),
+    limit: int | None = typer.Option(None, "--limit", help="Score only the first N questions."),
     metric: str = typer.Option("acc_norm", "--plot-metric", help="acc | acc_norm | acc_norm_tokens"),
-    tokenizer: Optional[Path] = TOKENIZER, device: str = DEVICE, dtype: str = DTYPE,
-    batch_size: int = typer.Option(32, "--batch-size", min=1), n_boot: int = N_BOOT, seed: int = SEED,
+    tokenizer: Path | None = TOKENIZER,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     out: Path = OUT,
 ) -> None:
     """Localized MCQ accuracy per country and continent (acc, acc_norm by bytes, by tokens)."""
@@ -193,14 +233,23 @@ def mcq_command(
         items = load_mcq(data or _default_qa("localized_news_mcq_800.jsonl"), split_type, limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
-            per_question = score_mcq(lm, tok, items, _question_metadata(fields, outlets),
-                                     ScoringSettings(batch_size=batch_size), RichProgress(bar))
+            per_question = score_mcq(
+                lm,
+                tok,
+                items,
+                _question_metadata(fields, outlets),
+                ScoringSettings(batch_size=batch_size),
+                RichProgress(bar),
+            )
         per_question.write_parquet(_mkdir(out) / "mcq_questions.parquet")
         table = accuracy_table(per_question, n_boot, seed)
         write_table(table, out, "mcq_accuracy")
         plots.accuracy_bars(table, out / "mcq_accuracy.png", metric)
-        show_table(with_intervals(table, list(METRICS), ["level", "region", "n"]),
-                   f"Localized MCQ ({len(items)} questions, prefix fields: {fields})", console)
+        show_table(
+            with_intervals(table, list(METRICS), ["level", "region", "n"]),
+            f"Localized MCQ ({len(items)} questions, prefix fields: {fields})",
+            console,
+        )
 
     _run(action)
 
@@ -208,13 +257,17 @@ def mcq_command(
 @eval_app.command("switch")
 def switch_command(
     model: Path = MODEL,
-    data: Optional[Path] = typer.Option(None, "--data", help="Default: LocalNewsQA's ambiguous split."),
+    data: Path | None = typer.Option(None, "--data", help="Default: LocalNewsQA's ambiguous split."),
     fields: str = typer.Option("country,continent", "--fields"),
-    outlets: Optional[Path] = typer.Option(None, "--outlets"),
+    outlets: Path | None = typer.Option(None, "--outlets"),
     rule: str = typer.Option("chars", "--rule", help=f"Which option is preferred: {', '.join(RULES)}."),
-    limit: Optional[int] = typer.Option(None, "--limit"),
-    tokenizer: Optional[Path] = TOKENIZER, device: str = DEVICE, dtype: str = DTYPE,
-    batch_size: int = typer.Option(32, "--batch-size", min=1), n_boot: int = N_BOOT, seed: int = SEED,
+    limit: int | None = typer.Option(None, "--limit"),
+    tokenizer: Path | None = TOKENIZER,
+    device: str = DEVICE,
+    dtype: str = DTYPE,
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     out: Path = OUT,
 ) -> None:
     """Locale switch rate: does the preferred answer follow target vs contrast metadata?"""
@@ -223,14 +276,22 @@ def switch_command(
         items = load_switch_items(data or _default_qa("localnewsqa_gold_20260516.parquet"), "ambiguous", limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
-            per_question = score_locale_switch(lm, tok, items, _question_metadata(fields, outlets), rule,
-                                               ScoringSettings(batch_size=batch_size), RichProgress(bar))
+            per_question = score_locale_switch(
+                lm,
+                tok,
+                items,
+                _question_metadata(fields, outlets),
+                rule,
+                ScoringSettings(batch_size=batch_size),
+                RichProgress(bar),
+            )
         per_question.write_parquet(_mkdir(out) / "switch_questions.parquet")
         table = switch_table(per_question, n_boot, seed)
         write_table(table, out, "switch_pairs")
         plots.switch_bars(table, out / "switch.png")
         shown = with_intervals(table, ["switch_rate"], ["pair", "n"]).join(
-            table.select("pair", "follows_target", "follows_contrast", "changed"), on="pair", maintain_order="left")
+            table.select("pair", "follows_target", "follows_contrast", "changed"), on="pair", maintain_order="left"
+        )
         show_table(shown, f"Locale switch ({len(items)} ambiguous questions, rule {rule})", console)
 
     _run(action)
@@ -241,31 +302,38 @@ def merge_command(
     global_model: Path = typer.Option(..., "--global", help="Global model folder."),
     regional_model: Path = typer.Option(..., "--regional", help="Regional model folder."),
     out: Path = typer.Option(..., "--out", help="Folder for the merged checkpoint."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Linear: (1-alpha)*global + alpha*regional."),
-    base: Optional[Path] = typer.Option(None, "--base", help="Shared base: switches to task arithmetic."),
+    alpha: float | None = typer.Option(None, "--alpha", help="Linear: (1-alpha)*global + alpha*regional."),
+    base: Path | None = typer.Option(None, "--base", help="Shared base: switches to task arithmetic."),
     lam: float = typer.Option(1.0, "--lam", help="Task arithmetic weight of (regional - base)."),
     mu: float = typer.Option(1.0, "--mu", help="Task arithmetic weight of (global - base)."),
-    tokenizer: Optional[Path] = TOKENIZER,
+    tokenizer: Path | None = TOKENIZER,
 ) -> None:
     """Merge a regional model into a global one and save it with save_pretrained."""
-    _run(lambda: console.print(
-        f"merged checkpoint: {merge_checkpoints(out, global_model, regional_model, alpha, base, lam, mu, tokenizer)}"
-    ))
+    _run(
+        lambda: console.print(
+            f"merged checkpoint: {merge_checkpoints(out, global_model, regional_model, alpha, base, lam, mu, tokenizer)}"
+        )
+    )
 
 
 @eval_app.command("merge-sweep")
 def merge_sweep_command(
     global_model: Path = typer.Option(..., "--global"),
     regional_model: Path = typer.Option(..., "--regional"),
-    corpus: List[Path] = typer.Option(..., "--corpus"),
+    corpus: list[Path] = typer.Option(..., "--corpus"),
     region: str = typer.Option(..., "--region", help="Country code or continent of the regional model."),
     alphas: str = typer.Option("0,0.25,0.5,0.75,1", "--alphas"),
     split: str = typer.Option("eval", "--split"),
     fields: str = typer.Option("url,country,continent", "--fields"),
-    save_checkpoints: Optional[Path] = typer.Option(None, "--save-checkpoints", help="Also save each merge here."),
-    tokenizer: Optional[Path] = TOKENIZER, device: str = DEVICE, batch_size: int = BATCH,
-    max_length: Optional[int] = MAX_LENGTH, stride: Optional[int] = STRIDE,
-    n_boot: int = N_BOOT, seed: int = SEED, out: Path = OUT,
+    save_checkpoints: Path | None = typer.Option(None, "--save-checkpoints", help="Also save each merge here."),
+    tokenizer: Path | None = TOKENIZER,
+    device: str = DEVICE,
+    batch_size: int = BATCH,
+    max_length: int | None = MAX_LENGTH,
+    stride: int | None = STRIDE,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    out: Path = OUT,
 ) -> None:
     """Linear merges over an alpha grid: in-region vs global perplexity, and the trade-off plot."""
 
@@ -277,9 +345,21 @@ def merge_sweep_command(
         template = MetadataTemplate(fields=_fields(fields))
         documents = load_eval_documents(corpus, None if split == "all" else split, template)
         with _progress() as bar:
-            sweep = merge_sweep(global_model, regional_model, grid, documents, region, template,
-                                ScoringSettings(max_length, stride, batch_size), device, tokenizer,
-                                save_checkpoints, n_boot, seed, RichProgress(bar))
+            sweep = merge_sweep(
+                global_model,
+                regional_model,
+                grid,
+                documents,
+                region,
+                template,
+                ScoringSettings(max_length, stride, batch_size),
+                device,
+                tokenizer,
+                save_checkpoints,
+                n_boot,
+                seed,
+                RichProgress(bar),
+            )
         write_table(sweep, out, "merge_sweep")
         plots.merge_tradeoff(sweep, out / "merge_tradeoff.png")
         show_table(sweep, f"Merge sweep, region {region}", console)

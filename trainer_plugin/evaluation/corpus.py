@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from geocorpus.paths import RunLayout
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.template import METADATA_FIELDS, PAPER_TEMPLATE, MetadataTemplate
 
@@ -15,15 +16,23 @@ from trainer_plugin.template import METADATA_FIELDS, PAPER_TEMPLATE, MetadataTem
 BASE_COLUMNS = ("id", "text", "title", "country", "continent")
 
 
-def parquet_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to their ``*.parquet`` files (recursively, sorted)."""
+def parquet_files(paths: Iterable[str | Path], split: str | None = None) -> list[Path]:
+    """Files as given; a curation run folder (or its ``data/``) gives its final shards of ``split``
+    (all of them when None), so work files under ``stages/`` are never read; any other folder gives
+    its ``*.parquet`` files (recursively, sorted)."""
     files: list[Path] = []
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found = sorted(path.rglob("*.parquet"))
+            layout = RunLayout.of_corpus(path)
+            if layout is None:
+                found, what = sorted(path.rglob("*.parquet")), ".parquet"
+            elif split is None:
+                found, what = layout.data_files(), "data/*.parquet"
+            else:
+                found, what = layout.split_files(split), f"data/{split}-*.parquet"
             if not found:
-                raise EvaluationError(f"folder {str(path)!r} holds no .parquet files")
+                raise EvaluationError(f"folder {str(path)!r} holds no {what} files")
             files += found
         elif path.is_file():
             files.append(path)
@@ -50,7 +59,7 @@ def load_eval_documents(
     if split is not None:
         needed.append("split")
     frames = []
-    for file in parquet_files(paths):
+    for file in parquet_files(paths, split):
         columns = pq.read_schema(file).names
         missing = [c for c in needed if c not in columns]
         if missing:

@@ -8,8 +8,8 @@ model) has no in-region cell.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import polars as pl
 

@@ -9,7 +9,7 @@ baseline show which side fails when a question does not switch.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import polars as pl
 

@@ -9,7 +9,7 @@ question's country, so a metadata-conditioned model can be asked "as a Kenyan ne
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl

@@ -12,13 +12,14 @@ buffers are copied and must agree. Models must share architecture, parameter nam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 
 from trainer_plugin.evaluation.errors import EvaluationError
-from trainer_plugin.evaluation.runtime import load_tokenizer, require_local_dir
+from trainer_plugin.evaluation.runtime import require_local_dir
+from trainer_plugin.tokenizer import load_tokenizer
 
 StateDict = Mapping[str, torch.Tensor]
 

@@ -8,8 +8,8 @@ region, "global" is all documents.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import polars as pl
@@ -19,9 +19,10 @@ from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.merge import check_compatible, linear_state, load_for_merge, save_merged
 from trainer_plugin.evaluation.perplexity import score_documents
 from trainer_plugin.evaluation.progress import SILENT, ProgressHook
-from trainer_plugin.evaluation.runtime import load_tokenizer, resolve_device
+from trainer_plugin.evaluation.runtime import resolve_device
 from trainer_plugin.evaluation.scoring import ScoringSettings
 from trainer_plugin.template import PAPER_TEMPLATE, MetadataTemplate
+from trainer_plugin.tokenizer import load_tokenizer
 
 
 def in_region(documents: pl.DataFrame, region: str) -> pl.DataFrame:

@@ -65,9 +65,7 @@ def _groups(doc_scores: pl.DataFrame):
             yield level, region, rows
 
 
-def region_table(
-    doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> pl.DataFrame:
+def region_table(doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pl.DataFrame:
     """Micro-averaged perplexity with a bootstrap interval per (level, region, condition)."""
     rows = []
     for level_name, region, group in _groups(doc_scores):
@@ -91,9 +89,7 @@ def region_table(
     return _sorted(pl.DataFrame(rows))
 
 
-def gap_table(
-    doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-) -> pl.DataFrame:
+def gap_table(doc_scores: pl.DataFrame, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> pl.DataFrame:
     """ppl(without) - ppl(with) per region, with a paired bootstrap interval (same documents)."""
     rows = []
     for level_name, region, group in _groups(doc_scores):

@@ -29,8 +29,15 @@ def _heatmap(ax, matrix: np.ndarray, rows: list[str], columns: list[str], label:
         for j in range(len(columns)):
             if np.isfinite(matrix[i, j]):
                 light_cell = image.norm(matrix[i, j]) < 0.5  # the light (yellow) end of viridis_r
-                ax.text(j, i, f"{matrix[i, j]:.4g}", ha="center", va="center", fontsize=8,
-                        color="black" if light_cell else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.4g}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if light_cell else "white",
+                )
     ax.figure.colorbar(image, ax=ax, label=label)
 
 
@@ -56,8 +63,10 @@ def gap_bars(gaps: pl.DataFrame, path: str | Path) -> Path:
     gap = gaps["gap"].to_numpy()
     errors = np.vstack([gap - gaps["gap_low"].to_numpy(), gaps["gap_high"].to_numpy() - gap])
     figure, ax = plt.subplots(figsize=(max(5, 0.45 * len(labels) + 2), 4))
-    colours = ["tab:gray" if lv == "all" else "tab:blue" if lv == "continent" else "tab:orange"
-               for lv in gaps["level"].to_list()]
+    colours = [
+        "tab:gray" if lv == "all" else "tab:blue" if lv == "continent" else "tab:orange"
+        for lv in gaps["level"].to_list()
+    ]
     ax.bar(range(len(labels)), gap, yerr=np.nan_to_num(errors), color=colours, capsize=3)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")

@@ -90,10 +90,10 @@ def _option_index(path: Path, index: int, options: tuple[str, ...], value, colum
     return options.index(value)
 
 
-def _country(path: Path, index: int, value, fallback_continent=None) -> tuple[str, str]:
+def _country(path: Path, index: int, value) -> tuple[str, str]:
     try:
         iso = resolve_country(str(value or ""))
-        return iso, continent_of(iso, fallback_continent)
+        return iso, continent_of(iso)
     except EvaluationError as error:
         raise EvaluationError(f"{path} row {index}: {error}") from None
 
@@ -118,7 +118,7 @@ def load_mcq(path: str | Path, split_type: str | None = None, limit: int | None 
     items = []
     for index, row in _filtered(path, rows, split_type)[:limit]:
         options = _options(path, index, row)
-        iso, continent = _country(path, index, row["country"], row.get("continent"))
+        iso, continent = _country(path, index, row["country"])
         items.append(
             MCQItem(
                 id=str(row.get("id") or f"{path.stem}-{index}"),

@@ -7,8 +7,8 @@ paper's 17 countries; pass your own map to change it, or leave ``url`` out of th
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.template import MetadataTemplate

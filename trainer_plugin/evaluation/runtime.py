@@ -1,8 +1,9 @@
-"""Load a causal LM and its tokenizer from a local folder only, on the device the user asked for.
+"""Load a causal LM from a local folder only, with its tokenizer, on the device the user asked for.
 
 Evaluation must never reach the network, so every ``from_pretrained`` call passes
-``local_files_only=True`` and a path that does not exist is rejected before transformers sees it
-(otherwise transformers would treat it as a Hub repository id).
+``local_files_only=True`` and a model path that does not exist is rejected before transformers sees
+it (otherwise transformers would treat it as a Hub repository id). The tokenizer is loaded by
+``trainer_plugin.tokenizer.load_tokenizer``, the same loader training uses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from trainer_plugin.evaluation.errors import EvaluationError
+from trainer_plugin.tokenizer import TokenizerError, load_tokenizer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -44,16 +46,6 @@ def require_local_dir(path: str | Path, what: str) -> Path:
     return folder
 
 
-def load_tokenizer(path: str | Path):
-    """The tokenizer saved at ``path``; a pad token is borrowed from EOS when there is none."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(require_local_dir(path, "tokenizer"), local_files_only=True)
-    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 def load_causal_lm(
     model_path: str | Path,
     tokenizer_path: str | Path | None = None,
@@ -65,9 +57,10 @@ def load_causal_lm(
 
     target = resolve_device(device)
     folder = require_local_dir(model_path, "model")
-    model = AutoModelForCausalLM.from_pretrained(
-        folder, local_files_only=True, dtype=resolve_dtype(dtype, target)
-    )
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=resolve_dtype(dtype, target))
     model.to(target).eval()
-    tokenizer = load_tokenizer(tokenizer_path or folder)
+    try:
+        tokenizer = load_tokenizer(tokenizer_path or folder)
+    except TokenizerError as exc:
+        raise EvaluationError(str(exc)) from None
     return model, tokenizer

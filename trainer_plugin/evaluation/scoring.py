@@ -13,8 +13,8 @@ each chunk is scored with as much preceding text (context included) as fits in `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -141,10 +141,7 @@ def score_pairs(
     start_id = start_token_id(tokenizer)
     rows: list[ScoreRow] = []
     for index, (context, target) in enumerate(pairs):
-        rows += window_rows(
-            index, encode(tokenizer, context), encode(tokenizer, target), start_id, max_length, stride
-        )
+        rows += window_rows(index, encode(tokenizer, context), encode(tokenizer, target), start_id, max_length, stride)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     progress.start(len(rows), description)
     return score_rows(model, rows, len(pairs), pad_id, settings.batch_size, progress.advance)
-

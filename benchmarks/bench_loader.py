@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 
 def build_corpus(out: Path, repeat: int) -> tuple[Path, list[dict]]:
-    from corpus_builders import fundus_rows, write_corpus  # the tests' CORPUS_SCHEMA builder
+    from support.tagged_corpus import fundus_rows, write_tagged_corpus  # the tests' CORPUS_SCHEMA builder
 
     from geocorpus.paths import shared_data_dir
 
@@ -38,7 +38,7 @@ def build_corpus(out: Path, repeat: int) -> tuple[Path, list[dict]]:
         sys.exit("real data folder ../shared/data (or $GEOCORPUS_SHARED) is not present")
     base = [dict(r, split="train") for r in fundus_rows(shared)]
     rows = [dict(r, id=f"{r['id']}-r{k}") for k in range(repeat) for r in base]
-    return write_corpus(rows, out, shards=8, row_group_size=64), rows
+    return write_tagged_corpus(rows, out, shards=8, row_group_size=64), rows
 
 
 def train_tokenizer(rows: list[dict], out: Path) -> Path:

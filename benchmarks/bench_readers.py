@@ -38,7 +38,7 @@ def timed(make_reader, rounds: int = 3) -> tuple[int, float]:
 def build_inputs(shared: Path, folder: Path, repeat: int) -> dict[str, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from builders import build_fundus_warc
+    from support.input_files import build_fundus_warc
 
     records = [json.loads(line) for line in (shared / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")]
     rows = [

@@ -92,7 +92,7 @@ def build_bad_inputs(shared: Path, folder: Path) -> list[dict]:
 
 def run_configs(shared: Path, work: Path) -> list[dict]:
     """(title, note, config) for every run."""
-    from builders import build_fundus_warc
+    from support.input_files import build_fundus_warc
 
     fundus = {
         "name": "fundus",
@@ -155,7 +155,7 @@ def run_configs(shared: Path, work: Path) -> list[dict]:
         {
             "key": "c_fundus_warc",
             "title": "(c) WARC of the real fundus HTML pages, language filter on",
-            "note": f"{pages} HTTP 200 response records built with warcio (`tests/builders.py:build_fundus_warc`); "
+            "note": f"{pages} HTTP 200 response records built with warcio (`tests/support/input_files.py:build_fundus_warc`); "
             "trafilatura extraction; `language: {languages: [en], min_score: 0.5}`; no input country, so "
             "tags come from registry/ccTLD; `require_country: true`.",
             "config": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from builders import NOW_GAP, build_now_fixture
+from support.input_files import NOW_GAP, build_now_fixture
 
 from geocorpus.readers import InputSpec, NowReader, build_reader_steps, is_read_error
 from geocorpus.readers.now import GAP_MARKER, clean_now_text, parse_sources_line

@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from builders import build_now_fixture, write_broken_jsonl
+from support.input_files import build_now_fixture, write_broken_jsonl
 from typer.testing import CliRunner
 
 from geocorpus.config import ConfigError, parse_config

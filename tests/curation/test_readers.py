@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from builders import (
+from support.input_files import (
     write_broken_jsonl,
     write_broken_tsv,
     write_corrupt_parquet,
@@ -253,9 +253,9 @@ def test_exclude_read_errors_writes_reasons(tmp_path):
 
 def test_local_pipeline_executor_two_tasks_reconciles(tmp_path, shared_data):
     """Four inputs of four formats through a real LocalPipelineExecutor (tasks=2, workers=1 runs here)."""
-    from builders import build_now_fixture, write_warc_with_bad_record
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.writers import JsonlWriter
+    from support.input_files import build_now_fixture, write_warc_with_bad_record
 
     from geocorpus.writers import ExclusionWriter
 

@@ -16,7 +16,7 @@ import pytest
 from geocorpus import urls
 from geocorpus.urls import REJECT_REASONS, URLResult, URLVerifier, verify_url
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _load_benchmark_module(name: str):
@@ -182,7 +182,7 @@ def test_rejects_with_reason(verifier, raw, reason):
 def test_every_documented_reason_is_exercised_and_documented():
     assert len(set(REJECT_REASONS)) == len(REJECT_REASONS)
     assert {reason for _, reason in REJECTED} == set(REJECT_REASONS)
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "urls.md").read_text(encoding="utf-8")
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "urls.md").read_text(encoding="utf-8")
     assert [reason for reason in REJECT_REASONS if f"`{reason}`" not in docs] == []
 
 

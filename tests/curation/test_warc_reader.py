@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from builders import build_fundus_warc, fundus_pages, write_warc_with_bad_record
+from support.input_files import build_fundus_warc, fundus_pages, write_warc_with_bad_record
 
 from geocorpus.readers import ExtractHTML, InputSpec, build_reader_steps, is_read_error
 

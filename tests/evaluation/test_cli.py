@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from eval_builders import build_tiny_llama, fundus_corpus, single_torch_thread  # noqa: F401
+from support.tagged_corpus import write_fundus_eval_file
+from support.tiny_models import build_tiny_llama
 from typer.testing import CliRunner
 
 from trainer_plugin.evaluation.cli import eval_app
@@ -28,7 +29,7 @@ def setup(shared_data, tiny_tokenizer_dir, tmp_path_factory):
     return {
         "global": build_tiny_llama(tiny_tokenizer_dir, root / "global", seed=1),
         "regional": build_tiny_llama(tiny_tokenizer_dir, root / "regional", seed=2),
-        "corpus": fundus_corpus(shared_data, root / "corpus" / "part.parquet", per_country=2, max_chars=200),
+        "corpus": write_fundus_eval_file(shared_data, root / "corpus" / "part.parquet", per_country=2, max_chars=200),
         "qa": shared_data / "qa",
         "root": root,
     }

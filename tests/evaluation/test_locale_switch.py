@@ -7,7 +7,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from eval_builders import single_torch_thread, tiny_llama_dir, train_on_texts  # noqa: F401
+from support.tiny_models import train_on_texts
 
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.locale_switch import score_locale_switch, switch_table

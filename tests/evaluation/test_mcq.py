@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from eval_builders import single_torch_thread, tiny_llama_dir, train_on_texts  # noqa: F401
+from support.tiny_models import train_on_texts
 
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.mcq import accuracy_table, option_pairs, score_mcq

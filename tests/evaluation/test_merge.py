@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eval_builders import build_tiny_llama, single_torch_thread  # noqa: F401
+from support.tiny_models import build_tiny_llama
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from trainer_plugin.evaluation.errors import EvaluationError

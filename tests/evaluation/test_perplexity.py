@@ -7,13 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from eval_builders import (  # noqa: F401
-    corpus_row,
-    fundus_corpus,
-    single_torch_thread,
-    tiny_llama_dir,
-    write_corpus,
-)
+from support.tagged_corpus import tagged_row, write_fundus_eval_file, write_tagged_file
 
 from trainer_plugin.evaluation.corpus import load_eval_documents, parquet_files
 from trainer_plugin.evaluation.errors import EvaluationError
@@ -29,29 +23,29 @@ from trainer_plugin.evaluation.scoring import ScoringSettings, encode
 from trainer_plugin.template import PAPER_TEMPLATE
 
 DOCS = [
-    corpus_row(
+    tagged_row(
         "a",
         "The finance minister said the budget would help farmers.",
-        "Budget passes",
         "https://www.thehindu.com/news/national/article1.ece",
         "IN",
-        "Asia",
+        title="Budget passes",
+        split="eval",
     ),
-    corpus_row(
+    tagged_row(
         "b",
         "Police said the election market report was weather news.",
-        None,
         "https://www.nation.africa/kenya/news/x",
         "KE",
-        "Africa",
+        title=None,
+        split="eval",
     ),
-    corpus_row(
+    tagged_row(
         "c",
         "Football in Ghana and Nigeria drew a large crowd.",
-        "Football",
         "https://www.bbc.co.uk/sport/a",
         "GB",
-        "Europe",
+        title="Football",
+        split="eval",
     ),
 ]
 
@@ -74,7 +68,7 @@ def _plain_forward_nll(model, tokenizer, prefix: str, body: str) -> tuple[float,
 
 def test_perplexity_matches_plain_forward_pass(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
-    documents = load_eval_documents([write_corpus(DOCS, tmp_path / "c.parquet")])
+    documents = load_eval_documents([write_tagged_file(DOCS, tmp_path / "c.parquet")])
     scores = score_documents(model, tokenizer, documents, settings=ScoringSettings(batch_size=2))
     total_nll, total_tokens = 0.0, 0
     for doc in DOCS:
@@ -95,7 +89,7 @@ def test_prefix_tokens_are_never_counted(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
     short = dict(DOCS[0], url_normalized="https://a.in/")
     long = dict(DOCS[0], url_normalized="https://www.thehindu.com/" + "news/national/" * 8 + "x.ece")
-    documents = load_eval_documents([write_corpus([short, dict(long, id="long")], tmp_path / "c.parquet")])
+    documents = load_eval_documents([write_tagged_file([short, dict(long, id="long")], tmp_path / "c.parquet")])
     scores = score_documents(model, tokenizer, documents)
     body_tokens = len(encode(tokenizer, PAPER_TEMPLATE.body(DOCS[0])))
     assert (
@@ -111,15 +105,15 @@ def test_prefix_tokens_are_never_counted(model_and_tokenizer, tmp_path):
 
 def test_sliding_window_counts_every_body_token_once(model_and_tokenizer, tmp_path):
     model, tokenizer = model_and_tokenizer
-    doc = corpus_row(
+    doc = tagged_row(
         "long",
         "government election market football weather police " * 2,
-        "Long",
         "https://www.thehindu.com/a",
         "IN",
-        "Asia",
+        title="Long",
+        split="eval",
     )
-    documents = load_eval_documents([write_corpus([doc], tmp_path / "c.parquet")])
+    documents = load_eval_documents([write_tagged_file([doc], tmp_path / "c.parquet")])
     body_tokens = len(encode(tokenizer, PAPER_TEMPLATE.body(doc)))
     prefix_tokens = len(encode(tokenizer, PAPER_TEMPLATE.prefix(doc)))
     assert body_tokens > 48 and 1 + prefix_tokens + body_tokens <= 128  # windowed at 48, whole at 128
@@ -133,7 +127,7 @@ def test_sliding_window_counts_every_body_token_once(model_and_tokenizer, tmp_pa
 
 def test_real_fundus_corpus_region_tables(model_and_tokenizer, shared_data, tmp_path):
     model, tokenizer = model_and_tokenizer
-    documents = load_eval_documents([fundus_corpus(shared_data, tmp_path / "fundus" / "part.parquet")])
+    documents = load_eval_documents([write_fundus_eval_file(shared_data, tmp_path / "fundus" / "part.parquet")])
     assert "train-only" not in documents["id"].to_list()
     scores = score_documents(model, tokenizer, documents, settings=ScoringSettings(batch_size=16))
     assert (scores["n_tokens"] > 0).all()
@@ -153,7 +147,7 @@ def test_bad_corpus_input_names_file_and_row(tmp_path):
     pq.write_table(pa.table({"id": ["x"], "text": ["t"]}), missing)
     with pytest.raises(EvaluationError, match=r"missing\.parquet: missing column"):
         load_eval_documents([missing])
-    untagged = write_corpus([DOCS[0], dict(DOCS[1], country=None)], tmp_path / "untagged.parquet")
+    untagged = write_tagged_file([DOCS[0], dict(DOCS[1], country=None)], tmp_path / "untagged.parquet")
     with pytest.raises(EvaluationError, match=r"untagged\.parquet row 1 \(id 'b'\)"):
         load_eval_documents([untagged])
     with pytest.raises(EvaluationError, match="does not exist"):
@@ -162,9 +156,9 @@ def test_bad_corpus_input_names_file_and_row(tmp_path):
 
 def test_a_run_folder_yields_its_split_shards_only(tmp_path):
     run = tmp_path / "run"
-    write_corpus(DOCS, run / "data" / "eval-00000.parquet")
-    write_corpus([dict(DOCS[0], id="train-doc", split="train")], run / "data" / "train-00000.parquet")
-    write_corpus([dict(DOCS[0], id="work-file")], run / "stages" / "tagged" / "00000.parquet")
+    write_tagged_file(DOCS, run / "data" / "eval-00000.parquet")
+    write_tagged_file([dict(DOCS[0], id="train-doc", split="train")], run / "data" / "train-00000.parquet")
+    write_tagged_file([dict(DOCS[0], id="work-file")], run / "stages" / "tagged" / "00000.parquet")
     assert parquet_files([run], "eval") == [run / "data" / "eval-00000.parquet"]
     documents = load_eval_documents([run])
     assert sorted(documents["id"].to_list()) == sorted(d["id"] for d in DOCS)

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.repro.findings import comparisons_frame, compute_findings, verdicts  # noqa: E402
 from benchmarks.repro.headlines import HeadlinesError, headlines_to_jsonl  # noqa: E402

@@ -14,14 +14,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from builders import (
+from support.curation_runs import curation_config
+from support.input_files import (
     write_broken_jsonl,
     write_corrupt_parquet,
     write_not_parquet,
     write_truncated_gzip,
     write_warc_with_bad_record,
 )
-from reliability_builders import curation_config
 from typer.testing import CliRunner
 
 from geocorpus.config import parse_config

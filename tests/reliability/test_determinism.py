@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reliability_builders import curation_config, jsonl_input, write_english_corpus
+from support.curation_runs import curation_config, jsonl_input, write_english_corpus
 
 from geocorpus.config import parse_config
 from pipelines.curate import run_curation

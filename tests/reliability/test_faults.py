@@ -19,12 +19,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from reliability_builders import curation_config, jsonl_input, write_english_corpus
+from support.curation_runs import curation_config, jsonl_input, write_english_corpus
 
 from geocorpus.config import parse_config
 from pipelines.curate import run_curation
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GEOCORPUS = REPO / ".venv" / "bin" / "geocorpus"
 FILES, DOCS_PER_FILE = 4, 1000
 

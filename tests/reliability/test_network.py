@@ -14,13 +14,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from reliability_builders import curation_config, jsonl_input
+from support.curation_runs import curation_config, jsonl_input
 
 from geocorpus.config import parse_config
 from geocorpus.netguard import NetGuard, NetworkBlockedError
 from pipelines.curate import run_curation
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_guard_refuses_and_records_deliberate_connections():
@@ -84,7 +84,7 @@ def test_training_steps_never_touch_the_network(curated, tiny_tokenizer_dir):
 
 
 SITECUSTOMIZE = '''\
-"""Installed by test_reliability_network: every interpreter of the run is guarded from its start."""
+"""Installed by tests/reliability/test_network.py: every interpreter of the run is guarded from its start."""
 import os
 from pathlib import Path
 

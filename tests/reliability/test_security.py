@@ -1,6 +1,6 @@
 """Security of inputs: configs are read with a safe YAML loader, and nothing taken from the data (or an
 input's name) can place a file outside the output folder. URLs are never fetched: see
-test_reliability_network.py.
+test_network.py.
 
 Where data values could reach a path: datatrove writers expand ``${key}`` in output file names from
 document metadata; geocorpus names its files by rank, stage and input name only. These tests feed
@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from reliability_builders import curation_config
+from support.curation_runs import curation_config
 from typer.testing import CliRunner
 
 from geocorpus.config import ConfigError, load_config, parse_config

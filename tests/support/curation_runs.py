@@ -1,4 +1,4 @@
-"""Inputs and configs for the reliability tests: synthetic English news with real URLs, small configs.
+"""Inputs and configs for whole curation runs (the reliability tests): synthetic English news with real URLs, small configs.
 
 The texts are generated (seeded) so that every document is unique English prose long enough for the
 filters; the URLs are real news URLs from the shared data (r/worldnews 2012 submissions), so URL
@@ -13,25 +13,9 @@ import json
 import random
 from pathlib import Path
 
-PAPER_COUNTRIES = [
-    "NG",
-    "ZA",
-    "KE",
-    "GH",
-    "TZ",
-    "US",
-    "CA",
-    "JM",
-    "IN",
-    "PK",
-    "BD",
-    "LK",
-    "HK",
-    "MY",
-    "PH",
-    "GB",
-    "IE",
-]
+from geocorpus.regions import PAPER_COUNTRIES
+
+_PAPER_CODES = tuple(PAPER_COUNTRIES)  # the paper's 17 countries, in its order
 _WORDS = [
     "the",
     "council",
@@ -149,7 +133,7 @@ def write_english_corpus(
                 "url": urls[index % len(urls)],
                 "title": f"Report {index}",
                 "text": text,
-                "country": rng.choice(PAPER_COUNTRIES),
+                "country": rng.choice(_PAPER_CODES),
             }
             lines.append(json.dumps(record))
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,4 +1,6 @@
-"""Fixture builders shared by the reader tests and the end-to-end tests.
+"""Curation input files: a NOW corpus, a fundus WARC, and broken, truncated or corrupt record files.
+
+Shared by the reader tests, the end-to-end tests and the reliability tests (and the reader benchmarks).
 
 Each builder writes a small input to disk and returns what a correct reader must make of it,
 computed from what was written (never from running a reader).

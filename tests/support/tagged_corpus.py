@@ -1,8 +1,13 @@
-"""Build small tagged corpora (CORPUS_SCHEMA Parquet shards) for trainer and evaluation tests.
+"""Tagged corpora (CORPUS_SCHEMA rows and Parquet) for the trainer and evaluation tests.
 
 The curation pipeline writes ``OUT/data/{train,eval}-*.parquet``; tests of the consumers must not
 wait for it, so these helpers write the same layout from real fundus articles and from a synthetic
-multi-country set whose every document is traceable by id.
+multi-country set whose every document is traceable by id:
+
+- ``tagged_row``: one CORPUS_SCHEMA row, every column filled the way the pipeline would fill it;
+- ``write_tagged_corpus``: rows as a run folder's sharded ``data/{split}-NNNNN.parquet``;
+- ``write_tagged_file``: rows as one Parquet file at a given path;
+- ``fundus_rows`` / ``synthetic_rows`` / ``write_fundus_eval_file``: ready-made row sets.
 """
 
 from __future__ import annotations
@@ -17,9 +22,6 @@ import pyarrow.parquet as pq
 
 from geocorpus import regions
 from geocorpus.schema import CORPUS_SCHEMA
-
-#: The paper's 17 countries, in the order DEVELOPERS.md lists them (defined in geocorpus.regions).
-PAPER_COUNTRIES = list(regions.PAPER_COUNTRIES)
 
 
 def continent_of(country: str) -> str | None:
@@ -47,7 +49,7 @@ def _host_and_domain(url: str) -> tuple[str, str]:
     return host, ".".join(parts[-2:])
 
 
-def corpus_row(
+def tagged_row(
     doc_id: str,
     text: str,
     url: str,
@@ -99,7 +101,7 @@ def fundus_rows(shared_data: Path, eval_every: int = 10) -> list[dict]:
                 continue
             split = "eval" if len(rows) % eval_every == eval_every - 1 else "train"
             rows.append(
-                corpus_row(
+                tagged_row(
                     f"fundus-{line_no:04d}",
                     record["text"],
                     record["url"],
@@ -139,7 +141,7 @@ _WORDS = [
 
 
 def synthetic_rows(
-    countries: Sequence[str] = PAPER_COUNTRIES, docs_per_country: int = 20, words_per_doc: int = 60
+    countries: Sequence[str] = tuple(regions.PAPER_COUNTRIES), docs_per_country: int = 20, words_per_doc: int = 60
 ) -> list[dict]:
     """Deterministic documents for the paper's countries; id ``syn-<CC>-<n>``, URL on a local-looking host."""
     rows = []
@@ -148,17 +150,18 @@ def synthetic_rows(
             words = [_WORDS[(c_index * 7 + n * 3 + k) % len(_WORDS)] for k in range(words_per_doc)]
             text = f"News from {country} number {n}. " + " ".join(words) + "."
             url = f"https://www.news-{country.lower()}.example.{country.lower()}/story/{n}"
-            rows.append(corpus_row(f"syn-{country}-{n:04d}", text, url, country, title=f"Story {n} in {country}"))
+            rows.append(tagged_row(f"syn-{country}-{n:04d}", text, url, country, title=f"Story {n} in {country}"))
     return rows
 
 
-def write_corpus(
+def write_tagged_corpus(
     rows: Iterable[dict],
     out_dir: Path,
     shards: int = 2,
     row_group_size: int = 16,
 ) -> Path:
-    """Write ``out_dir/data/{split}-NNNNN.parquet`` in CORPUS_SCHEMA; returns ``out_dir/data``."""
+    """A run folder's output: ``out_dir/data/{split}-NNNNN.parquet`` in CORPUS_SCHEMA, each split's rows
+    dealt round-robin over up to ``shards`` files. Returns ``out_dir/data``."""
     data_dir = Path(out_dir) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     by_split: dict[str, list[dict]] = {}
@@ -171,3 +174,39 @@ def write_corpus(
             table = pa.Table.from_pylist(part, schema=CORPUS_SCHEMA)
             pq.write_table(table, data_dir / f"{split}-{shard:05d}.parquet", row_group_size=row_group_size)
     return data_dir
+
+
+def write_tagged_file(rows: Iterable[dict], path: Path) -> Path:
+    """One Parquet file at ``path`` in CORPUS_SCHEMA (parent folders created); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=CORPUS_SCHEMA), path)
+    return path
+
+
+def write_fundus_eval_file(shared_data: Path, path: Path, per_country: int = 3, max_chars: int = 300) -> Path:
+    """Real fundus articles of the paper's countries as one eval-split file, plus one train row.
+
+    At most ``per_country`` articles per country, texts cut to ``max_chars`` so scoring stays fast.
+    """
+    source = Path(shared_data) / "news" / "fundus" / "fundus_articles.jsonl"
+    taken: dict[str, int] = {}
+    rows = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        iso = fundus_country(record.get("fundus_country_dir") or "")
+        if iso not in regions.PAPER_COUNTRIES or not record.get("text") or taken.get(iso, 0) >= per_country:
+            continue
+        taken[iso] = taken.get(iso, 0) + 1
+        rows.append(
+            tagged_row(
+                f"fundus-{len(rows)}",
+                record["text"][:max_chars],
+                record["url"],
+                iso,
+                title=record.get("title"),
+                split="eval",
+            )
+        )
+    rows.append(tagged_row("train-only", "not held out", "https://example.com/a", "US", title="t", split="train"))
+    return write_tagged_file(rows, path)

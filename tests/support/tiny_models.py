@@ -1,23 +1,15 @@
-"""Small models and corpora for the evaluation tests: seeded tiny Llamas and CORPUS_SCHEMA shards.
+"""Tiny causal language models for the evaluation tests: seeded random Llamas and a few training steps.
 
-The corpus comes from real fundus articles (publisher country from the fundus folder name);
-texts are cut short so the tests stay fast on two CPU cores.
+The models are small enough (2 layers, hidden size 32) that building and scoring them stays fast on
+two CPU cores. The fixtures that use these builders live in ``tests/evaluation/conftest.py``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
 import torch
-from corpus_builders import fundus_country
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-from geocorpus.regions import PAPER_COUNTRIES
-from geocorpus.schema import CORPUS_SCHEMA
 
 
 def build_tiny_llama(tokenizer_dir: Path, out_dir: Path, seed: int = 0, max_positions: int = 128) -> Path:
@@ -60,71 +52,3 @@ def train_on_texts(model_dir: Path, texts: list[str], steps: int = 40, lr: float
         optimizer.step()
     model.save_pretrained(model_dir)
     return model_dir
-
-
-def corpus_row(
-    doc_id: str, text: str, title: str | None, url: str, country: str, continent: str, split: str = "eval"
-) -> dict:
-    """A CORPUS_SCHEMA row with the columns evaluation reads filled in."""
-    row = {field.name: None for field in CORPUS_SCHEMA}
-    row.update(
-        id=doc_id,
-        text=text,
-        title=title,
-        url=url,
-        url_normalized=url,
-        country=country,
-        continent=continent,
-        split=split,
-    )
-    return row
-
-
-def write_corpus(rows: list[dict], path: Path) -> Path:
-    """One Parquet shard in CORPUS_SCHEMA."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), path)
-    return path
-
-
-def fundus_corpus(shared_data: Path, path: Path, per_country: int = 3, max_chars: int = 300) -> Path:
-    """Real fundus articles of the paper's countries as an eval shard (plus one train row)."""
-    source = shared_data / "news" / "fundus" / "fundus_articles.jsonl"
-    taken: dict[str, int] = {}
-    rows = []
-    for line in source.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        iso = fundus_country(record.get("fundus_country_dir") or "")
-        if iso not in PAPER_COUNTRIES or not record.get("text") or taken.get(iso, 0) >= per_country:
-            continue
-        taken[iso] = taken.get(iso, 0) + 1
-        rows.append(
-            corpus_row(
-                f"fundus-{len(rows)}",
-                record["text"][:max_chars],
-                record.get("title"),
-                record["url"],
-                iso,
-                PAPER_COUNTRIES[iso],
-            )
-        )
-    rows.append(corpus_row("train-only", "not held out", "t", "https://example.com/a", "US", "America", "train"))
-    return write_corpus(rows, path)
-
-
-@pytest.fixture(scope="session")
-def tiny_llama_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
-    """A seeded random tiny Llama with the shared tiny tokenizer (import this fixture to use it)."""
-    return build_tiny_llama(tiny_tokenizer_dir, tmp_path_factory.mktemp("tiny_llama"), seed=0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread():
-    """Tiny models gain nothing from threads, and on a shared 2-core machine extra threads thrash.
-
-    Autouse in every test module that imports it; the previous setting is restored afterwards.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from corpus_builders import fundus_rows, synthetic_rows, write_corpus
+from support.tagged_corpus import fundus_rows, synthetic_rows, write_tagged_corpus
 
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.dataset import PackedDataset, region_sources
@@ -25,7 +25,7 @@ def tokenizer(tiny_tokenizer_dir):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """340 synthetic documents, 17 countries, 3 files with row groups of 7 (units of uneven size)."""
-    return write_corpus(
+    return write_tagged_corpus(
         synthetic_rows(docs_per_country=20, words_per_doc=30),
         tmp_path_factory.mktemp("syn"),
         shards=3,
@@ -95,7 +95,7 @@ def test_regional_condition_reads_only_its_region(corpus, tokenizer):
 
 def test_weighted_mixing_by_region_follows_the_weights(tmp_path, tokenizer):
     rows = synthetic_rows(countries=["IN", "KE"], docs_per_country=400, words_per_doc=5)
-    data = write_corpus(rows, tmp_path, shards=2, row_group_size=50)
+    data = write_tagged_corpus(rows, tmp_path, shards=2, row_group_size=50)
     ds = PackedDataset(region_sources(data, {"Asia": 0.8, "Africa": 0.2}), tokenizer, condition="none", seed=0)
     counts = Counter(d["country"] for d in ds.documents())
     assert counts["IN"] == 400  # Asia (weight 0.8) runs out first and ends the epoch
@@ -140,7 +140,7 @@ def test_region_without_documents_and_empty_folder_are_errors(corpus, tmp_path, 
 
 
 def test_real_fundus_documents_stream_through_every_metadata_condition(shared_data, tmp_path, tokenizer):
-    data = write_corpus(fundus_rows(shared_data), tmp_path, shards=2, row_group_size=20)
+    data = write_tagged_corpus(fundus_rows(shared_data), tmp_path, shards=2, row_group_size=20)
     for name in ("url_country_continent", "domain_only"):
         ds = PackedDataset(data, tokenizer, condition=name, seq_len=256, epochs=1)
         loader = ResumableDataLoader(ds, batch_size=4)
@@ -151,7 +151,7 @@ def test_real_fundus_documents_stream_through_every_metadata_condition(shared_da
 
 
 def test_a_reader_with_no_documents_ends_instead_of_spinning(tmp_path, tokenizer):
-    data = write_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=1), tmp_path, shards=1)
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=1), tmp_path, shards=1)
     # rank 0 of 2 with 2 workers: 4 readers for 2 documents, so rank 0's worker 0 owns nothing
     ds = PackedDataset(data, tokenizer, seq_len=32, epochs=None, rank=0, world_size=2)
     batches = []
@@ -163,7 +163,7 @@ def test_a_reader_with_no_documents_ends_instead_of_spinning(tmp_path, tokenizer
 
 
 def test_a_run_folder_and_its_data_folder_name_the_same_shards(tmp_path):
-    data = write_corpus(synthetic_rows(countries=["IN"], docs_per_country=4), tmp_path / "run", shards=2)
+    data = write_tagged_corpus(synthetic_rows(countries=["IN"], docs_per_country=4), tmp_path / "run", shards=2)
     stages = tmp_path / "run" / "stages" / "tagged"
     stages.mkdir(parents=True)
     (stages / "train-00000.parquet").write_text("work file, never read")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from corpus_builders import synthetic_rows, write_corpus
+from support.tagged_corpus import synthetic_rows, write_tagged_corpus
 
 from trainer_plugin.dataset import PackedDataset
 from trainer_plugin.loader import ResumableDataLoader
@@ -21,7 +21,7 @@ def tokenizer(tiny_tokenizer_dir):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     rows = synthetic_rows(docs_per_country=12, words_per_doc=40)
-    return write_corpus(rows, tmp_path_factory.mktemp("resume"), shards=3, row_group_size=9)
+    return write_tagged_corpus(rows, tmp_path_factory.mktemp("resume"), shards=3, row_group_size=9)
 
 
 def make_dataset(corpus, tokenizer, **kwargs):

@@ -9,9 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from corpus_builders import synthetic_rows, write_corpus
+from support.tagged_corpus import synthetic_rows, write_tagged_corpus
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 RANK_SCRIPT = textwrap.dedent(
@@ -42,7 +42,7 @@ RANK_SCRIPT = textwrap.dedent(
 
 def test_torchrun_two_ranks_split_one_epoch_exactly(tmp_path, tiny_tokenizer_dir):
     rows = synthetic_rows(docs_per_country=9, words_per_doc=25)
-    data = write_corpus(rows, tmp_path / "corpus", shards=3, row_group_size=10)
+    data = write_tagged_corpus(rows, tmp_path / "corpus", shards=3, row_group_size=10)
     script = tmp_path / "read_epoch.py"
     script.write_text(RANK_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from corpus_builders import fundus_rows, synthetic_rows, write_corpus
+from support.tagged_corpus import fundus_rows, synthetic_rows, write_tagged_corpus
 
 from geocorpus.typed_config import ConfigError as TypedConfigError
 from trainer_plugin.conditions import ConditionError
@@ -19,7 +19,7 @@ from trainer_plugin.shards import CorpusError
 from trainer_plugin.train import main, train
 
 ENGLISH_COUNTRIES = ["US", "GB", "CA", "ZA", "AU", "IN", "IE"]
-CONFIGS = Path(__file__).resolve().parent.parent / "trainer_plugin" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "trainer_plugin" / "configs"
 
 
 @pytest.fixture()
@@ -33,7 +33,9 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def fundus_corpus(shared_data, tmp_path_factory):
-    return write_corpus(fundus_rows(shared_data), tmp_path_factory.mktemp("fundus"), shards=2, row_group_size=25)
+    return write_tagged_corpus(
+        fundus_rows(shared_data), tmp_path_factory.mktemp("fundus"), shards=2, row_group_size=25
+    )
 
 
 def tiny_config(data, tokenizer_dir, output_dir, **training) -> dict:
@@ -144,7 +146,7 @@ def test_typed_config_reads_sections_and_keeps_values_exact(tmp_path, tiny_token
 
 
 def test_bad_data_or_condition_stops_before_training(tmp_path, tiny_tokenizer_dir):
-    data = write_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=5), tmp_path / "corpus")
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=5), tmp_path / "corpus")
     config = tiny_config(data, tiny_tokenizer_dir, tmp_path / "out")
     with pytest.raises(CorpusError, match=r"no documents for condition 'regional' \(include_regions=\['Europe'\]"):
         train({**config, "condition": {"name": "regional", "include_regions": ["Europe"]}})
@@ -171,7 +173,7 @@ def test_bundled_configs_validate():
 
 
 def test_cli_trains_from_a_yaml_file(tmp_path, tiny_tokenizer_dir, one_thread):
-    data = write_corpus(synthetic_rows(countries=["IN", "KE", "GB"], docs_per_country=10), tmp_path / "corpus")
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE", "GB"], docs_per_country=10), tmp_path / "corpus")
     config = tiny_config(data, tiny_tokenizer_dir, tmp_path / "out", max_steps=3, save_steps=3)
     config["condition"] = {"name": "leave_one_out", "exclude_regions": ["KE"]}
     path = tmp_path / "run.yaml"

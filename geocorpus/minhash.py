@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -20,6 +21,7 @@ from datatrove.pipeline.dedup.minhash import (
     MinhashDedupFilter,
     MinhashDedupSignature,
 )
+from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.readers.parquet import ParquetReader
 from datatrove.utils.word_tokenizers import WordTokenizer
 
@@ -46,7 +48,7 @@ class MinhashConfig:
     workers_per_bucket: int = 1
     seed: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Value checks; types are checked by the config validator (:mod:`geocorpus.typed_config`)."""
         for f in fields(self):
             if f.name != "seed" and getattr(self, f.name) < 1:
@@ -75,7 +77,7 @@ class MinhashConfig:
         }
 
 
-def corpus_parquet_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
+def corpus_parquet_adapter(self: BaseReader, data: dict[str, Any], path: str, id_in_file: int | str) -> dict[str, Any]:
     """datatrove reader adapter: every CORPUS_SCHEMA column of a tagged shard lands in ``doc.metadata``."""
     for column in ("id", "text"):
         if column not in data:
@@ -94,7 +96,7 @@ class WhitespaceWordTokenizer(WordTokenizer):
     and work for every language the corpus holds that separates words by spaces.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(language=None)
 
     def word_tokenize(self, text: str) -> list[str]:
@@ -104,7 +106,8 @@ class WhitespaceWordTokenizer(WordTokenizer):
         return [line for line in text.splitlines() if line.strip()]
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-        spans, start = [], 0
+        spans: list[tuple[int, int]] = []
+        start = 0
         for word in text.split():
             start = text.index(word, start)
             spans.append((start, start + len(word)))
@@ -115,12 +118,12 @@ class WhitespaceWordTokenizer(WordTokenizer):
 class NearDuplicateExclusionWriter(ExclusionWriter):
     """ExclusionWriter for the MinHash filter, which drops documents without setting a reason."""
 
-    def write(self, document: Document, rank: int = 0, **kwargs):
+    def write(self, document: Document, rank: int = 0, **kwargs: Any) -> None:
         document.metadata.setdefault(FILTER_REASON_KEY, NEAR_DUPLICATE_REASON)
         return super().write(document, rank, **kwargs)
 
 
-def _corpus_reader(input_folder) -> ParquetReader:
+def _corpus_reader(input_folder: str | Path) -> ParquetReader:
     return ParquetReader(str(input_folder), adapter=corpus_parquet_adapter, glob_pattern="*.parquet")
 
 

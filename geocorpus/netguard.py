@@ -96,7 +96,7 @@ class NetGuard:
             _active.append(self)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         with _lock:
             _active.remove(self)
 

@@ -22,7 +22,7 @@ class RunLayout:
 
     root: Path
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path) -> None:
         object.__setattr__(self, "root", Path(root))
 
     # stage work folders

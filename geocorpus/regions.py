@@ -146,7 +146,10 @@ def normalize_country(value: str) -> str:
 
 def country_name(code: str) -> str:
     """Readable English name: pycountry's common name where it has one (``Taiwan``), else its name."""
-    country = pycountry.countries.get(alpha_2=normalize_country(code))
+    alpha_2 = normalize_country(code)
+    country = pycountry.countries.get(alpha_2=alpha_2)
+    if country is None:  # normalize_country only returns codes pycountry knows
+        raise UnknownCountryError(f"not an ISO 3166-1 country: {code!r}")
     return getattr(country, "common_name", None) or country.name
 
 

@@ -146,7 +146,7 @@ class RegistryMatch:
 class OutletRegistry:
     """Host- and domain-level outlet -> country table; host entries win over domain entries."""
 
-    def __init__(self, hosts: dict[str, str], domains: dict[str, str], version: str, sources: tuple[str, ...]):
+    def __init__(self, hosts: dict[str, str], domains: dict[str, str], version: str, sources: tuple[str, ...]) -> None:
         self._hosts = hosts
         self._domains = domains
         self.version = version
@@ -331,7 +331,7 @@ SOURCES: dict[str, SourceSpec] = {
 
 
 def resolve_claims(
-    claims: dict[str, Counter], priority: Sequence[str] = SOURCE_PRIORITY
+    claims: dict[str, Counter[str]], priority: Sequence[str] = SOURCE_PRIORITY
 ) -> tuple[str | None, str | None]:
     """(country or None, conflict kind or None) for one key from {source: Counter(country -> rows)}.
 
@@ -347,11 +347,11 @@ def resolve_claims(
         return (None, None) if country == NON_COUNTRY else (country, None)
     if len(countries) >= MULTI_COUNTRY_THRESHOLD:
         return None, "multi_country"
-    country, kind = _decide_between_two(claims, priority)
-    return (None, "non_country") if country == NON_COUNTRY else (country, kind)
+    winner, kind = _decide_between_two(claims, priority)
+    return (None, "non_country") if winner == NON_COUNTRY else (winner, kind)
 
 
-def _decide_between_two(claims: dict[str, Counter], priority: Sequence[str]) -> tuple[str | None, str]:
+def _decide_between_two(claims: dict[str, Counter[str]], priority: Sequence[str]) -> tuple[str | None, str]:
     """Two candidate countries: source votes, then source priority (see resolve_claims)."""
     votes: dict[str, str] = {}
     for source, counts in claims.items():
@@ -416,7 +416,7 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _format_claims(claims: dict[str, Counter]) -> str:
+def _format_claims(claims: dict[str, Counter[str]]) -> str:
     return "; ".join(
         f"{source}:" + ",".join(f"{country}={rows}" for country, rows in sorted(counts.items()))
         for source, counts in sorted(claims.items())
@@ -441,11 +441,13 @@ def build_registry(
     unknown = [name for name in sources if name not in SOURCES]
     if unknown:
         raise ValueError(f"unknown registry source(s) {unknown}; choose from {sorted(SOURCES)}")
-    claims: dict[tuple[str, str], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
-    rows_by_source: Counter = Counter()
-    unmapped: Counter = Counter()
-    rejected: Counter = Counter()
+    claims: dict[tuple[str, str], dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    rows_by_source: Counter[str] = Counter()
+    unmapped: Counter[tuple[str, str]] = Counter()
+    rejected: Counter[str] = Counter()
     issues: list[tuple[str, str, str, str, str]] = []
+    country: str | None  # None once the claims for a key are resolved to no country
+    kind: str | None
     for name in sources:
         spec = SOURCES[name]
         path = shared_dir / spec.path
@@ -467,9 +469,9 @@ def build_registry(
             claims[(key, level)][name][country] += 1
 
     entries: list[tuple[str, str, str, str]] = []
-    conflicts: Counter = Counter()
-    keys_by_source: Counter = Counter()
-    entries_by_source: Counter = Counter()
+    conflicts: Counter[str] = Counter()
+    keys_by_source: Counter[str] = Counter()
+    entries_by_source: Counter[str] = Counter()
     cctld_disagreements = 0
     for (key, level), by_source in sorted(claims.items()):
         keys_by_source.update(source for source, counts in by_source.items() if set(counts) != {NON_COUNTRY})

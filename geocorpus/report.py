@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from geocorpus.paths import RunLayout
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from geocorpus.config import CurateConfig
 
 
 def _glob(folder: Path) -> str | None:
@@ -21,7 +27,7 @@ def _glob(folder: Path) -> str | None:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
-def _rows(con, sql: str) -> list[tuple]:
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
     return con.execute(sql).fetchall()
 
 
@@ -88,7 +94,7 @@ def _by(rows: list[dict], key: str, value: str) -> dict[str, int]:
     return totals
 
 
-def print_stats(stats: dict, console=None, reconcile: dict | None = None) -> None:
+def print_stats(stats: dict, console: Console | None = None, reconcile: dict | None = None) -> None:
     """Rich tables: countries, continents, tag sources, exclusion reasons, and the reconcile line."""
     from rich.console import Console
     from rich.table import Table
@@ -213,7 +219,7 @@ def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:
     return written
 
 
-def write_dataset_card(out_dir: Path, config, stats: dict, reconcile: dict) -> Path:
+def write_dataset_card(out_dir: Path, config: CurateConfig, stats: dict, reconcile: dict) -> Path:
     """README.md in the output folder: a Hugging Face dataset card with the counts and provenance."""
     countries = _by(stats.get("countries", []), "country", "documents")
     lines = [

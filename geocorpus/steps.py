@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xxhash
 from datatrove.data import Document, DocumentsPipeline
@@ -21,6 +22,10 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.base_filter import PerTaskStatsFilter
 from geocorpus.writers import INPUT_COUNTRY_KEY
+
+if TYPE_CHECKING:
+    from geocorpus.tagging import RegionTagger
+    from geocorpus.urls import URLVerifier
 
 
 class VerifyURL(PerTaskStatsFilter):
@@ -32,11 +37,13 @@ class VerifyURL(PerTaskStatsFilter):
 
     name = "🔗 Verify URL"
 
-    def __init__(self, exclusion_writer: DiskWriter | None = None, url_key: str = "url", max_length: int = 2048):
+    def __init__(
+        self, exclusion_writer: DiskWriter | None = None, url_key: str = "url", max_length: int = 2048
+    ) -> None:
         super().__init__(exclusion_writer)
         self.url_key = url_key
         self.max_length = max_length
-        self._verifier = None
+        self._verifier: URLVerifier | None = None
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if self._verifier is None:
@@ -48,6 +55,7 @@ class VerifyURL(PerTaskStatsFilter):
             return False, "missing_url"
         result = self._verifier.verify(str(raw))
         if not result.ok:
+            assert result.reason is not None  # a rejection always names its reason
             return False, result.reason
         meta = doc.metadata
         meta["url_normalized"] = result.url
@@ -72,18 +80,18 @@ class TagRegion(PipelineStep):
         user_registry: str | None = None,
         continent_scheme: str = "paper",
         input_country_key: str = INPUT_COUNTRY_KEY,
-    ):
+    ) -> None:
         super().__init__()
         self.precedence = tuple(precedence)
         self.user_registry = user_registry
         self.continent_scheme = continent_scheme
         self.input_country_key = input_country_key
-        self._tagger = None
+        self._tagger: RegionTagger | None = None
         # Build once here so that a bad precedence or registry file fails before any worker starts.
         self._make_tagger()
         self._tagger = None
 
-    def _make_tagger(self):
+    def _make_tagger(self) -> RegionTagger:
         from geocorpus.tagging import RegionTagger
 
         self._tagger = RegionTagger(
@@ -97,7 +105,7 @@ class TagRegion(PipelineStep):
         tagger = self._tagger or self._make_tagger()
         tag = tagger.tag
         claim_key = self.input_country_key
-        counts: Counter[str] = Counter()
+        counts: Counter[tuple[str | None, str, bool]] = Counter()
         try:
             for doc in data:
                 meta = doc.metadata
@@ -121,7 +129,7 @@ class RequireCountry(PerTaskStatsFilter):
 
     name = "🧭 Require country"
 
-    def __init__(self, exclusion_writer: DiskWriter | None = None, allowed: Sequence[str] | None = None):
+    def __init__(self, exclusion_writer: DiskWriter | None = None, allowed: Sequence[str] | None = None) -> None:
         super().__init__(exclusion_writer)
         self.allowed = frozenset(c.upper() for c in allowed) if allowed else None
 
@@ -164,7 +172,7 @@ class MinLengthFilter(PerTaskStatsFilter):
 
     name = "📏 Min length"
 
-    def __init__(self, min_words: int = 50, exclusion_writer: DiskWriter | None = None):
+    def __init__(self, min_words: int = 50, exclusion_writer: DiskWriter | None = None) -> None:
         super().__init__(exclusion_writer)
         self.min_words = min_words
 
@@ -191,7 +199,7 @@ class LanguageIDFilter(PerTaskStatsFilter):
         model: str = "py3langid",
         exclusion_writer: DiskWriter | None = None,
         max_chars: int = 3000,
-    ):
+    ) -> None:
         super().__init__(exclusion_writer)
         self.languages = frozenset(languages)
         self.min_score = min_score
@@ -202,9 +210,9 @@ class LanguageIDFilter(PerTaskStatsFilter):
                 f"language model {model!r}: not a file. Use 'py3langid' or the path of a local fastText "
                 "model (e.g. lid.176.bin); nothing is downloaded."
             )
-        self._predict = None
+        self._predict: Callable[[str], tuple[str, float]] | None = None
 
-    def _load(self):
+    def _load(self) -> Callable[[str], tuple[str, float]]:
         if self.model == "py3langid":
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -244,7 +252,7 @@ class CountInput(PipelineStep):
     name = "🧮 Count input"
     type = "🔢 - STATS"
 
-    def __init__(self, output_folder: DataFolderLike, input_name: str):
+    def __init__(self, output_folder: DataFolderLike, input_name: str) -> None:
         super().__init__()
         self.output_folder = get_datafolder(output_folder)
         self.input_name = input_name

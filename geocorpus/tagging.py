@@ -53,7 +53,7 @@ class RegionTagger:
         builtin_registry: OutletRegistry | bool = True,
         continent_scheme: str = "paper",
         cache_size: int = 200_000,
-    ):
+    ) -> None:
         unknown = [s for s in precedence if s not in EVIDENCE_SOURCES]
         if unknown:
             raise TaggingConfigError(
@@ -94,7 +94,9 @@ class RegionTagger:
         code = self._claims[claim]
         return code, (None if code else claim)
 
-    def _evidence(self, source: str, host, domain, suffix, input_code) -> str | None:
+    def _evidence(
+        self, source: str, host: str | None, domain: str | None, suffix: str | None, input_code: str | None
+    ) -> str | None:
         if source == "input":
             return input_code
         if not host:
@@ -119,18 +121,20 @@ class RegionTagger:
         input_country: str | None = None,
     ) -> RegionTag:
         if input_country is None:
-            cached = self._by_host.get(host)
-            cache, key = self._by_host, host
-        else:
-            key = (host, input_country)
-            cached = self._by_host_claim.get(key)
-            cache = self._by_host_claim
-        if cached is not None:
-            return cached
-        result = self._decide(host, domain, suffix, input_country)
-        if len(cache) >= self._cache_size:
-            cache.clear()
-        cache[key] = result
+            result = self._by_host.get(host)
+            if result is None:
+                result = self._decide(host, domain, suffix, None)
+                if len(self._by_host) >= self._cache_size:
+                    self._by_host.clear()
+                self._by_host[host] = result
+            return result
+        key = (host, input_country)
+        result = self._by_host_claim.get(key)
+        if result is None:
+            result = self._decide(host, domain, suffix, input_country)
+            if len(self._by_host_claim) >= self._cache_size:
+                self._by_host_claim.clear()
+            self._by_host_claim[key] = result
         return result
 
     def _region(self, code: str) -> tuple[str, str]:
@@ -140,7 +144,9 @@ class RegionTagger:
             info = self._regions[code] = (country_name(code), continent(code, self.continent_scheme))
         return info
 
-    def _decide(self, host, domain, suffix, input_country) -> RegionTag:
+    def _decide(
+        self, host: str | None, domain: str | None, suffix: str | None, input_country: str | None
+    ) -> RegionTag:
         input_code, unrecognized = self._input_country(input_country)
         found = [
             (source, code)

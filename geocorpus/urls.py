@@ -170,6 +170,9 @@ class URLResult(NamedTuple):
 
 _new_result = tuple.__new__
 
+#: (ascii host, registrable domain, public suffix, None) for a good host, (None, None, None, reason) otherwise.
+_HostInfo = tuple[str, str, str, None] | tuple[None, None, None, str]
+
 
 def _accepted(url: str, host: str, domain: str, suffix: str, unwrapped: bool) -> URLResult:
     """Same as URLResult(True, url, host, domain, suffix, unwrapped, None), faster."""
@@ -253,7 +256,7 @@ class URLVerifier:
         self._drop_names = frozenset(names)
         self._drop_prefixes = tuple(prefixes)
         self._drop_pairs = frozenset(pairs)
-        self._host_cache: dict[str, tuple[str | None, str | None, str | None, str | None]] = {}
+        self._host_cache: dict[str, _HostInfo] = {}
         self._extract = _suffix_extractor()
 
     def __getstate__(self) -> dict:
@@ -269,7 +272,7 @@ class URLVerifier:
         self._extract = _suffix_extractor()
 
     # ------------------------------------------------------------------ host (cached)
-    def _host_info(self, raw_host: str) -> tuple[str | None, str | None, str | None, str | None]:
+    def _host_info(self, raw_host: str) -> _HostInfo:
         """raw host text -> (ascii host, domain, suffix, rejection reason), cached per raw host."""
         info = self._host_cache.get(raw_host)
         if info is None:
@@ -280,7 +283,7 @@ class URLVerifier:
             cache[raw_host] = info
         return info
 
-    def _analyse_host(self, raw_host: str) -> tuple[str | None, str | None, str | None, str | None]:
+    def _analyse_host(self, raw_host: str) -> _HostInfo:
         host = raw_host
         if "%" in host:
             if not _decodable(host):
@@ -370,7 +373,7 @@ class URLVerifier:
                 scheme, rest = "http", text[7:]
             else:
                 split = self._split_unusual_scheme(text, unwrapped)
-                if split.__class__ is URLResult:
+                if isinstance(split, URLResult):
                     return split
                 scheme, rest = split
             if rest[:20] == "web.archive.org/web/":  # fast path for the common Wayback form
@@ -416,9 +419,9 @@ class URLVerifier:
             info = self._host_cache.get(authority)
             if info is None:
                 info = self._host_info(authority)
-            host, domain, suffix, reason = info
-            if reason is not None:
-                return _rejected(reason, unwrapped)
+            if info[3] is not None:
+                return _rejected(info[3], unwrapped)
+            host, domain, suffix, _ = info
 
             # ---- path, query, fragment
             if "#" in tail:

@@ -8,6 +8,8 @@ every dropped document lands here with the step that dropped it and a machine-re
 from __future__ import annotations
 
 import json
+from string import Template
+from typing import Any
 
 from datatrove.data import Document
 from datatrove.io import DataFolderLike
@@ -21,16 +23,18 @@ FILTER_REASON_KEY = "filter_reason"
 INPUT_COUNTRY_KEY = "input_country"
 
 
-def corpus_row(document: Document) -> dict:
+def corpus_row(document: Document) -> dict[str, Any]:
     """Flatten a Document into a CORPUS_SCHEMA row; metadata outside the schema is dropped."""
     meta = document.metadata
-    row = {"id": document.id, "text": document.text}
+    row: dict[str, Any] = {"id": document.id, "text": document.text}
     for column in METADATA_COLUMNS:
         row[column] = meta.get(column)
     return row
 
 
-def exclusion_record(doc_id: str, stage: str, reason: str, text: str, country, fields: dict) -> dict:
+def exclusion_record(
+    doc_id: str, stage: str, reason: str, text: str, country: object, fields: dict[str, Any]
+) -> dict[str, Any]:
     """One EXCLUSION_SCHEMA row; ``fields`` (every original field but id and text) is kept whole."""
     return {
         "id": doc_id,
@@ -46,7 +50,7 @@ def exclusion_record(doc_id: str, stage: str, reason: str, text: str, country, f
     }
 
 
-def exclusion_row(document: Document, stage: str) -> dict:
+def exclusion_row(document: Document, stage: str) -> dict[str, Any]:
     """Flatten a dropped Document into an EXCLUSION_SCHEMA row, keeping every original field."""
     meta = dict(document.metadata)
     reason = meta.pop(FILTER_REASON_KEY, None) or "unspecified"
@@ -54,7 +58,7 @@ def exclusion_row(document: Document, stage: str) -> dict:
     return exclusion_record(document.id, stage, reason, document.text, country, meta)
 
 
-def _str_or_none(value) -> str | None:
+def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
@@ -66,7 +70,9 @@ class _RankOnlyFilename:
     overwrite other tasks' output or escape the output folder. Data never names files here.
     """
 
-    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs) -> str:
+    output_filename: Template  # set by datatrove's DiskWriter.__init__
+
+    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs: object) -> str:
         return self.output_filename.safe_substitute(rank=str(rank).zfill(5))
 
 
@@ -75,7 +81,7 @@ class CorpusWriter(_RankOnlyFilename, ParquetWriter):
 
     name = "🌍 geocorpus Parquet"
 
-    def __init__(self, output_folder: DataFolderLike, output_filename: str = "${rank}.parquet", **kwargs):
+    def __init__(self, output_folder: DataFolderLike, output_filename: str = "${rank}.parquet", **kwargs: Any) -> None:
         kwargs.setdefault("compression", "zstd")
         super().__init__(
             output_folder,
@@ -96,8 +102,8 @@ class ExclusionWriter(_RankOnlyFilename, ParquetWriter):
         output_folder: DataFolderLike,
         stage: str,
         output_filename: str = "${rank}.parquet",
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("compression", "zstd")
         self.stage = stage
         super().__init__(

@@ -8,6 +8,7 @@ The pieces a training script needs are importable from here (the runner is
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 _EXPORTS = {
     "Condition": "trainer_plugin.conditions",
@@ -33,7 +34,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'trainer_plugin' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from trainer_plugin.dataset import PackedDataset
 
@@ -23,10 +24,13 @@ def state_file_name(rank: int) -> str:
 class DatasetStateCallback(TrainerCallback):
     """Writes the dataset's state into every checkpoint folder the Trainer saves."""
 
-    def __init__(self, dataset: PackedDataset):
+    def __init__(self, dataset: PackedDataset) -> None:
         self.dataset = dataset
 
-    def on_save(self, args, state, control, **kwargs):
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        assert args.output_dir is not None  # TrainingArguments.__post_init__ fills in a default
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / state_file_name(self.dataset.rank)

@@ -101,7 +101,7 @@ class PackedDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         eos_id: int | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.condition = condition if isinstance(condition, Condition) else load_condition(condition)
         self.template = self.condition.template()

@@ -9,6 +9,7 @@ model and records it on the dataset, so ``dataset.state_dict()`` is exact at any
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, cast
 
 from torch.utils.data import DataLoader
 
@@ -20,8 +21,13 @@ class ResumableDataLoader(DataLoader):
     """``DataLoader`` over a PackedDataset whose ``state_dict`` follows what was actually consumed."""
 
     def __init__(
-        self, dataset: PackedDataset, batch_size: int, num_workers: int = 0, return_seq_lens: bool = False, **kwargs
-    ):
+        self,
+        dataset: PackedDataset,
+        batch_size: int,
+        num_workers: int = 0,
+        return_seq_lens: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(dataset, PackedDataset):
             raise TypeError(f"ResumableDataLoader needs a PackedDataset, got {type(dataset).__name__}")
         kwargs.setdefault("collate_fn", PackedCollator(return_seq_lens=return_seq_lens, with_stream_position=True))
@@ -30,8 +36,14 @@ class ResumableDataLoader(DataLoader):
         super().__init__(dataset, batch_size=batch_size, num_workers=num_workers, **kwargs)
         dataset.set_num_workers(num_workers)
 
-    def __iter__(self) -> Iterator[dict]:
-        dataset: PackedDataset = self.dataset
+    @property
+    def _packed_dataset(self) -> PackedDataset:
+        """``self.dataset``, as the PackedDataset ``__init__`` insists on."""
+        return cast(PackedDataset, self.dataset)
+
+    # torch types DataLoader.__iter__ as its private _BaseDataLoaderIter; this one yields plain batches
+    def __iter__(self) -> Iterator[dict]:  # type: ignore[override]
+        dataset = self._packed_dataset
         # the workers (or the in-process iterator) take the resume point while super() starts them
         batches = dataset.begin_pass(super().__iter__)
         for batch in batches:
@@ -41,7 +53,7 @@ class ResumableDataLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict:
-        return self.dataset.state_dict()
+        return self._packed_dataset.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.dataset.load_state_dict(state)
+        self._packed_dataset.load_state_dict(state)

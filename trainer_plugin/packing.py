@@ -10,7 +10,7 @@ each sequence's document segments for custom loops.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -18,7 +18,14 @@ import torch
 IGNORE_INDEX = -100
 
 
-def backend_of(tokenizer: Any):
+class BatchEncoder(Protocol):
+    """What packing needs of a tokenizer backend: ``tokenizers.Tokenizer`` or anything alike."""
+
+    def encode_batch(self, input: Sequence[Any], is_pretokenized: bool = ..., add_special_tokens: bool = ...) -> Any:
+        """Encodings (each with ``.ids``) of many texts."""
+
+
+def backend_of(tokenizer: Any) -> BatchEncoder:
     """The ``tokenizers.Tokenizer`` behind a transformers fast tokenizer (or the object itself)."""
     backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
     if not hasattr(backend, "encode_batch"):
@@ -29,7 +36,7 @@ def backend_of(tokenizer: Any):
     return backend
 
 
-def encode_texts(backend, texts: Sequence[str]) -> list[list[int]]:
+def encode_texts(backend: BatchEncoder, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of many texts in one batched, parallel call, without special tokens."""
     encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
     return [e.ids for e in encode(list(texts), add_special_tokens=False)]
@@ -49,15 +56,16 @@ class Packer:
         mask_metadata: bool = False,
         eos_id: int | None = None,
         pad_id: int | None = None,
-    ):
+    ) -> None:
         if seq_len < 2:
             raise ValueError(f"seq_len must be at least 2, got {seq_len}")
         self.backend = backend_of(tokenizer)
         self.seq_len = seq_len
         self.mask_metadata = mask_metadata
-        self.eos_id = eos_id if eos_id is not None else getattr(tokenizer, "eos_token_id", None)
-        if self.eos_id is None:
+        eos = eos_id if eos_id is not None else getattr(tokenizer, "eos_token_id", None)
+        if eos is None:
             raise ValueError("the tokenizer has no eos_token_id; pass eos_id explicitly")
+        self.eos_id: int = eos
         pad = pad_id if pad_id is not None else getattr(tokenizer, "pad_token_id", None)
         self.pad_id = self.eos_id if pad is None else pad
         self._ids: list[int] = []
@@ -108,7 +116,8 @@ class Packer:
     def _take(self, n: int) -> tuple[list[int], list[int], list[int]]:
         ids, self._ids = self._ids[:n], self._ids[n:]
         labels, self._labels = self._labels[:n], self._labels[n:]
-        lens, taken = [], 0
+        lens: list[int] = []
+        taken = 0
         while taken < n:
             piece = min(self._segments[0], n - taken)
             lens.append(piece)
@@ -138,7 +147,7 @@ class PackedCollator:
     ``cu_seq_lens``, the cumulative document offsets of the flattened batch (flash-attention varlen).
     """
 
-    def __init__(self, return_seq_lens: bool = False, with_stream_position: bool = False):
+    def __init__(self, return_seq_lens: bool = False, with_stream_position: bool = False) -> None:
         self.return_seq_lens = return_seq_lens
         self.with_stream_position = with_stream_position
 

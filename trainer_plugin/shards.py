@@ -150,7 +150,7 @@ def slot_slices(units: Sequence[Unit], order: np.ndarray, slot: int, n_slots: in
 class UnitReader:
     """Reads slices of kept rows, one row group at a time, keeping file handles open."""
 
-    def __init__(self, condition: Condition):
+    def __init__(self, condition: Condition) -> None:
         self.condition = condition
         self.columns = required_columns(condition)
         self._files: dict[str, pq.ParquetFile] = {}

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
 from geocorpus.paths import RunLayout
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>"]
 
@@ -26,7 +30,7 @@ class TokenizerNotFoundError(TokenizerError, FileNotFoundError):
     """Neither a local tokenizer folder nor an id in the local Hugging Face cache; names the path."""
 
 
-def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False):
+def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False) -> PreTrainedTokenizerBase:
     """A fast tokenizer from a local folder or a hub id already in the local cache; never downloads.
 
     A missing pad token is borrowed from EOS (batching pads; padded positions are never scored).

@@ -14,25 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase, Trainer, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from trainer_plugin.callbacks import DatasetStateCallback, restore_dataset_state
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import TrainConfig, load_config
-from trainer_plugin.dataset import PackedDataset, as_sources, region_sources
+from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources
 from trainer_plugin.loader import ResumableDataLoader
 from trainer_plugin.tokenizer import load_tokenizer
 
 
 def build_dataset(
-    config: TrainConfig, tokenizer, rank: int | None = None, world_size: int | None = None
+    config: TrainConfig, tokenizer: PreTrainedTokenizerBase, rank: int | None = None, world_size: int | None = None
 ) -> PackedDataset:
     """The training stream of the config; reads only metadata and region columns, so errors come early."""
     data, training = config.data, config.training
     condition = load_condition(config.condition)
     if data.mix is None:
-        sources: Any = as_sources(data.train)
+        sources: list[Source] = as_sources(data.train)
     elif "regions" in data.mix:
         sources = region_sources(data.mix["paths"], data.mix["regions"])
     else:
@@ -57,7 +57,7 @@ def build_dataset(
     )
 
 
-def build_model(config: TrainConfig, tokenizer) -> LlamaForCausalLM:
+def build_model(config: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
     """A randomly initialised Llama of the configured size, its vocabulary that of the tokenizer."""
     m = config.model
     llama = LlamaConfig(
@@ -84,7 +84,7 @@ class GeoTrainer(Trainer):
     reads everything); the PackedDataset already gives each rank its own share.
     """
 
-    def __init__(self, *args, train_loader: ResumableDataLoader, **kwargs):
+    def __init__(self, *args: Any, train_loader: ResumableDataLoader, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.train_loader = train_loader
 

@@ -50,7 +50,7 @@ class BalanceConfig:
     eval_max_per_region: int | None = None
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Value checks; types are checked by the config validator (:mod:`geocorpus.typed_config`)."""
         _check_choice("by", self.by, REGION_COLUMNS)
         _check_choice("unit", self.unit, UNITS)
@@ -76,19 +76,19 @@ class BalanceConfig:
         return from_mapping(cls, data, "balance")
 
 
-def _check_choice(name: str, value, choices: tuple[str, ...]):
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"balance.{name}: expected one of {list(choices)}, got {value!r}")
 
 
-def _check_int(name: str, value, minimum: int):
+def _check_int(name: str, value: object, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"balance.{name}: expected an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"balance.{name}: must be >= {minimum}, got {value}")
 
 
-def _check_number(name: str, value):
+def _check_number(name: str, value: object) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"balance.{name}: expected a finite number, got {value!r}")
 
@@ -244,13 +244,13 @@ def _apply_limits(rows: pl.DataFrame, limits: dict[str, int], config: BalanceCon
     return _set_reason(rows, over, reason)
 
 
-def _balance_none(rows: pl.DataFrame, config: BalanceConfig):
+def _balance_none(rows: pl.DataFrame, config: BalanceConfig) -> tuple[pl.DataFrame, dict[str, int]]:
     return rows, {}
 
 
-def _balance_cap(rows: pl.DataFrame, config: BalanceConfig):
+def _balance_cap(rows: pl.DataFrame, config: BalanceConfig) -> tuple[pl.DataFrame, dict[str, int]]:
     """Caps (``default`` for unnamed regions) and exact targets; a region gets the smaller of both."""
-    limits = {}
+    limits: dict[str, int] = {}
     for region in _train_amounts(rows, config):
         candidates = [config.caps[k] for k in (region, "default") if k in config.caps][:1]
         if region in config.targets:
@@ -284,12 +284,12 @@ def _temperature_quotas(amounts: dict[str, int], alpha: float, total: int | None
     return quotas
 
 
-def _balance_temperature(rows: pl.DataFrame, config: BalanceConfig):
+def _balance_temperature(rows: pl.DataFrame, config: BalanceConfig) -> tuple[pl.DataFrame, dict[str, int]]:
     quotas = _temperature_quotas(_train_amounts(rows, config), config.temperature, config.total)
     return _apply_limits(rows, quotas, config, "temperature_sample"), quotas
 
 
-def _balance_paper_interleave(rows: pl.DataFrame, config: BalanceConfig):
+def _balance_paper_interleave(rows: pl.DataFrame, config: BalanceConfig) -> tuple[pl.DataFrame, dict[str, int]]:
     """Equal documents per region (the smallest region's count); order set in :func:`_assign_order`."""
     rows = _set_reason(rows, (pl.col("split") == "train") & (pl.col("region") == UNKNOWN_REGION), "region_unknown")
     amounts = _train_amounts(rows, config)

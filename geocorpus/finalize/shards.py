@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 import polars as pl
@@ -114,14 +115,14 @@ def _open_shard(path: Path) -> pq.ParquetFile:
     return shard
 
 
-def _cast(table: pa.Table, schema: pa.Schema, path) -> pa.Table:
+def _cast(table: pa.Table, schema: pa.Schema, path: Path | str) -> pa.Table:
     try:
         return table.select(schema.names).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ValueError(f"{path}: rows do not fit CORPUS_SCHEMA ({error})") from error
 
 
-def _raise_unmatched(staged: Path, wanted: pa.Table):
+def _raise_unmatched(staged: Path, wanted: pa.Table) -> NoReturn:
     seen = pl.read_parquet(staged, columns=["id"])["id"]
     repeated = seen.filter(seen.is_duplicated()).unique().sort().head(5).to_list()
     if repeated:
@@ -162,7 +163,7 @@ def _sql_string(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _arrow_batches(relation: duckdb.DuckDBPyRelation):
+def _arrow_batches(relation: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
     """Stream a duckdb relation as Arrow batches (``to_arrow_reader`` in duckdb 2, older name before)."""
     if hasattr(relation, "to_arrow_reader"):
         return relation.to_arrow_reader(_READ_BATCH_ROWS)
@@ -173,7 +174,7 @@ class _ShardSink:
     """Cuts a row stream into ``<name>-NNNNN.parquet`` files of ``rows_per_shard`` rows, writing
     row groups of a fixed size so the output bytes depend only on the rows."""
 
-    def __init__(self, out_dir: Path, name: str, rows_per_shard: int):
+    def __init__(self, out_dir: Path, name: str, rows_per_shard: int) -> None:
         self.out_dir, self.name, self.rows_per_shard = out_dir, name, rows_per_shard
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
@@ -181,7 +182,7 @@ class _ShardSink:
         self.rows_in_shard = 0
         self.paths: list[str] = []
 
-    def add(self, table: pa.Table):
+    def add(self, table: pa.Table) -> None:
         self.pending.append(_cast(table, CORPUS_SCHEMA, "duckdb output"))
         self.pending_rows += table.num_rows
         while self.pending_rows >= self._next_group_size():
@@ -197,7 +198,7 @@ class _ShardSink:
     def _next_group_size(self) -> int:
         return min(_ROW_GROUP_ROWS, self.rows_per_shard - self.rows_in_shard)
 
-    def _flush(self, n: int):
+    def _flush(self, n: int) -> None:
         combined = pa.concat_tables(self.pending)
         group, rest = combined.slice(0, n), combined.slice(n)
         self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ class ReconcileError(RuntimeError):
     """input != kept + excluded: a document was lost or duplicated somewhere."""
 
 
-def parquet_rows(paths) -> int:
+def parquet_rows(paths: Iterable[str | Path]) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
 
 
@@ -108,7 +109,7 @@ def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
     if shards:
         frame = pl.read_parquet([str(s) for s in shards], columns=SELECTION_COLUMNS)
     else:
-        frame = pl.from_arrow(CORPUS_SCHEMA.empty_table()).select(SELECTION_COLUMNS)
+        frame = pl.DataFrame(CORPUS_SCHEMA.empty_table()).select(SELECTION_COLUMNS)
     excluded_parts = []
     if config.dedup.exact and frame.height:
         dedup = exact_dedup(frame)
@@ -181,7 +182,7 @@ class FinalizeCorpus(PipelineStep):
     name = "🏁 Finalize corpus"
     type = "🏁 - FINALIZE"
 
-    def __init__(self, config: CurateConfig, input_folder: Path | str):
+    def __init__(self, config: CurateConfig, input_folder: Path | str) -> None:
         super().__init__()
         self.config = config
         self.input_folder = str(input_folder)

@@ -7,6 +7,7 @@ docs/inputs.md (``url``, ``title``, ``date``, ``input_country``, ``source_file``
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from datatrove.data import Document, DocumentsPipeline
@@ -53,7 +54,7 @@ class GeoDiskReader(BaseDiskReader):
         skip: int = 0,
         file_progress: bool = False,
         doc_progress: bool = False,
-    ):
+    ) -> None:
         super().__init__(
             data_folder,
             paths_file=paths_file,
@@ -88,7 +89,7 @@ class GeoDiskReader(BaseDiskReader):
         """Every file this reader reads over all ranks, as full paths (what the manifest fingerprints)."""
         return [self.data_folder.resolve_paths(name) for name in self.files_shard(0, 1)]
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    def run(self, data: DocumentsPipeline | None = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Pass upstream documents through, then read this rank's files (readers chain)."""
         if data:
             yield from data
@@ -107,7 +108,9 @@ class GeoDiskReader(BaseDiskReader):
         """Stable and unique across inputs: ``<input>/<file>/<row>``."""
         return f"{self.input_name}/{source_file}/{source_row}"
 
-    def error(self, code: str, reason: str, source_file: str, source_row: int | None, raw=None, **extra) -> Document:
+    def error(
+        self, code: str, reason: str, source_file: str, source_row: int | None, raw: object = None, **extra: Any
+    ) -> Document:
         """A read-error document whose detail names input, file and row."""
         where = f"row {source_row}" if source_row is not None else "file"
         detail = f"input {self.input_name!r}, file {source_file}, {where}: {reason}"
@@ -122,7 +125,7 @@ class GeoDiskReader(BaseDiskReader):
             extra=extra or None,
         )
 
-    def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int) -> Document:
+    def get_document_from_dict(self, data: dict[str, Any], source_file: str, id_in_file: int) -> Document:
         """Map a record through ``fields`` into the document convention; never returns None."""
         record = dict(data)
         text = record.pop(self.fields["text"], None)
@@ -143,7 +146,9 @@ class GeoDiskReader(BaseDiskReader):
         metadata.update(self.convention_metadata(source_file, id_in_file, **canonical))
         return Document(text=text, id=self.doc_id(source_file, id_in_file), metadata=metadata)
 
-    def convention_metadata(self, source_file: str, source_row: int, *, url, title, date, country) -> dict:
+    def convention_metadata(
+        self, source_file: str, source_row: int, *, url: object, title: object, date: object, country: object
+    ) -> dict[str, Any]:
         """The convention keys; scalar values become strings, the fixed country claim wins."""
         url = _as_text(url)
         metadata = {
@@ -161,12 +166,12 @@ class GeoDiskReader(BaseDiskReader):
         return metadata
 
 
-def _kept_name(key) -> str:
-    key = str(key)
-    return f"orig_{key}" if key in RESERVED_KEYS else key
+def _kept_name(key: object) -> str:
+    name = str(key)
+    return f"orig_{name}" if name in RESERVED_KEYS else name
 
 
-def _as_text(value) -> str | None:
+def _as_text(value: object) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)

@@ -9,8 +9,8 @@ delivers every complete byte before the failure and then raises a ``CompressedFi
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, Protocol
 
 from geocorpus.readers.errors import CORRUPT_COMPRESSED_FILE, TRUNCATED_GZIP
 
@@ -20,9 +20,11 @@ CHUNK_BYTES = 1 << 20
 class CompressedFileError(Exception):
     """A compressed file ends early or is corrupt; ``code`` is the read-error reason code."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        #: the incomplete last line read before the failure, set by :func:`iter_lines`
+        self.partial_line: bytes | None = None
 
 
 def compression_of(path: str) -> str | None:
@@ -48,7 +50,25 @@ def iter_decompressed(raw: BinaryIO, compression: str | None) -> Iterator[bytes]
         raise ValueError(f"unknown compression {compression!r}")
 
 
-def _iter_frames(raw: BinaryIO, new_decompressor, errors, name: str, skip_padding: bool) -> Iterator[bytes]:
+class _Decompressor(Protocol):
+    """What zlib's and zstandard's decompress objects have in common."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _iter_frames(
+    raw: BinaryIO,
+    new_decompressor: Callable[[], _Decompressor],
+    errors: type[Exception] | tuple[type[Exception], ...],
+    name: str,
+    skip_padding: bool,
+) -> Iterator[bytes]:
     """Decompress a stream of concatenated members/frames, one fresh decompressor per member.
 
     A member that has started but not reached its end marker when the input runs out means the file

@@ -8,6 +8,8 @@ exclusion file, so ``input records = kept + excluded`` reconciles.
 
 from __future__ import annotations
 
+from typing import Any
+
 from datatrove.data import Document
 from datatrove.utils.logging import logger
 
@@ -54,7 +56,7 @@ READ_ERROR_CODES = frozenset(
 )
 
 
-def raw_preview(raw) -> str | None:
+def raw_preview(raw: object) -> str | None:
     """The first RAW_PREVIEW_CHARS characters of a raw record; bytes are decoded with replacement."""
     if raw is None:
         return None
@@ -73,8 +75,8 @@ def read_error_document(
     source_file: str,
     source_row: int | None,
     input_name: str | None = None,
-    raw=None,
-    extra: dict | None = None,
+    raw: object = None,
+    extra: dict[str, Any] | None = None,
 ) -> Document:
     """An empty Document standing for a record that could not be read; logs a warning naming it."""
     logger.warning(f"read error [{code}] {detail}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike
 
 from geocorpus.readers.base import GeoDiskReader
 from geocorpus.readers.compressed import CompressedFileError, compression_of, iter_decompressed, iter_lines
@@ -75,7 +78,15 @@ class NowReader(GeoDiskReader):
 
     name = "📰 NOW corpus"
 
-    def __init__(self, data_folder, input_name: str, *, now_gaps: str = "drop", years_cached: int = 2, **kwargs):
+    def __init__(
+        self,
+        data_folder: DataFolderLike,
+        input_name: str,
+        *,
+        now_gaps: str = "drop",
+        years_cached: int = 2,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("glob_pattern", "text/*.txt*")
         super().__init__(data_folder, input_name, **kwargs)
         if now_gaps not in NOW_GAP_POLICIES:
@@ -131,9 +142,10 @@ class NowReader(GeoDiskReader):
         except OSError as err:
             yield self.error(UNREADABLE_FILE, f"cannot read file: {err}", filepath, None)
 
-    def _entries(self, raw, filepath: str):
+    def _entries(self, raw: BinaryIO, filepath: str) -> Iterator[tuple[str | None, bytes]]:
         """(textID or None, body bytes) per entry; text before the first ``@@`` comes as textID None."""
-        text_id, body = None, []
+        text_id: str | None = None
+        body: list[bytes] = []
         for line in iter_lines(iter_decompressed(raw, compression_of(filepath))):
             start = _ENTRY_START.match(line)
             if start:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.io import DataFolderLike
 
 from geocorpus.readers.base import GeoDiskReader
 from geocorpus.readers.compressed import CompressedFileError, compression_of, iter_decompressed, iter_lines
@@ -42,12 +44,13 @@ class RecordJsonlReader(GeoDiskReader):
                         document = self._line_document(line, filepath, line_no)
                     yield document
         except CompressedFileError as err:
-            partial = getattr(err, "partial_line", None)
-            yield self.error(err.code, f"{err}; {next_row} complete lines were read", filepath, next_row, raw=partial)
+            yield self.error(
+                err.code, f"{err}; {next_row} complete lines were read", filepath, next_row, raw=err.partial_line
+            )
         except OSError as err:
             yield self.error(UNREADABLE_FILE, f"cannot read file after {next_row} lines: {err}", filepath, next_row)
 
-    def _line_document(self, line: bytes, filepath: str, line_no: int):
+    def _line_document(self, line: bytes, filepath: str, line_no: int) -> Document:
         try:
             decoded = line.decode("utf-8-sig" if line_no == 0 else "utf-8")  # a BOM may open the file
         except UnicodeDecodeError as err:
@@ -68,7 +71,7 @@ class RecordCsvReader(GeoDiskReader):
 
     name = "🧾 geocorpus CSV"
 
-    def __init__(self, data_folder, input_name: str, *, delimiter: str = ",", **kwargs):
+    def __init__(self, data_folder: DataFolderLike, input_name: str, *, delimiter: str = ",", **kwargs: Any) -> None:
         super().__init__(data_folder, input_name, **kwargs)
         self.delimiter = delimiter
 
@@ -112,7 +115,9 @@ class RecordCsvReader(GeoDiskReader):
         except OSError as err:
             yield self.error(UNREADABLE_FILE, f"cannot read file: {err}", filepath, row or None)
 
-    def _row_document(self, header, values, span, bad_lines, filepath, row):
+    def _row_document(
+        self, header: list[str], values: list[str], span: range, bad_lines: set[int], filepath: str, row: int
+    ) -> Document:
         raw = self.delimiter.join(values)
         lines = f"lines {span.start}-{span.stop - 1}"
         if bad_lines.intersection(span):
@@ -147,7 +152,7 @@ class RecordParquetReader(GeoDiskReader):
 
     name = "📦 geocorpus Parquet"
 
-    def __init__(self, data_folder, input_name: str, *, batch_size: int = 1024, **kwargs):
+    def __init__(self, data_folder: DataFolderLike, input_name: str, *, batch_size: int = 1024, **kwargs: Any) -> None:
         super().__init__(data_folder, input_name, **kwargs)
         self.batch_size = batch_size
 

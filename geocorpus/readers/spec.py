@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
@@ -31,6 +32,16 @@ EXTRACT_STAGE = "extract_html"
 
 
 _INPUT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class _ReaderOptions(TypedDict):
+    """Keyword arguments every geocorpus reader takes (``fields`` aside: not for WARC and NOW)."""
+
+    country: str | None
+    url_prefix: str | None
+    single_file: str | None
+    glob_pattern: str | None
+    limit: int
 
 
 @dataclass
@@ -90,8 +101,8 @@ def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None 
     ``<exclusion_folder>/extract_html/<input name>/${rank}.parquet``.
     """
     folder, single_file = _split_path(spec.path)
-    common = {
-        "fields": spec.fields or None,
+    fields = spec.fields or None
+    common: _ReaderOptions = {
         "country": spec.country,
         "url_prefix": spec.url_prefix,
         "single_file": single_file,
@@ -99,12 +110,12 @@ def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None 
         "limit": spec.limit,
     }
     if spec.format == "jsonl":
-        return [RecordJsonlReader(folder, spec.name, **common)]
+        return [RecordJsonlReader(folder, spec.name, fields=fields, **common)]
     if spec.format == "parquet":
-        return [RecordParquetReader(folder, spec.name, **common)]
+        return [RecordParquetReader(folder, spec.name, fields=fields, **common)]
     if spec.format in ("csv", "tsv"):
-        return [RecordCsvReader(folder, spec.name, delimiter="\t" if spec.format == "tsv" else ",", **common)]
-    common.pop("fields")
+        delimiter = "\t" if spec.format == "tsv" else ","
+        return [RecordCsvReader(folder, spec.name, delimiter=delimiter, fields=fields, **common)]
     if spec.format == "now":
         return [NowReader(folder, spec.name, now_gaps=spec.now_gaps, **common)]
     writer = None

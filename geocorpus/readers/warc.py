@@ -10,9 +10,11 @@ resumes at the next ``WARC/`` header.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.readers.base import GeoDiskReader
 from geocorpus.readers.errors import (
@@ -25,6 +27,9 @@ from geocorpus.readers.errors import (
     UNREADABLE_FILE,
     WARC_FORMAT_ERROR,
 )
+
+if TYPE_CHECKING:
+    from warcio.recordloader import ArcWarcRecord
 
 #: Metadata flag on documents whose text is raw HTML still to be extracted.
 NEEDS_EXTRACTION_KEY = "needs_extraction"
@@ -47,7 +52,7 @@ class WarcHtmlReader(GeoDiskReader):
 
         compression = "gzip" if filepath.lower().endswith(".gz") else None
         record_index = 0
-        resume_at = 0  # uncompressed offset to (re)start parsing from
+        resume_at: int | None = 0  # uncompressed offset to (re)start parsing from
         while resume_at is not None:
             try:
                 with self.data_folder.open(filepath, "rb", compression=compression) as stream:
@@ -100,7 +105,7 @@ class WarcHtmlReader(GeoDiskReader):
                 position += len(chunk)
         return None
 
-    def _record_document(self, record, filepath: str, index: int) -> Document | None:
+    def _record_document(self, record: ArcWarcRecord, filepath: str, index: int) -> Document | None:
         if not record.rec_type:
             return self.error(WARC_FORMAT_ERROR, "record without a WARC-Type header", filepath, index)
         if record.rec_type != "response":
@@ -132,7 +137,7 @@ class WarcHtmlReader(GeoDiskReader):
         return Document(text=html, id=self.doc_id(filepath, index), metadata=metadata)
 
 
-def _content_type(record, payload: bytes) -> str:
+def _content_type(record: ArcWarcRecord, payload: bytes) -> str:
     """Media type from HTTP headers, then a non-empty WARC-Identified-Payload-Type, then sniffing."""
     http = record.http_headers
     declared = (http.get_header("Content-Type") if http is not None else None) or ""
@@ -172,7 +177,7 @@ class ExtractHTML(BaseFilter):
 
     name = "🪓 extract HTML"
 
-    def __init__(self, exclusion_writer=None, include_tables: bool = False):
+    def __init__(self, exclusion_writer: DiskWriter | None = None, include_tables: bool = False) -> None:
         super().__init__(exclusion_writer)
         self.include_tables = include_tables
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Resampled index sets are drawn in blocks of at most this many indices to bound memory (~40 MB).
 _MAX_BLOCK_INDICES = 5_000_000
@@ -41,22 +42,30 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def ratio_ci(numerator, denominator, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+def ratio_ci(
+    numerator: ArrayLike, denominator: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Interval of sum(numerator) / sum(denominator) with units resampled together."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
     return bootstrap_ci(len(num), lambda idx: num[idx].sum(1) / den[idx].sum(1), n_boot, seed, level)
 
 
-def mean_ci(values, n_boot: int = 1000, seed: int = 0, level: float = 0.95):
+def mean_ci(values: ArrayLike, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Interval of the mean (e.g. accuracy from 0/1 outcomes)."""
     data = np.asarray(values, dtype=np.float64)
     return bootstrap_ci(len(data), lambda idx: data[idx].mean(1), n_boot, seed, level)
 
 
 def perplexity_gap_ci(
-    nll_without, tokens_without, nll_with, tokens_with, n_boot: int = 1000, seed: int = 0, level: float = 0.95
-):
+    nll_without: ArrayLike,
+    tokens_without: ArrayLike,
+    nll_with: ArrayLike,
+    tokens_with: ArrayLike,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Interval of ppl(without) - ppl(with), both computed on the same resampled documents."""
     a_num, a_den = np.asarray(nll_without, float), np.asarray(tokens_without, float)
     b_num, b_den = np.asarray(nll_with, float), np.asarray(tokens_with, float)

@@ -7,11 +7,12 @@ PNG plots to ``--out``, prints a rich table, and shows rich progress bars while 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from trainer_plugin.evaluation import plots
 from trainer_plugin.evaluation.corpus import load_eval_documents
@@ -51,13 +52,16 @@ SEED = typer.Option(0, "--seed")
 class RichProgress(ProgressHook):
     """Forwards scoring progress to a rich progress bar, one task per scoring pass."""
 
-    def __init__(self, progress: Progress):
-        self.progress, self.task = progress, None
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
 
     def start(self, total: int, description: str = "") -> None:
         self.task = self.progress.add_task(description or "scoring", total=total)
 
     def advance(self, amount: int) -> None:
+        if self.task is None:
+            raise RuntimeError("RichProgress.advance() called before start()")
         self.progress.update(self.task, advance=amount)
 
 
@@ -79,7 +83,7 @@ def _fields(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def _run(action) -> None:
+def _run(action: Callable[[], None]) -> None:
     """Run a command body; bad input ends with its message and exit code 2, not a traceback."""
     try:
         action()
@@ -127,7 +131,7 @@ def ppl_command(
 ) -> None:
     """Per-region perplexity with and without the metadata prefix (body tokens only)."""
 
-    def action():
+    def action() -> None:
         template = MetadataTemplate(fields=_fields(fields))
         documents = load_eval_documents(corpus, None if split == "all" else split, template)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
@@ -172,7 +176,7 @@ def cross_command(
 ) -> None:
     """Cross-matrix: several (regional) models x test regions, in-region vs out-of-region."""
 
-    def action():
+    def action() -> None:
         if level not in ("country", "continent"):
             raise EvaluationError(f"--level must be country or continent, not {level!r}")
         named = {}
@@ -229,7 +233,7 @@ def mcq_command(
 ) -> None:
     """Localized MCQ accuracy per country and continent (acc, acc_norm by bytes, by tokens)."""
 
-    def action():
+    def action() -> None:
         items = load_mcq(data or _default_qa("localized_news_mcq_800.jsonl"), split_type, limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
@@ -272,7 +276,7 @@ def switch_command(
 ) -> None:
     """Locale switch rate: does the preferred answer follow target vs contrast metadata?"""
 
-    def action():
+    def action() -> None:
         items = load_switch_items(data or _default_qa("localnewsqa_gold_20260516.parquet"), "ambiguous", limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
@@ -337,7 +341,7 @@ def merge_sweep_command(
 ) -> None:
     """Linear merges over an alpha grid: in-region vs global perplexity, and the trade-off plot."""
 
-    def action():
+    def action() -> None:
         try:
             grid = [float(a) for a in alphas.split(",") if a.strip()]
         except ValueError:

@@ -10,6 +10,7 @@ baseline show which side fails when a question does not switch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,10 +22,13 @@ from trainer_plugin.evaluation.qa_data import SwitchItem
 from trainer_plugin.evaluation.question_metadata import QuestionMetadata
 from trainer_plugin.evaluation.scoring import ScoringSettings
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 
 def score_locale_switch(
-    model,
-    tokenizer,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     items: Sequence[SwitchItem],
     metadata: QuestionMetadata = QuestionMetadata(),
     rule: str = "chars",

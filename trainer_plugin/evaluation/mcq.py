@@ -10,6 +10,7 @@ question's country, so a metadata-conditioned model can be asked "as a Kenyan ne
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,9 @@ from trainer_plugin.evaluation.progress import SILENT, ProgressHook
 from trainer_plugin.evaluation.qa_data import MCQItem
 from trainer_plugin.evaluation.question_metadata import NO_QUESTION_METADATA, QuestionMetadata
 from trainer_plugin.evaluation.scoring import ScoringSettings, score_pairs
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 QUESTION_FORMAT = "Question: {question}\nAnswer:"
 #: Column of each decision rule in the per-question table.
@@ -44,8 +48,8 @@ def choices(loglik: np.ndarray, n_tokens: np.ndarray, options: Sequence[str]) ->
 
 
 def score_option_sets(
-    model,
-    tokenizer,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     questions: Sequence[tuple[str, Sequence[str], str]],
     settings: ScoringSettings,
     progress: ProgressHook = SILENT,
@@ -67,8 +71,8 @@ def score_option_sets(
 
 
 def score_mcq(
-    model,
-    tokenizer,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     items: Sequence[MCQItem],
     metadata: QuestionMetadata = NO_QUESTION_METADATA,
     settings: ScoringSettings = ScoringSettings(batch_size=32),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,17 +22,20 @@ from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.runtime import require_local_dir
 from trainer_plugin.tokenizer import load_tokenizer
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 StateDict = Mapping[str, torch.Tensor]
 
 
-def load_for_merge(path: str | Path):
+def load_for_merge(path: str | Path) -> PreTrainedModel:
     """The model at ``path`` on CPU in its stored dtype (merging needs no accelerator)."""
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(require_local_dir(path, "model"), local_files_only=True, dtype="auto")
 
 
-def check_compatible(named_models: Mapping[str, object]) -> None:
+def check_compatible(named_models: Mapping[str, PreTrainedModel]) -> None:
     """Same architecture, same parameter names, same shapes; else an error naming the difference."""
     (first_name, first), *others = named_models.items()
     first_state = first.state_dict()
@@ -62,7 +66,7 @@ def check_compatible(named_models: Mapping[str, object]) -> None:
 
 def combine(states: list[StateDict], weights: list[float]) -> dict[str, torch.Tensor]:
     """sum_i weights[i] * states[i] per floating tensor (float32), cast to states[0]'s dtype."""
-    merged = {}
+    merged: dict[str, torch.Tensor] = {}
     for key, reference in states[0].items():
         if not reference.is_floating_point():
             for other in states[1:]:
@@ -96,7 +100,7 @@ def merged_model(
     base_path: str | Path | None = None,
     lam: float = 1.0,
     mu: float = 1.0,
-):
+) -> PreTrainedModel:
     """The merged model in memory: linear when ``base_path`` is None, task arithmetic otherwise."""
     global_model, regional_model = load_for_merge(global_path), load_for_merge(regional_path)
     if base_path is None:
@@ -114,7 +118,7 @@ def merged_model(
     return global_model
 
 
-def save_merged(model, out_dir: str | Path, tokenizer_path: str | Path) -> Path:
+def save_merged(model: PreTrainedModel, out_dir: str | Path, tokenizer_path: str | Path) -> Path:
     """``save_pretrained`` the model and copy the tokenizer next to it, loadable by transformers."""
     out = Path(out_dir)
     model.save_pretrained(out)

@@ -81,10 +81,11 @@ def merge_sweep(
     working = global_model
     rows = []
     for alpha in alphas:
-        working.to("cpu").load_state_dict(linear_state(global_state, regional_state, float(alpha)))
+        # transformers types its @wraps'd PreTrainedModel.to without binding self, hence the ignores
+        working.to("cpu").load_state_dict(linear_state(global_state, regional_state, float(alpha)))  # type: ignore[arg-type]
         if save_dir is not None:
             save_merged(working, Path(save_dir) / f"alpha_{alpha:g}", tokenizer_path or global_path)
-        working.to(target).eval()
+        working.to(target).eval()  # type: ignore[arg-type]  # as above
         scores = score_documents(working, tokenizer, documents, template, settings, progress)
         rows += _summarise(in_region(scores, region), float(alpha), "in_region", n_boot, seed)
         rows += _summarise(scores, float(alpha), "global", n_boot, seed)

@@ -8,6 +8,8 @@ tokens) over the region's documents, with a bootstrap interval that resamples do
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -16,6 +18,9 @@ from trainer_plugin.evaluation.bootstrap import perplexity_gap_ci, ratio_ci
 from trainer_plugin.evaluation.progress import SILENT, ProgressHook
 from trainer_plugin.evaluation.scoring import ScoringSettings, score_pairs
 from trainer_plugin.template import PAPER_TEMPLATE, MetadataTemplate
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 WITH_METADATA = "with_metadata"
 WITHOUT_METADATA = "without_metadata"
@@ -29,8 +34,8 @@ def conditions_for(template: MetadataTemplate = PAPER_TEMPLATE) -> dict[str, Met
 
 
 def score_documents(
-    model,
-    tokenizer,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     documents: pl.DataFrame,
     template: MetadataTemplate = PAPER_TEMPLATE,
     settings: ScoringSettings = ScoringSettings(),
@@ -57,7 +62,7 @@ def score_documents(
     return pl.concat(frames)
 
 
-def _groups(doc_scores: pl.DataFrame):
+def _groups(doc_scores: pl.DataFrame) -> Iterator[tuple[str, Any, pl.DataFrame]]:
     """(level, region, rows) for the whole set, each continent and each country."""
     yield "all", "all", doc_scores
     for level in ("continent", "country"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import matplotlib
 
@@ -11,8 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
-def _save(figure, path: str | Path) -> Path:
+
+def _save(figure: Figure, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
@@ -21,14 +27,15 @@ def _save(figure, path: str | Path) -> Path:
     return out
 
 
-def _heatmap(ax, matrix: np.ndarray, rows: list[str], columns: list[str], label: str) -> None:
+def _heatmap(ax: Axes, matrix: np.ndarray, rows: list[str], columns: list[str], label: str) -> None:
     image = ax.imshow(matrix, aspect="auto", cmap="viridis_r")
+    norm = cast("Normalize", image.norm)  # imshow's default norm: a Normalize, which also takes scalars
     ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     for i in range(len(rows)):
         for j in range(len(columns)):
             if np.isfinite(matrix[i, j]):
-                light_cell = image.norm(matrix[i, j]) < 0.5  # the light (yellow) end of viridis_r
+                light_cell = norm(matrix[i, j]) < 0.5  # the light (yellow) end of viridis_r
                 ax.text(
                     j,
                     i,

@@ -8,8 +8,10 @@ ambiguous, ambiguous rows carrying target/contrast countries and answers).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -47,7 +49,7 @@ class SwitchItem:
     contrast_answer: int
 
 
-def _read_rows(path: Path) -> list[dict]:
+def _read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise EvaluationError(f"QA file {str(path)!r} does not exist")
     if path.suffix == ".parquet":
@@ -64,7 +66,7 @@ def _read_rows(path: Path) -> list[dict]:
     raise EvaluationError(f"{path}: unsupported QA file type {path.suffix!r} (use .jsonl or .parquet)")
 
 
-def _check_columns(path: Path, rows: list[dict], required) -> None:
+def _check_columns(path: Path, rows: list[dict[str, Any]], required: Sequence[str]) -> None:
     if not rows:
         raise EvaluationError(f"{path}: no rows")
     missing = [c for c in required if c not in rows[0]]
@@ -72,7 +74,7 @@ def _check_columns(path: Path, rows: list[dict], required) -> None:
         raise EvaluationError(f"{path}: missing column(s) {missing}")
 
 
-def _options(path: Path, index: int, row: dict) -> tuple[str, ...]:
+def _options(path: Path, index: int, row: dict[str, Any]) -> tuple[str, ...]:
     options = row["options"]
     if isinstance(options, str):  # a JSON-encoded list, as some exports store it
         try:
@@ -84,13 +86,13 @@ def _options(path: Path, index: int, row: dict) -> tuple[str, ...]:
     return tuple(options)
 
 
-def _option_index(path: Path, index: int, options: tuple[str, ...], value, column: str) -> int:
+def _option_index(path: Path, index: int, options: tuple[str, ...], value: object, column: str) -> int:
     if value not in options:
         raise EvaluationError(f"{path} row {index}: {column} {value!r} is not one of the options {list(options)}")
     return options.index(value)
 
 
-def _country(path: Path, index: int, value) -> tuple[str, str]:
+def _country(path: Path, index: int, value: object) -> tuple[str, str]:
     try:
         iso = resolve_country(str(value or ""))
         return iso, continent_of(iso)
@@ -98,7 +100,7 @@ def _country(path: Path, index: int, value) -> tuple[str, str]:
         raise EvaluationError(f"{path} row {index}: {error}") from None
 
 
-def _filtered(path: Path, rows: list[dict], split_type: str | None) -> list[tuple[int, dict]]:
+def _filtered(path: Path, rows: list[dict[str, Any]], split_type: str | None) -> list[tuple[int, dict[str, Any]]]:
     indexed = list(enumerate(rows))
     if split_type is None:
         return indexed

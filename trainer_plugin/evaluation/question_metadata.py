@@ -7,7 +7,7 @@ paper's 17 countries; pass your own map to change it, or leave ``url`` out of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from trainer_plugin.evaluation.errors import EvaluationError
@@ -45,7 +45,7 @@ class QuestionMetadata:
     def __post_init__(self) -> None:
         MetadataTemplate(fields=tuple(self.fields))  # validates the field names early
 
-    def check_countries(self, countries) -> None:
+    def check_countries(self, countries: Iterable[str]) -> None:
         """Every country must have an outlet when the ``url``/``domain`` line is requested."""
         if not {"url", "domain"} & set(self.fields):
             return

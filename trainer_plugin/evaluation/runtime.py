@@ -9,11 +9,15 @@ it (otherwise transformers would treat it as a Hub repository id). The tokenizer
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.tokenizer import TokenizerError, load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -51,14 +55,14 @@ def load_causal_lm(
     tokenizer_path: str | Path | None = None,
     device: str = "auto",
     dtype: str = "auto",
-):
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """(model in eval mode on the device, tokenizer); the tokenizer defaults to the model folder."""
     from transformers import AutoModelForCausalLM
 
     target = resolve_device(device)
     folder = require_local_dir(model_path, "model")
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=resolve_dtype(dtype, target))
-    model.to(target).eval()
+    model.to(target).eval()  # type: ignore[arg-type]  # transformers types the @wraps'd `to` without binding self
     try:
         tokenizer = load_tokenizer(tokenizer_path or folder)
     except TokenizerError as exc:

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.progress import SILENT, ProgressHook
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class ScoreRow:
     n_scored: int
 
 
-def start_token_id(tokenizer) -> int | None:
+def start_token_id(tokenizer: PreTrainedTokenizerBase) -> int | None:
     """BOS, else EOS: the token every scored sequence starts with; None when the vocab has neither."""
     for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
         if token_id is not None:
@@ -40,7 +44,7 @@ def start_token_id(tokenizer) -> int | None:
     return None
 
 
-def encode(tokenizer, text: str) -> list[int]:
+def encode(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     """Token ids of ``text`` without special tokens (the start token is added once, by us)."""
     return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
@@ -65,7 +69,7 @@ def window_rows(
     if start_id is None:
         head, target = head + target[:1], target[1:]
     sequence = head + target
-    rows = []
+    rows: list[ScoreRow] = []
     for chunk_start in range(len(head), len(sequence), stride):
         chunk_end = min(chunk_start + stride, len(sequence))
         window_start = max(0, chunk_end - max_length)
@@ -75,7 +79,7 @@ def window_rows(
 
 @torch.no_grad()
 def score_rows(
-    model,
+    model: PreTrainedModel,
     rows: Sequence[ScoreRow],
     n_requests: int,
     pad_id: int,
@@ -120,7 +124,7 @@ class ScoringSettings:
     stride: int | None = None  # None: max_length // 2
     batch_size: int = 8
 
-    def resolve(self, model) -> tuple[int, int]:
+    def resolve(self, model: PreTrainedModel) -> tuple[int, int]:
         """(max_length, stride) for this model."""
         limit = getattr(model.config, "max_position_embeddings", None) or 2048
         max_length = self.max_length or min(int(limit), 2048)
@@ -129,8 +133,8 @@ class ScoringSettings:
 
 
 def score_pairs(
-    model,
-    tokenizer,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     pairs: Sequence[tuple[str, str]],
     settings: ScoringSettings = ScoringSettings(),
     progress: ProgressHook = SILENT,

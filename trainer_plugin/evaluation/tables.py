@@ -19,7 +19,7 @@ def write_table(frame: pl.DataFrame, out_dir: str | Path, stem: str) -> tuple[Pa
     return csv_path, parquet_path
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)

@@ -117,8 +117,10 @@ def shared_data_dir() -> Path | None:
     user (or CI) can point it elsewhere without editing code.
     """
     env = os.environ.get("GEOCORPUS_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    if env:  # an explicit setting wins; a wrong one is not silently replaced by a folder found elsewhere
+        candidates = [Path(env)]
+    else:
+        candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
     for candidate in candidates:
         if candidate.is_dir():
             return candidate.resolve()

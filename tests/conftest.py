@@ -1,7 +1,12 @@
-"""Shared fixtures: the real data folder (skip when absent) and a tiny BPE tokenizer trained on the fly."""
+"""Shared fixtures: the real data folder and a tiny BPE tokenizer trained on the fly.
+
+Without the real data folder, the tests that need it skip on a developer's machine, but fail under
+``CI=true``: a green CI run must have run every end-to-end, fault and bad-input test.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +18,10 @@ from geocorpus.paths import shared_data_dir
 def shared_data() -> Path:
     path = shared_data_dir()
     if path is None:
-        pytest.skip("real data folder ../shared/data (or $GEOCORPUS_SHARED) is not present")
+        message = "real data folder ../shared/data (or $GEOCORPUS_SHARED) is not present"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; under CI=true the tests that need it must run, not skip")
+        pytest.skip(message)
     return path
 
 

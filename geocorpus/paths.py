@@ -52,6 +52,11 @@ class RunLayout:
     def scratch(self) -> Path:
         return self.stages / "scratch"
 
+    @property
+    def finalize_work(self) -> Path:
+        """Finalize's selection plan, shuffle scratch and the records of the files it wrote."""
+        return self.stages / "finalize"
+
     # results
     @property
     def data(self) -> Path:

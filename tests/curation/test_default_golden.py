@@ -34,6 +34,7 @@ def corpus_digest(files) -> tuple[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_default_config_corpus_is_unchanged(shared_data, tmp_path):
     config = load_config(REPO_ROOT / "pipelines" / "configs" / "default.yaml")
     config.output = str(tmp_path / "default")

@@ -53,6 +53,8 @@ def runs(shared_data, tmp_path_factory):
     }
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_same_input_and_config_twice_gives_byte_identical_data(runs):
     first, second = _digests(runs["first"][0]), _digests(runs["second"][0])
     assert first and set(first) >= {"train-00000.parquet", "eval-00000.parquet"}

@@ -62,6 +62,8 @@ def clean_run(corpus):
     return tmp / "clean", report
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_sigkill_mid_run_then_rerun_keeps_every_document_exactly_once(corpus, clean_run):
     tmp, expected = corpus
     out = tmp / "killed"

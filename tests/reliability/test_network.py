@@ -108,6 +108,8 @@ def _guarded_env(tmp_path: Path) -> tuple[dict, Path]:
     return env, log
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_cli_run_with_forkserver_workers_never_touches_the_network(shared_data, tmp_path):
     """The whole CLI run, its forkserver and its worker processes (tasks=2, workers=2) guarded."""
     env, log = _guarded_env(tmp_path)

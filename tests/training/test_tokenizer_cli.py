@@ -32,6 +32,8 @@ def _shard(path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), path)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_tokenizer_command_trains_and_round_trips(tmp_path):
     data = tmp_path / "data"
     data.mkdir()

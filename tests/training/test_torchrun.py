@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from support.tagged_corpus import synthetic_rows, write_tagged_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ RANK_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_torchrun_two_ranks_split_one_epoch_exactly(tmp_path, tiny_tokenizer_dir):
     rows = synthetic_rows(docs_per_country=9, words_per_doc=25)
     data = write_tagged_corpus(rows, tmp_path / "corpus", shards=3, row_group_size=10)

@@ -1,22 +1,26 @@
-"""Issue 4: what the geocorpus tagging stage costs over a bare datatrove read -> write pass.
+"""What the bundled default tag stage (language ID on) costs over a bare datatrove read -> write pass.
 
-One JSONL input of >= 50k documents is built from real article texts (fundus + masakhanews BBC,
-repeated) paired with real news URLs (``benchmarks/real_urls.py``, repeated); the output says so.
-In the same run, both with ``LocalPipelineExecutor`` (tasks=1, workers=1):
+One JSONL input of ``--docs`` documents is built from the real shared article texts (fundus + masakhanews
+BBC + RealNews), each copy made unique (its copy number appended), paired with real news URLs
+(``benchmarks/real_urls.py``). In the same run, with ``LocalPipelineExecutor`` (tasks=1, workers=1):
 
 * baseline: datatrove ``JsonlReader`` -> ``ParquetWriter`` (zstd, like the corpus writer)
-* geocorpus read->verify->tag->write: the issue's path, i.e. the stage below without TextStats
-* geocorpus: the real stage-1 steps from ``pipelines.curate.tag_stage_steps`` for a config with
-  no filters (reader -> count -> read errors -> VerifyURL -> TagRegion -> TextStats -> CorpusWriter,
-  plus the exclusion writers), then the same with the py3langid language filter on, whose extra
-  cost is printed on its own (on the first ``--langid-docs`` documents, one round: py3langid on
-  full article texts is ~100x slower than everything else together).
+* geocorpus tag stage without filters (reader -> count -> read errors -> verify URL -> tag -> text stats -> write)
+* the default tag stage: the steps ``pipelines.curate.tag_stage_steps`` builds from
+  ``pipelines/configs/default.yaml`` (require country, min words, language ID with the default model
+  ``fasttext-lid176``), only the inputs replaced by this file
+* the same with the previous default, py3langid, on the first ``--py3langid-docs`` documents (it is slow),
+  beside a baseline on those documents
 
-Each variant runs ``--rounds`` times, interleaved; the best wall time counts (least disturbed).
-Target: geocorpus / baseline <= 1.15. ``--profile`` adds a cProfile of the geocorpus steps run
-in-process (no executor) and prints the top functions by own time.
+Each full-size variant runs ``--rounds`` times, interleaved; the best wall time counts (least disturbed).
+Then language ID alone, in process, on every real shared text: microseconds per document for each model
+(the filter's own ``filter`` call, i.e. the window it uses), and agreement of the default with py3langid
+(same language label; same keep/drop decision for ``en`` at min score 0.5).
 
-    .venv/bin/python benchmarks/bench_pipeline_overhead.py [--docs 50000] [--rounds 2] [--profile]
+Targets (issue 11): default tag stage / baseline <= 2x; language ID <= 0.1 ms per document; agreement with
+py3langid >= 98%.
+
+    .venv/bin/python benchmarks/bench_pipeline_overhead.py [--docs 50000] [--rounds 2] [--profile] 2>/dev/null
 """
 
 from __future__ import annotations
@@ -28,43 +32,51 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
+from dataclasses import replace
 from itertools import cycle
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-TARGET_RATIO = 1.15
+TARGET_STAGE_RATIO = 2.0
+TARGET_LANGID_MS = 0.1
+TARGET_AGREEMENT = 0.98
 
 
 def real_texts(shared: Path) -> list[dict]:
-    """(title, text) of every real article: fundus JSONL and both masakhanews BBC TSVs."""
+    """(source, title, text) of every real article: fundus JSONL, both masakhanews BBC TSVs, RealNews."""
     texts = []
     with (shared / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
-            texts.append({"title": record.get("title"), "text": record["text"]})
+            texts.append({"source": "fundus", "title": record.get("title"), "text": record["text"]})
     csv.field_size_limit(sys.maxsize)
     for path in sorted((shared / "news/masakhanews_eng").glob("*.tsv")):
         with path.open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
-                texts.append({"title": row["headline"], "text": row["text"]})
+                texts.append({"source": "masakhanews", "title": row["headline"], "text": row["text"]})
+    for path in sorted((shared / "news/grover_realnews").glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    texts.append({"source": "realnews", "title": record.get("title"), "text": record["text"]})
     return texts
 
 
-def build_input(shared: Path, path: Path, docs: int) -> None:
+def build_input(texts: list[dict], shared: Path, path: Path, docs: int) -> None:
     from benchmarks.real_urls import load_real_urls
 
-    texts = real_texts(shared)
     urls = load_real_urls(shared, min_count=docs)
-    print(f"real texts: {len(texts):,} (fundus + masakhanews), cycled to {docs:,} documents")
+    print(f"real texts: {len(texts):,} (fundus + masakhanews + realnews), cycled to {docs:,} unique documents")
     with path.open("w", encoding="utf-8") as out:
         for index, (article, url) in enumerate(zip(cycle(texts), urls)):
             if index == docs:
                 break
-            out.write(
-                json.dumps({"id": str(index), "url": url, "title": article["title"], "text": article["text"]}) + "\n"
-            )
+            text = f"{article['text']}\n\n[copy {index}]"  # unique per copy; the opening is untouched
+            out.write(json.dumps({"id": str(index), "url": url, "title": article["title"], "text": text}) + "\n")
     print(f"input: {path.stat().st_size / 1e6:.1f} MB JSONL")
 
 
@@ -78,55 +90,45 @@ def baseline_steps(input_path: Path, out: Path) -> list:
     ]
 
 
-def geocorpus_config(input_path: Path, out: Path, language: bool):
-    from geocorpus.config import parse_config
+def default_config(input_path: Path, out: Path, model: str | None = None, filters: bool = True):
+    """The bundled default config with this benchmark's input (and optionally another language model)."""
+    from geocorpus.config import FilterConfig, load_config
+    from geocorpus.readers import InputSpec
 
-    return parse_config(
-        {
-            "name": "overhead-bench",
-            "output": str(out),
-            "inputs": [
-                {
-                    "name": "bench",
-                    "format": "jsonl",
-                    "path": str(input_path),
-                    "fields": {"url": "url", "text": "text", "title": "title"},
-                }
-            ],
-            "tagging": {"require_country": False},
-            "filters": {"min_words": 0, "language": {"languages": ["en"]} if language else None},
-            "executor": {"type": "local", "tasks": 1, "workers": 1},
-        },
-        source="bench_pipeline_overhead",
-    )
+    config = load_config(REPO / "pipelines" / "configs" / "default.yaml")
+    spec = InputSpec(name="bench", format="jsonl", path=str(input_path))
+    config = replace(config, output=str(out), inputs=[spec]).with_executor(tasks=1, workers=1)
+    if not filters:
+        return replace(
+            config,
+            filters=FilterConfig(language=None, min_words=0),
+            tagging=replace(config.tagging, require_country=False),
+        )
+    if model is not None:
+        assert config.filters.language is not None
+        language = replace(config.filters.language, model=model)
+        config = replace(config, filters=replace(config.filters, language=language))
+    return config
 
 
-def geocorpus_steps(input_path: Path, out: Path, language: bool) -> list:
+def stage_steps(config) -> list:
     from pipelines.curate import tag_stage_steps
 
-    return tag_stage_steps(geocorpus_config(input_path, out, language))
-
-
-def read_verify_tag_write_steps(input_path: Path, out: Path) -> list:
-    """The issue's path exactly (read -> verify -> tag -> write): the tag stage without TextStats,
-    whose exact word count (for token balancing and min-length) is a separate, optional cost."""
-    from geocorpus.steps import TextStats
-
-    return [s for s in geocorpus_steps(input_path, out, language=False) if not isinstance(s, TextStats)]
+    return tag_stage_steps(config)
 
 
 VARIANTS = {
     "datatrove read->write": lambda inp, out: baseline_steps(inp, out),
-    "geocorpus read->verify->tag->write": read_verify_tag_write_steps,
-    "geocorpus tag stage": lambda inp, out: geocorpus_steps(inp, out, language=False),
+    "geocorpus tag stage, no filters": lambda inp, out: stage_steps(default_config(inp, out, filters=False)),
+    "default tag stage (fasttext-lid176)": lambda inp, out: stage_steps(default_config(inp, out)),
 }
 
 
-def run_once(steps: list, out: Path, workers: int) -> float:
+def run_once(steps: list, out: Path) -> float:
     from datatrove.executor import LocalPipelineExecutor
 
     executor = LocalPipelineExecutor(
-        pipeline=steps, tasks=1, workers=workers, logging_dir=str(out / "logs"), skip_completed=False
+        pipeline=steps, tasks=1, workers=1, logging_dir=str(out / "logs"), skip_completed=False
     )
     start = time.perf_counter()
     executor.run()
@@ -136,37 +138,85 @@ def run_once(steps: list, out: Path, workers: int) -> float:
 def rows_written(folder: Path) -> int:
     import pyarrow.parquet as pq
 
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet"))
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet")) if folder.exists() else 0
 
 
-def langid_cost(input_path: Path, work: Path, docs: int, workers: int) -> None:
-    """Tag stage with and without the language filter on the first ``docs`` documents."""
-    subset = work / "langid_input" / "bench.jsonl"
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def previous_default(input_path: Path, work: Path, docs: int) -> None:
+    """The default tag stage with py3langid (the default before fastText) against a baseline, on ``docs`` docs."""
+    subset = work / "py3langid_input" / "bench.jsonl"
     subset.parent.mkdir()
     with input_path.open(encoding="utf-8") as source, subset.open("w", encoding="utf-8") as out:
         for index, line in enumerate(source):
             if index == docs:
                 break
             out.write(line)
-    seconds = {}
-    for language in (False, True):
-        out = work / f"langid_{language}"
-        seconds[language] = run_once(geocorpus_steps(subset, out, language=language), out, workers)
-        shutil.rmtree(out)
-    extra = seconds[True] - seconds[False]
+    out_base, out_stage = work / "py3_base", work / "py3_stage"
+    base = run_once(baseline_steps(subset, out_base), out_base)
+    stage = run_once(stage_steps(default_config(subset, out_stage, model="py3langid")), out_stage)
+    shutil.rmtree(out_base)
+    shutil.rmtree(out_stage)
     print(
-        f"language-ID filter (py3langid) on {docs:,} docs: tag stage {seconds[False]:.2f} s, with filter "
-        f"{seconds[True]:.2f} s -> +{extra:.2f} s ({extra / docs * 1e6:,.0f} us/doc, {seconds[True] / seconds[False]:.1f}x the stage)"
+        f"previous default (py3langid) tag stage on {docs:,} docs: {stage:.2f} s vs datatrove read->write "
+        f"{base:.2f} s = {stage / base:.2f}x"
     )
 
 
+def langid_alone(texts: list[dict]) -> None:
+    """Per-document cost of each model through the filter, and agreement of the default with py3langid."""
+    from datatrove.data import Document
+
+    from geocorpus.langid import FASTTEXT_LID176, PY3LANGID
+    from geocorpus.steps import LanguageIDFilter
+
+    docs = [Document(text=t["text"], id=str(i)) for i, t in enumerate(texts)]
+    results: dict[str, list[tuple[str, bool]]] = {}
+    per_doc: dict[str, float] = {}
+    for model in (FASTTEXT_LID176, PY3LANGID):
+        step = LanguageIDFilter(languages=["en"], min_score=0.5, model=model)
+        step.filter(docs[0])  # load the model outside the timing
+        rounds = 5 if model == FASTTEXT_LID176 else 1
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            decisions = [step.filter(doc) for doc in docs]
+            best = min(best, time.perf_counter() - start)
+        per_doc[model] = best / len(docs) * 1e3
+        results[model] = [(doc.metadata["language"], d is True) for doc, d in zip(docs, decisions)]
+        window = step.max_chars
+        print(f"language ID alone, {model:<16} first {window:>5,} chars: {per_doc[model]:.4f} ms/doc", end="")
+        if model == FASTTEXT_LID176:
+            print(f"  ({verdict(per_doc[model] <= TARGET_LANGID_MS)} target <= {TARGET_LANGID_MS} ms)")
+        else:
+            print(f"  ({per_doc[model] / per_doc[FASTTEXT_LID176]:.0f}x fasttext-lid176)")
+    fast, slow = results[FASTTEXT_LID176], results[PY3LANGID]
+    n = len(texts)
+    label = sum(a[0] == b[0] for a, b in zip(fast, slow)) / n
+    keep = sum(a[1] == b[1] for a, b in zip(fast, slow)) / n
+    by_source = Counter(t["source"] for t in texts)
+    print(
+        f"agreement with py3langid on {n:,} shared news texts ({', '.join(f'{s} {c:,}' for s, c in by_source.items())}): "
+        f"language {label:.2%}, keep/drop for en {keep:.2%} ({verdict(min(label, keep) >= TARGET_AGREEMENT)} "
+        f"target >= {TARGET_AGREEMENT:.0%})"
+    )
+    differ = Counter((b[0], a[0]) for a, b in zip(fast, slow) if a[0] != b[0])
+    print(
+        "  labels that differ (py3langid -> fasttext): "
+        + ", ".join(f"{p}->{f} x{c}" for (p, f), c in differ.most_common())
+    )
+    kept = sum(a[1] for a in fast), sum(b[1] for b in slow)
+    print(f"  kept as en: fasttext-lid176 {kept[0]:,}, py3langid {kept[1]:,}")
+
+
 def profile_in_process(input_path: Path, work: Path, top: int) -> None:
-    """cProfile of the geocorpus steps chained by hand (what one executor task does, minus logging)."""
+    """cProfile of the default tag stage chained by hand (what one executor task does, minus logging)."""
     import cProfile
     import pstats
 
-    out = work / "profile"
-    steps = geocorpus_steps(input_path, out, language=False)
+    steps = stage_steps(default_config(input_path, work / "profile"))
     profiler = cProfile.Profile()
     profiler.enable()
     pipeline = None
@@ -175,11 +225,8 @@ def profile_in_process(input_path: Path, work: Path, top: int) -> None:
     for _ in pipeline or ():
         pass
     profiler.disable()
-    stats = pstats.Stats(profiler)
-    print(f"\n== cProfile, geocorpus tag stage in-process: top {top} by own time ==")
-    stats.sort_stats("tottime").print_stats(top)
-    print(f"== top {top} by cumulative time ==")
-    stats.sort_stats("cumulative").print_stats(top)
+    print(f"\n== cProfile, default tag stage in-process: top {top} by own time ==")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1, help="LocalPipelineExecutor workers (tasks stay 1)")
-    parser.add_argument("--langid-docs", type=int, default=5_000)
+    parser.add_argument("--py3langid-docs", type=int, default=5_000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
@@ -197,44 +243,37 @@ def main(argv: list[str] | None = None) -> int:
     if shared is None:
         print("shared data folder not found (set GEOCORPUS_SHARED); nothing to measure", file=sys.stderr)
         return 2
+    texts = real_texts(shared)
+    langid_alone(texts)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         input_path = work / "input" / "bench.jsonl"
         input_path.parent.mkdir()
-        build_input(shared, input_path, args.docs)
+        build_input(texts, shared, input_path, args.docs)
         best: dict[str, float] = {}
-        rows: dict[str, tuple[int, int]] = {}
         for round_no in range(args.rounds):
-            for name, make_steps in VARIANTS.items():
-                out = work / f"out_{round_no}_{len(best)}_{abs(hash(name))}"
-                elapsed = run_once(make_steps(input_path, out), out, args.workers)
+            for index, (name, make_steps) in enumerate(VARIANTS.items()):
+                out = work / f"out_{round_no}_{index}"
+                elapsed = run_once(make_steps(input_path, out), out)
                 best[name] = min(best.get(name, float("inf")), elapsed)
-                excluded = rows_written(out / "exclusions") if (out / "exclusions").exists() else 0
-                tagged = (
+                kept = (
                     rows_written(out / "stages" / "tagged")
                     if (out / "stages").exists()
                     else rows_written(out / "data")
                 )
-                rows[name] = (tagged, excluded)
-                print(
-                    f"round {round_no + 1}: {name:<36} {elapsed:7.2f} s  ({tagged:,} written, {excluded:,} excluded)"
-                )
+                excluded = rows_written(out / "exclusions")
+                print(f"round {round_no + 1}: {name:<36} {elapsed:7.2f} s  ({kept:,} written, {excluded:,} excluded)")
                 shutil.rmtree(out)
         base = best["datatrove read->write"]
-        stage = best["geocorpus tag stage"]
-        print(f"\n== best of {args.rounds}, {args.docs:,} docs, tasks=1 workers={args.workers} ==")
+        print(f"\n== best of {args.rounds}, {args.docs:,} docs, tasks=1 workers=1 ==")
         for name, seconds in best.items():
             print(f"{name:<36} {seconds:7.2f} s  {args.docs / seconds:9,.0f} docs/s  {seconds / base:5.2f}x baseline")
-        core = best["geocorpus read->verify->tag->write"]
-        for label, seconds in (
-            ("read->verify->tag->write", core),
-            ("full tag stage (+ word count, text hash)", stage),
-        ):
-            verdict = "meets" if seconds / base <= TARGET_RATIO else "MISSES"
-            print(
-                f"geocorpus {label} / datatrove read->write = {seconds / base:.2f}x ({verdict} target <= {TARGET_RATIO}x)"
-            )
-        langid_cost(input_path, work, args.langid_docs, args.workers)
+        ratio = best["default tag stage (fasttext-lid176)"] / base
+        print(
+            f"default tag stage (language ID on) / datatrove read->write = {ratio:.2f}x "
+            f"({verdict(ratio <= TARGET_STAGE_RATIO)} target <= {TARGET_STAGE_RATIO}x)"
+        )
+        previous_default(input_path, work, min(args.py3langid_docs, args.docs))
         if args.profile:
             profile_in_process(input_path, work, args.top)
     return 0

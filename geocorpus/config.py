@@ -78,7 +78,20 @@ class TaggingConfig:
 class LanguageConfig:
     languages: list[str] = field(default_factory=lambda: ["en"])
     min_score: float = 0.5
-    model: str = "py3langid"  # or a local fastText model path
+    #: fasttext-lid176 (bundled in the package) | py3langid | the path of a local fastText model
+    model: str = "fasttext-lid176"
+    #: leading characters identified (None = the model's default, see geocorpus.langid)
+    max_chars: int | None = None
+
+    def validate(self) -> None:
+        from geocorpus.langid import LanguageModelError, check_model
+
+        try:
+            check_model(self.model)
+        except LanguageModelError as exc:
+            raise ConfigError(f"filters.language.model: {exc}") from None
+        if self.max_chars is not None:
+            at_least(self.max_chars, 1, "filters.language.max_chars")
 
 
 QUALITY_FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb_quality")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import xxhash
@@ -184,10 +183,12 @@ class MinLengthFilter(PerTaskStatsFilter):
 
 
 class LanguageIDFilter(PerTaskStatsFilter):
-    """Offline language ID: py3langid (model inside its wheel) or a local fastText model file.
+    """Offline language ID (:mod:`geocorpus.langid`): fastText's lid.176 bundled in the package (default),
+    py3langid, or a local fastText model file.
 
     datatrove's own LanguageFilter downloads lid.176.bin on first use; this one never touches the
     network. Drops with ``wrong_language`` or ``low_language_score``; writes ``language`` either way.
+    Only the first ``max_chars`` characters are identified (default: the model's, see ``default_max_chars``).
     """
 
     name = "🌐 Language ID (offline)"
@@ -196,41 +197,25 @@ class LanguageIDFilter(PerTaskStatsFilter):
         self,
         languages: Sequence[str] = ("en",),
         min_score: float = 0.5,
-        model: str = "py3langid",
+        model: str = "fasttext-lid176",
         exclusion_writer: DiskWriter | None = None,
-        max_chars: int = 3000,
+        max_chars: int | None = None,
     ) -> None:
+        from geocorpus.langid import check_model, default_max_chars
+
         super().__init__(exclusion_writer)
         self.languages = frozenset(languages)
         self.min_score = min_score
         self.model = model
-        self.max_chars = max_chars
-        if model != "py3langid" and not Path(model).is_file():
-            raise FileNotFoundError(
-                f"language model {model!r}: not a file. Use 'py3langid' or the path of a local fastText "
-                "model (e.g. lid.176.bin); nothing is downloaded."
-            )
+        self.max_chars = max_chars if max_chars is not None else default_max_chars(model)
+        check_model(model)  # a missing model file fails here, before any worker starts
         self._predict: Callable[[str], tuple[str, float]] | None = None
-
-    def _load(self) -> Callable[[str], tuple[str, float]]:
-        if self.model == "py3langid":
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            return lambda text: tuple(identifier.classify(text))
-        import fasttext
-
-        ft = fasttext.load_model(self.model)
-
-        def predict(text: str) -> tuple[str, float]:
-            labels, scores = ft.predict(text.replace("\n", " "), k=1)
-            return labels[0].removeprefix("__label__"), float(scores[0])
-
-        return predict
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if self._predict is None:
-            self._predict = self._load()
+            from geocorpus.langid import load_predictor
+
+            self._predict = load_predictor(self.model)
         lang, score = self._predict(doc.text[: self.max_chars])
         doc.metadata["language"] = lang
         if lang not in self.languages:

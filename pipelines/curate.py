@@ -98,6 +98,7 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
                 languages=lang.languages,
                 min_score=lang.min_score,
                 model=lang.model,
+                max_chars=lang.max_chars,
                 exclusion_writer=exclusions("language"),
             )
         )

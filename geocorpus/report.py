@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 
 def _glob(folder: Path) -> str | None:
-    files = sorted(folder.rglob("*.parquet")) if folder.exists() else []
+    return _file_list(sorted(folder.rglob("*.parquet")) if folder.exists() else [])
+
+
+def _file_list(files: list[Path]) -> str | None:
     if not files:
         return None
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
@@ -31,8 +34,12 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
     return con.execute(sql).fetchall()
 
 
-def collect_stats(out_dir: str | Path) -> dict:
-    """Counts by country, continent, split, tag source and exclusion reason for a run folder."""
+def collect_stats(out_dir: str | Path, data_files: list[Path] | None = None) -> dict:
+    """Counts by country, continent, split, tag source and exclusion reason for a run folder.
+
+    ``data_files``: the corpus files to count (finalize passes the ones it wrote, so a stray file in
+    ``data/`` is not counted); default every Parquet file under ``data/``.
+    """
     layout = RunLayout(out_dir)
     con = duckdb.connect()
     stats: dict = {
@@ -43,7 +50,7 @@ def collect_stats(out_dir: str | Path) -> dict:
         "exclusions": [],
         "conflicts": 0,
     }
-    data = _glob(layout.data)
+    data = _glob(layout.data) if data_files is None else _file_list(sorted(data_files))
     if data:
         src = f"read_parquet({data})"
         stats["countries"] = [

@@ -6,7 +6,9 @@ skips finished tasks and a killed run resumes where it stopped):
 1. ``tag``       readers -> read-error exclusion -> verify URL -> tag region -> text stats -> filters
                  -> tagged shards (``OUT/stages/tagged``), exclusions per step (``OUT/exclusions/<stage>``)
 2. ``minhash_*`` optional near-duplicate removal with datatrove's MinHash stages
-3. ``finalize``  one task: exact dedup, balancing, eval split, final shards, manifest, report, card
+3. ``finalize_*`` select (one task: exact dedup, balancing, eval split on the metadata columns), scatter
+                 and write (``tasks`` tasks each: a disk shuffle into the final shards), then
+                 ``finalize`` (one task: reconcile, manifest, report, card); see geocorpus/finalize
 
 The same stage list runs locally, on Slurm or on Ray: only the executor class differs.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.config import CurateConfig, ExecutorConfig
-from geocorpus.finalize import FinalizeCorpus
+from geocorpus.finalize import FinalizeCorpus, ScatterRows, SelectRows, WriteShards
 from geocorpus.readers import ExcludeReadErrors, build_reader_steps
 from geocorpus.steps import (
     CountInput,
@@ -33,6 +35,10 @@ from geocorpus.steps import (
     VerifyURL,
 )
 from geocorpus.writers import CorpusWriter, ExclusionWriter
+
+#: Tagged shards rotate at this many (compressed) bytes, so no shard grows with the input file it came
+#: from and finalize's per-shard tasks stay balanced (~64 MiB of zstd Parquet is ~250 MB of news text).
+TAGGED_SHARD_BYTES = 64 << 20
 
 
 @dataclass
@@ -104,7 +110,7 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
         )
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
-    steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet"))
+    steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet", max_file_size=TAGGED_SHARD_BYTES))
     return steps
 
 
@@ -128,7 +134,12 @@ def build_stages(config: CurateConfig) -> list[Stage]:
         for name, steps in minhash.items():
             stages.append(Stage(f"minhash_{name}", steps, tasks=tasks[name]))
         final_input = layout.minhash_out
-    stages.append(Stage("finalize", [FinalizeCorpus(config, final_input)], tasks=1, workers=1))
+    stages += [
+        Stage("finalize_select", [SelectRows(config, final_input)], tasks=1, workers=1),
+        Stage("finalize_scatter", [ScatterRows(config)], tasks=ex.tasks, workers=ex.workers),
+        Stage("finalize_write", [WriteShards(config)], tasks=ex.tasks, workers=ex.workers),
+        Stage("finalize", [FinalizeCorpus(config)], tasks=1, workers=1),
+    ]
     return stages
 
 
@@ -172,7 +183,7 @@ def make_executors(config: CurateConfig, stages: list[Stage]):
             executor = RayPipelineExecutor(
                 pipeline=stage.steps,
                 tasks=stage.tasks,
-                workers=ex.workers,
+                workers=stage.workers,
                 cpus_per_task=ex.cpus_per_task,
                 mem_per_cpu_gb=ex.mem_per_cpu_gb,
                 logging_dir=logging_dir,
@@ -217,19 +228,19 @@ def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
 
 
 def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:
-    """Run every stage. Local stages run one after the other with a rich progress bar per stage;
-    Slurm/Ray stages are submitted as a ``depends`` chain. Returns the report for local runs."""
+    """Run every stage. Local and Ray stages run one after the other from here, with a rich progress
+    bar per stage; Slurm stages are submitted as a ``depends`` chain. Returns the report (None on Slurm)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     stages = build_stages(config)
     layout = config.layout
     check_resume(config, stages)
-    if config.executor.type != "local":
-        if config.executor.type == "ray":
-            _connect_ray(config.executor.ray_address)
+    if config.executor.type == "slurm":
         executors = make_executors(config, stages)
         executors[-1].run()
         return None
+    if config.executor.type == "ray":
+        _connect_ray(config.executor.ray_address)
     executors = [make_executors(config, [stage])[0] for stage in stages]  # no depends: run in order here
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -256,7 +267,22 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
                 done.set()
                 watcher.join()
                 progress.update(bar, completed=_completed(logging_dir))
+            _check_stage_finished(stage, executor, logging_dir)
     return json.loads(layout.report.read_text()) if layout.report.exists() else None
+
+
+class StageFailedError(RuntimeError):
+    """A stage ended with unfinished tasks (datatrove's Ray executor only logs a failed task)."""
+
+
+def _check_stage_finished(stage: Stage, executor, logging_dir: Path) -> None:
+    """Stop at a stage whose tasks did not all finish, instead of running later stages on partial data."""
+    missing = executor.get_incomplete_ranks(range(stage.tasks))
+    if missing:
+        raise StageFailedError(
+            f"stage {stage.name!r}: {len(missing)} of {stage.tasks} task(s) did not finish (ranks {missing[:10]}); "
+            f"see {logging_dir / 'logs'}. Re-running the same command resumes the unfinished tasks."
+        )
 
 
 def _connect_ray(address: str | None) -> None:

@@ -1,31 +1,414 @@
-"""Write a balancing selection (id, split, order) of the tagged shards as the final train/eval shards.
+"""Write a selection of the tagged shards as the final train/eval shards: bounded memory, in parallel.
 
-Texts never sit in memory all at once. Pass 1 streams each tagged shard batch by batch with pyarrow,
-keeps the selected ids (a hash lookup against the small selection) and appends them, with their
-split and output position, to one temporary Parquet file. Pass 2 lets duckdb sort that file by
-position (an external sort that spills to disk beyond ``memory_limit``) and streams the sorted rows
-into shards of ``rows_per_shard``. Row groups have a fixed size chosen here, so the bytes written do
-not depend on how the input was sharded or how duckdb chunks its output.
+The output order is a seeded shuffle, so rows must move between files. That is a disk shuffle in two
+steps, each of which runs as several tasks:
+
+1. **scatter** (a task per group of tagged shards) streams each shard record batch by record batch
+   and routes every selected row, with its output position, to the *piece* it belongs to: a run of
+   ``piece_rows`` consecutive positions of one output shard, sized so that a piece holds about
+   ``PIECE_BYTES``. Buffered rows are flushed as row groups of the task's one scratch Parquet file
+   whenever the buffer reaches ``PIECE_BYTES``; an index says which row groups hold which piece.
+   Excluded rows go, with their stage and reason, to the task's exclusion file.
+2. **gather** (a task per group of output shards) reads, for each piece of its shard in turn, that
+   piece's row groups from every scatter file, sorts them by position (one piece in memory) and
+   appends them to the shard.
+
+Memory per task is therefore a few ``PIECE_BYTES`` plus one record batch, whatever the corpus size
+(measured: ``benchmarks/bench_scale.py``). Row groups of the output hold at most ``ROW_GROUP_ROWS``
+rows and ``ROW_GROUP_TEXT_BYTES`` of text, cut from the ordered row stream, so the bytes written depend
+only on the selected rows and their order: not on task counts, on how the tagged shards were cut, or
+on the piece size.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
-import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from geocorpus.schema import CORPUS_SCHEMA
+from geocorpus.paths import SPLITS
+from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
+from geocorpus.writers import exclusion_record
 
-SPLITS = ("train", "eval")
-_ORDER = "_geocorpus_order"
-_READ_BATCH_ROWS = 4096
-_ROW_GROUP_ROWS = 4096
+#: What one piece of the shuffle (and the scatter buffer) holds in memory, uncompressed.
+PIECE_BYTES = 64 << 20
+#: Output row groups: at most this many rows ...
+ROW_GROUP_ROWS = 4096
+#: ... and at most this much text (UTF-8 bytes), so long documents do not make huge row groups.
+ROW_GROUP_TEXT_BYTES = 64 << 20
+#: Rows per record batch when streaming a tagged shard.
+READ_BATCH_ROWS = 1024
+#: Column of the scratch files holding a row's position in its output stream.
+POSITION = "_geocorpus_position"
+#: A row's fate in a selection plan, row by row in tagged-shard order (see ``selection.py``).
+PLAN_SCHEMA = pa.schema(
+    [
+        pa.field("split", pa.string()),  # train | eval when kept
+        pa.field("position", pa.int64()),  # output position within its split when kept
+        pa.field("stage", pa.string()),  # exclusion stage when excluded
+        pa.field("reason", pa.string()),
+    ]
+)
+_SCATTER_SCHEMA = CORPUS_SCHEMA.append(pa.field(POSITION, pa.int64()))
+
+Claim = Callable[[Path], Path]
+
+
+def _no_claim(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# layout of the output
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputShard:
+    """One final file: ``<name>-<shard:05d>.parquet``, positions ``[start, start + rows)`` of its stream."""
+
+    name: str
+    stream: int
+    shard: int
+    start: int
+    rows: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.shard:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """Which output file and which piece every output position falls in.
+
+    ``streams`` are (file name prefix, rows): ``train`` then ``eval`` (or one ``part`` stream holding
+    train then eval). ``offsets`` says where each split starts in which stream.
+    """
+
+    streams: tuple[tuple[str, int], ...]
+    offsets: tuple[tuple[str, int, int], ...]  # (split, stream index, first position in that stream)
+    rows_per_shard: int
+    piece_rows: int
+
+    @classmethod
+    def plan(
+        cls,
+        rows: dict[str, int],
+        rows_per_shard: int,
+        row_bytes: float,
+        prefix_by_split: bool = True,
+        piece_bytes: int = PIECE_BYTES,
+    ) -> ShardLayout:
+        """Layout for ``rows`` selected per split; pieces hold ~``piece_bytes`` at ``row_bytes`` per row."""
+        if not isinstance(rows_per_shard, int) or isinstance(rows_per_shard, bool) or rows_per_shard < 1:
+            raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
+        piece_rows = int(max(1, min(rows_per_shard, piece_bytes // max(row_bytes, 1.0))))
+        if prefix_by_split:
+            streams = tuple((split, int(rows.get(split, 0))) for split in SPLITS)
+            offsets = tuple((split, i, 0) for i, split in enumerate(SPLITS))
+        else:
+            total, offset_list = 0, []
+            for split in SPLITS:
+                offset_list.append((split, 0, total))
+                total += int(rows.get(split, 0))
+            streams, offsets = (("part", total),), tuple(offset_list)
+        return cls(streams=streams, offsets=offsets, rows_per_shard=rows_per_shard, piece_rows=piece_rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "streams": [list(s) for s in self.streams],
+            "offsets": [list(o) for o in self.offsets],
+            "rows_per_shard": self.rows_per_shard,
+            "piece_rows": self.piece_rows,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardLayout:
+        return cls(
+            streams=tuple((str(n), int(r)) for n, r in data["streams"]),
+            offsets=tuple((str(s), int(i), int(o)) for s, i, o in data["offsets"]),
+            rows_per_shard=int(data["rows_per_shard"]),
+            piece_rows=int(data["piece_rows"]),
+        )
+
+    @property
+    def pieces_per_shard(self) -> int:
+        return math.ceil(self.rows_per_shard / self.piece_rows)
+
+    def outputs(self) -> list[OutputShard]:
+        """Every output file, in output order."""
+        files = []
+        for index, (name, rows) in enumerate(self.streams):
+            for shard, start in enumerate(range(0, rows, self.rows_per_shard)):
+                files.append(OutputShard(name, index, shard, start, min(self.rows_per_shard, rows - start)))
+        return files
+
+    def _first_shard(self, stream: int) -> int:
+        return sum(math.ceil(rows / self.rows_per_shard) for _, rows in self.streams[:stream])
+
+    def piece(self, output: OutputShard, j: int) -> tuple[int, int, int]:
+        """(piece id, first stream position, rows) of piece ``j`` of ``output``."""
+        first = output.start + j * self.piece_rows
+        rows = min(self.piece_rows, output.start + output.rows - first)
+        return (self._first_shard(output.stream) + output.shard) * self.pieces_per_shard + j, first, rows
+
+    def pieces(self, output: OutputShard) -> int:
+        return math.ceil(output.rows / self.piece_rows)
+
+    def place(self, split: str, positions: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """(stream index, stream positions, piece ids) of rows of ``split`` at ``positions`` in that split."""
+        stream, offset = next((i, o) for s, i, o in self.offsets if s == split)
+        at = positions.astype(np.int64) + offset
+        shard = self._first_shard(stream) + at // self.rows_per_shard
+        piece = shard * self.pieces_per_shard + (at % self.rows_per_shard) // self.piece_rows
+        return stream, at, piece
+
+
+def average_row_bytes(shards: Iterable[Path]) -> float:
+    """Mean uncompressed bytes per row of tagged shards, from the Parquet footers (no data read)."""
+    size = rows = 0
+    for path in shards:
+        meta = pq.ParquetFile(path).metadata
+        rows += meta.num_rows
+        size += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return size / rows if rows else 1.0
+
+
+# --------------------------------------------------------------------------------------------------
+# scatter
+# --------------------------------------------------------------------------------------------------
+
+
+class _ExclusionFile:
+    """Excluded rows of one scatter task, with their stage and reason and every original field."""
+
+    def __init__(self, path: Path, compression: str, claim: Claim) -> None:
+        self.path, self.compression, self.claim = path, compression, claim
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def add(self, rows: pa.Table, stages: pa.Array, reasons: pa.Array) -> None:
+        records = []
+        for row, stage, reason in zip(rows.to_pylist(), stages.to_pylist(), reasons.to_pylist()):
+            fields = {k: v for k, v in row.items() if k not in ("id", "text")}
+            records.append(exclusion_record(row["id"], stage, reason, row["text"], row["country"], fields))
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.claim(self.path), EXCLUSION_SCHEMA, compression=self.compression)
+        self.writer.write_table(pa.Table.from_pylist(records, schema=EXCLUSION_SCHEMA))
+        self.rows += len(records)
+
+    def close(self) -> int:
+        if self.writer is not None:
+            self.writer.close()
+        return self.rows
+
+
+class Scatter:
+    """One scatter task: selected rows to pieces in ``path`` (+ ``path.json`` index), excluded rows to
+    ``exclusions`` (``None``: the plan may not exclude anything)."""
+
+    def __init__(
+        self,
+        layout: ShardLayout,
+        path: Path,
+        exclusions: Path | None = None,
+        compression: str = "zstd",
+        claim: Claim = _no_claim,
+        piece_bytes: int = PIECE_BYTES,
+    ) -> None:
+        self.layout, self.path, self.claim, self.piece_bytes = layout, Path(path), claim, piece_bytes
+        self.exclusions = _ExclusionFile(Path(exclusions), compression, claim) if exclusions else None
+        self.buffers: dict[int, list[pa.Table]] = {}
+        self.buffered = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.row_groups = 0
+        self.index: dict[int, list[int]] = {}
+        self.selected = 0
+
+    def add_shard(self, path: Path, plan: pa.Table) -> None:
+        """Stream one tagged shard; ``plan`` (PLAN_SCHEMA) gives the fate of each of its rows, in order."""
+        shard = open_shard(path)
+        if shard.metadata.num_rows != plan.num_rows:
+            raise ValueError(
+                f"{path}: {shard.metadata.num_rows} rows, but the selection plan has {plan.num_rows}: "
+                "the tagged shards changed after finalize selected from them"
+            )
+        offset = 0
+        for batch in shard.iter_batches(batch_size=READ_BATCH_ROWS, columns=CORPUS_SCHEMA.names):
+            fate = plan.slice(offset, batch.num_rows)
+            offset += batch.num_rows
+            rows = cast_rows(pa.Table.from_batches([batch]), CORPUS_SCHEMA, path)
+            excluded = pc.is_valid(fate.column("stage"))
+            if self.exclusions is not None and pc.any(excluded).as_py():
+                self.exclusions.add(
+                    rows.filter(excluded),
+                    fate.column("stage").filter(excluded),
+                    fate.column("reason").filter(excluded),
+                )
+            elif pc.any(excluded).as_py():
+                raise ValueError("Scatter: the plan excludes rows but no exclusion file was given")
+            for split in SPLITS:
+                kept = pc.and_(pc.is_valid(fate.column("position")), pc.equal(fate.column("split"), split))
+                kept = pc.fill_null(kept, False)
+                if pc.any(kept).as_py():
+                    self._route(rows.filter(kept), split, fate.column("position").filter(kept))
+            if self.buffered >= self.piece_bytes:
+                self._flush()
+
+    def _route(self, rows: pa.Table, split: str, positions: pa.ChunkedArray) -> None:
+        _, at, piece = self.layout.place(split, positions.to_numpy())
+        index = rows.schema.get_field_index("split")
+        rows = rows.set_column(index, "split", pa.array([split] * rows.num_rows, pa.string()))
+        rows = rows.append_column(POSITION, pa.array(at, pa.int64()))
+        order = np.argsort(piece, kind="stable")
+        piece, rows = piece[order], rows.take(pa.array(order))
+        starts = np.flatnonzero(np.r_[True, piece[1:] != piece[:-1]])
+        ends = np.r_[starts[1:], len(piece)]
+        for start, end in zip(starts, ends):
+            part = rows.slice(int(start), int(end - start))
+            self.buffers.setdefault(int(piece[start]), []).append(part)
+            self.buffered += part.nbytes
+        self.selected += rows.num_rows
+
+    def _flush(self) -> None:
+        if not self.buffers:
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.claim(self.path), _SCATTER_SCHEMA, compression="zstd")
+        for piece in sorted(self.buffers):
+            table = pa.concat_tables(self.buffers[piece])
+            self.writer.write_table(table, row_group_size=max(1, table.num_rows))
+            self.index.setdefault(piece, []).append(self.row_groups)
+            self.row_groups += 1
+        self.buffers, self.buffered = {}, 0
+
+    def close(self) -> dict[str, Any]:
+        """Flush, close, write the index beside the scratch file; returns selected/excluded counts."""
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        excluded = self.exclusions.close() if self.exclusions else 0
+        index_path = self.claim(index_file(self.path))
+        index_path.write_text(json.dumps({"rows": self.selected, "pieces": self.index}), encoding="utf-8")
+        return {"selected": self.selected, "excluded": excluded}
+
+
+def index_file(scatter_path: Path) -> Path:
+    return scatter_path.with_suffix(".json")
+
+
+# --------------------------------------------------------------------------------------------------
+# gather
+# --------------------------------------------------------------------------------------------------
+
+
+class ScatterFiles:
+    """The scatter files of a run, opened once per gather task."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.files: list[tuple[pq.ParquetFile | None, dict[int, list[int]]]] = []
+        for path in paths:
+            index = json.loads(index_file(Path(path)).read_text(encoding="utf-8"))
+            pieces = {int(k): v for k, v in index["pieces"].items()}
+            self.files.append((pq.ParquetFile(path) if pieces else None, pieces))
+
+    def read_piece(self, piece: int) -> pa.Table:
+        parts = [f.read_row_groups(idx[piece]) for f, idx in self.files if f is not None and piece in idx]
+        return pa.concat_tables(parts) if parts else _SCATTER_SCHEMA.empty_table()
+
+
+class _ShardFile:
+    """One output file; row groups are cut at ROW_GROUP_ROWS rows or ROW_GROUP_TEXT_BYTES of text."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = pq.ParquetWriter(path, CORPUS_SCHEMA, compression="zstd")
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.pending_text = 0
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        text_bytes = pc.binary_length(table.column("text")).to_numpy(zero_copy_only=False)
+        start = 0
+        while start < table.num_rows:
+            room = ROW_GROUP_ROWS - self.pending_rows
+            cumulative = np.cumsum(text_bytes[start : start + room]) + self.pending_text
+            full = np.flatnonzero(cumulative >= ROW_GROUP_TEXT_BYTES)
+            take = int(full[0]) + 1 if len(full) else min(room, table.num_rows - start)
+            self.pending.append(table.slice(start, take))
+            self.pending_rows += take
+            self.pending_text = int(cumulative[take - 1])
+            start += take
+            if self.pending_rows == ROW_GROUP_ROWS or self.pending_text >= ROW_GROUP_TEXT_BYTES:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending_rows:
+            group = pa.concat_tables(self.pending)
+            self.writer.write_table(group, row_group_size=group.num_rows)
+            self.rows += group.num_rows
+        self.pending, self.pending_rows, self.pending_text = [], 0, 0
+
+    def close(self) -> int:
+        self._flush()
+        self.writer.close()
+        return self.rows
+
+
+def gather(output: OutputShard, layout: ShardLayout, scatter: ScatterFiles, path: Path) -> int:
+    """Write one output file from the scatter files, piece by piece in position order; returns its rows."""
+    sink = _ShardFile(path)
+    try:
+        for j in range(layout.pieces(output)):
+            piece, first, rows = layout.piece(output, j)
+            table = scatter.read_piece(piece)
+            table = table.sort_by(POSITION)
+            positions = table.column(POSITION).to_numpy()
+            if table.num_rows != rows or not np.array_equal(positions, np.arange(first, first + rows)):
+                raise ValueError(
+                    f"{path.name}: piece {j} should hold positions {first}..{first + rows - 1} but the scatter "
+                    f"files hold {table.num_rows} row(s) for it; a scatter task did not finish or ran twice"
+                )
+            sink.add(cast_rows(table.drop_columns([POSITION]), CORPUS_SCHEMA, path))
+            del table, positions
+    finally:
+        written = sink.close()
+    return written
+
+
+# --------------------------------------------------------------------------------------------------
+# shared helpers and the one-process convenience
+# --------------------------------------------------------------------------------------------------
+
+
+def open_shard(path: Path) -> pq.ParquetFile:
+    try:
+        shard = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as error:
+        raise ValueError(f"{path}: not a readable Parquet file ({error})") from error
+    missing = [name for name in CORPUS_SCHEMA.names if name not in shard.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{path}: not a tagged-corpus shard, missing column(s) {missing}")
+    return shard
+
+
+def cast_rows(table: pa.Table, schema: pa.Schema, path: Path | str) -> pa.Table:
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{path}: rows do not fit CORPUS_SCHEMA ({error})") from error
 
 
 def write_selection(
@@ -35,33 +418,41 @@ def write_selection(
     rows_per_shard: int,
     prefix_by_split: bool = True,
     *,
-    memory_limit: str = "1GB",
+    piece_bytes: int = PIECE_BYTES,
 ) -> dict:
     """Write the selected rows of ``shard_paths`` to ``out_dir`` in CORPUS_SCHEMA with ``split`` set.
 
-    With ``prefix_by_split`` the files are ``train-00000.parquet`` ... and ``eval-00000.parquet`` ...,
-    each split in ``order`` order; otherwise ``part-00000.parquet`` ... hold train then eval.
-    Returns ``{"files": {split: [paths]}, "rows": {split: count}}``.
+    One process, the same scatter/gather as the pipeline's finalize tasks. ``selection`` has id, split
+    and order (unique within a split). With ``prefix_by_split`` the files are ``train-00000.parquet``
+    ... and ``eval-00000.parquet`` ..., each split in ``order`` order; otherwise ``part-00000.parquet``
+    ... hold train then eval. Returns ``{"files": {name: [paths]}, "rows": {split: count}}``.
     """
-    if not isinstance(rows_per_shard, int) or rows_per_shard < 1:
-        raise ValueError(f"write_selection: rows_per_shard must be a positive integer, got {rows_per_shard!r}")
     wanted = _check_selection(selection)
+    paths = [Path(p) for p in shard_paths]
+    plans = _plans_by_id(paths, wanted)
+    rows = {split: int(n) for split, n in wanted.group_by("split").len().iter_rows()}
+    layout = ShardLayout.plan(rows, rows_per_shard, average_row_bytes(paths), prefix_by_split, piece_bytes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scratch = out_dir / "_selection_tmp"
     shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir()
     try:
-        staged = scratch / "selected.parquet"
-        found = _stage_selected_rows([Path(p) for p in shard_paths], wanted, staged)
-        if found != wanted.num_rows:
-            _raise_unmatched(staged, wanted)
-        return _write_sorted_shards(staged, scratch, out_dir, rows_per_shard, prefix_by_split, memory_limit)
+        scatter = Scatter(layout, scratch / "00000.parquet", piece_bytes=piece_bytes)
+        for path, plan in zip(paths, plans):
+            scatter.add_shard(path, plan)
+        scatter.close()
+        files: dict[str, list[str]] = {name: [] for name, _ in layout.streams}
+        sources = ScatterFiles([scratch / "00000.parquet"])
+        for output in layout.outputs():
+            target = out_dir / output.filename
+            gather(output, layout, sources, target)
+            files[output.name].append(str(target))
+        return {"files": files, "rows": {split: rows.get(split, 0) for split in SPLITS}}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _check_selection(selection: pl.DataFrame) -> pa.Table:
+def _check_selection(selection: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in ("id", "split", "order") if c not in selection.columns]
     if missing:
         raise ValueError(f"write_selection: selection lacks column(s) {missing}; needs id, split, order")
@@ -77,137 +468,33 @@ def _check_selection(selection: pl.DataFrame) -> pa.Table:
         raise ValueError("write_selection: selection ids must be unique and non-null")
     if table["order"].null_count() or table.select(pl.struct("split", "order").is_duplicated().any()).item():
         raise ValueError("write_selection: order must be non-null and unique within each split")
-    return table.to_arrow()
+    return table.sort("split", "order").with_columns(pl.int_range(pl.len()).over("split").alias("position"))
 
 
-def _stage_selected_rows(shard_paths: list[Path], wanted: pa.Table, staged: Path) -> int:
-    """Pass 1: stream every shard, keep selected rows with their split and order; return the count."""
-    staged_schema = CORPUS_SCHEMA.append(pa.field(_ORDER, pa.int64()))
-    wanted_ids = wanted.column("id").combine_chunks()
-    wanted_split = wanted.column("split").combine_chunks()
-    wanted_order = wanted.column("order").combine_chunks()
-    found = 0
-    with pq.ParquetWriter(staged, staged_schema, compression="zstd") as writer:
-        for path in shard_paths:
-            shard = _open_shard(path)
-            for batch in shard.iter_batches(batch_size=_READ_BATCH_ROWS, columns=CORPUS_SCHEMA.names):
-                position = pc.index_in(batch.column("id"), value_set=wanted_ids)
-                keep = pc.is_valid(position)
-                if not pc.any(keep).as_py():
-                    continue
-                rows = pa.Table.from_batches([batch]).filter(keep)
-                position = position.filter(keep)
-                rows = rows.set_column(rows.schema.get_field_index("split"), "split", wanted_split.take(position))
-                rows = rows.append_column(_ORDER, wanted_order.take(position))
-                writer.write_table(_cast(rows, staged_schema, path))
-                found += rows.num_rows
-    return found
-
-
-def _open_shard(path: Path) -> pq.ParquetFile:
-    try:
-        shard = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as error:
-        raise ValueError(f"{path}: not a readable Parquet file ({error})") from error
-    missing = [name for name in CORPUS_SCHEMA.names if name not in shard.schema_arrow.names]
-    if missing:
-        raise ValueError(f"{path}: not a tagged-corpus shard, missing column(s) {missing}")
-    return shard
-
-
-def _cast(table: pa.Table, schema: pa.Schema, path: Path | str) -> pa.Table:
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise ValueError(f"{path}: rows do not fit CORPUS_SCHEMA ({error})") from error
-
-
-def _raise_unmatched(staged: Path, wanted: pa.Table) -> NoReturn:
-    seen = pl.read_parquet(staged, columns=["id"])["id"]
-    repeated = seen.filter(seen.is_duplicated()).unique().sort().head(5).to_list()
-    if repeated:
-        raise ValueError(f"write_selection: selected id(s) occur in more than one input row: {repeated}")
-    absent = sorted(set(wanted.column("id").to_pylist()) - set(seen.to_list()))
-    raise ValueError(f"write_selection: {len(absent)} selected id(s) not found in the shards, e.g. {absent[:5]}")
-
-
-def _write_sorted_shards(
-    staged: Path, scratch: Path, out_dir: Path, rows_per_shard: int, prefix_by_split: bool, memory_limit: str
-) -> dict:
-    """Pass 2: duckdb sorts by (split, order) out of core; rows stream into fixed-size shards."""
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET temp_directory = ?", [str(scratch / "duckdb")])
-        streams = [(split, f"WHERE split = '{split}'") for split in SPLITS] if prefix_by_split else [("part", "")]
-        files: dict[str, list[str]] = {}
-        rows: dict[str, int] = dict.fromkeys(SPLITS, 0)
-        for name, where in streams:
-            query = (
-                f"SELECT * EXCLUDE ({_ORDER}) FROM read_parquet({_sql_string(staged)}) {where} "
-                f"ORDER BY split = 'eval', {_ORDER}"
+def _plans_by_id(paths: list[Path], wanted: pl.DataFrame) -> list[pa.Table]:
+    """A plan per shard from a selection keyed by id (rows not selected are neither kept nor excluded)."""
+    plans, seen = [], []
+    for path in paths:
+        ids = pl.DataFrame(open_shard(path).read(columns=["id"])).with_row_index("_row")
+        plan = ids.join(wanted.select("id", "split", "position"), on="id", how="left").sort("_row")
+        seen.append(plan.filter(pl.col("position").is_not_null())["id"])
+        plans.append(
+            plan.select(
+                "split",
+                "position",
+                pl.lit(None, pl.String).alias("stage"),
+                pl.lit(None, pl.String).alias("reason"),
             )
-            reader = _arrow_batches(con.sql(query))
-            sink = _ShardSink(out_dir, name, rows_per_shard)
-            for batch in reader:
-                sink.add(pa.Table.from_batches([batch]))
-            files[name] = sink.close()
-        counts = con.execute("SELECT split, count(*) FROM read_parquet(?) GROUP BY split", [str(staged)]).fetchall()
-        rows.update({split: int(n) for split, n in counts})
-        return {"files": files, "rows": rows}
-    finally:
-        con.close()
-
-
-def _sql_string(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _arrow_batches(relation: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
-    """Stream a duckdb relation as Arrow batches (``to_arrow_reader`` in duckdb 2, older name before)."""
-    if hasattr(relation, "to_arrow_reader"):
-        return relation.to_arrow_reader(_READ_BATCH_ROWS)
-    return relation.fetch_arrow_reader(_READ_BATCH_ROWS)
-
-
-class _ShardSink:
-    """Cuts a row stream into ``<name>-NNNNN.parquet`` files of ``rows_per_shard`` rows, writing
-    row groups of a fixed size so the output bytes depend only on the rows."""
-
-    def __init__(self, out_dir: Path, name: str, rows_per_shard: int) -> None:
-        self.out_dir, self.name, self.rows_per_shard = out_dir, name, rows_per_shard
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-        self.writer: pq.ParquetWriter | None = None
-        self.rows_in_shard = 0
-        self.paths: list[str] = []
-
-    def add(self, table: pa.Table) -> None:
-        self.pending.append(_cast(table, CORPUS_SCHEMA, "duckdb output"))
-        self.pending_rows += table.num_rows
-        while self.pending_rows >= self._next_group_size():
-            self._flush(self._next_group_size())
-
-    def close(self) -> list[str]:
-        while self.pending_rows:
-            self._flush(min(self.pending_rows, self._next_group_size()))
-        if self.writer:
-            self.writer.close()
-        return self.paths
-
-    def _next_group_size(self) -> int:
-        return min(_ROW_GROUP_ROWS, self.rows_per_shard - self.rows_in_shard)
-
-    def _flush(self, n: int) -> None:
-        combined = pa.concat_tables(self.pending)
-        group, rest = combined.slice(0, n), combined.slice(n)
-        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
-        if self.writer is None:
-            path = self.out_dir / f"{self.name}-{len(self.paths):05d}.parquet"
-            self.writer = pq.ParquetWriter(path, CORPUS_SCHEMA, compression="zstd")
-            self.paths.append(str(path))
-        self.writer.write_table(group, row_group_size=n)
-        self.rows_in_shard += n
-        if self.rows_in_shard == self.rows_per_shard:
-            self.writer.close()
-            self.writer, self.rows_in_shard = None, 0
+            .to_arrow()
+            .cast(PLAN_SCHEMA)
+        )
+    found = pl.concat(seen) if seen else pl.Series("id", [], pl.String)
+    if found.len() != wanted.height or found.n_unique() != found.len():
+        repeated = found.filter(found.is_duplicated()).unique().sort().head(5).to_list()
+        if repeated:
+            raise ValueError(f"write_selection: selected id(s) occur in more than one input row: {repeated}")
+        absent = wanted.join(found.to_frame("id"), on="id", how="anti")["id"].sort().head(5).to_list()
+        raise ValueError(
+            f"write_selection: {wanted.height - found.len()} selected id(s) not found in the shards, e.g. {absent}"
+        )
+    return plans

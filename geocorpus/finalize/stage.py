@@ -1,47 +1,53 @@
-"""The last curation stage: exact dedup, balancing and the eval split, then proof that nothing was lost.
+"""The last curation stages: select, scatter, write, then prove that nothing was lost.
 
-It runs as a one-task datatrove step (so Slurm/Ray runs end the same way as local ones, and its
-completion marker makes a re-run a no-op). Only small columns (id, URL, hash, region, length) are
-held in memory; texts are streamed shard by shard.
+Finalize runs as four datatrove stages, so Slurm and Ray runs end the same way as local ones, each
+stage's completion markers make a re-run skip finished work, and the heavy part runs on many nodes:
+
+* ``finalize_select`` (1 task): exact dedup, balancing and the eval split on the metadata columns
+  only (~100 bytes per document; ``selection.py``); writes the plan.
+* ``finalize_scatter`` (``executor.tasks`` tasks): each task streams its own tagged shards, writes
+  their excluded rows to ``exclusions/finalize/`` and routes their kept rows to shuffle pieces.
+* ``finalize_write`` (``executor.tasks`` tasks): each task writes its share of ``data/*.parquet``.
+* ``finalize`` (1 task): reconcile, manifest, report, plots, dataset card; removes the scratch.
+
+Every file these tasks create is first put on the task's record (``written.py``): a retried task
+deletes only what its own earlier attempt wrote, and never a file geocorpus did not write.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from geocorpus.finalize.balance import balance
-from geocorpus.finalize.exact_dedup import exact_dedup
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
-from geocorpus.finalize.shards import write_selection
+from geocorpus.finalize.selection import SELECTION_COLUMNS, read_selection_columns, select_rows
+from geocorpus.finalize.shards import PLAN_SCHEMA, Scatter, ScatterFiles, ShardLayout, average_row_bytes, gather
+from geocorpus.finalize.written import WrittenFiles, recorded_files
 from geocorpus.paths import RunLayout
 from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
-from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
-from geocorpus.writers import exclusion_record
 
 if TYPE_CHECKING:
     from geocorpus.config import CurateConfig
 
-SELECTION_COLUMNS = [
-    "id",
-    "url_normalized",
-    "text_hash",
-    "source_file",
-    "source_row",
-    "country",
-    "continent",
-    "n_tokens",
+__all__ = [
+    "SELECTION_COLUMNS",
+    "FinalizeCorpus",
+    "ReconcileError",
+    "ScatterRows",
+    "SelectRows",
+    "WriteShards",
+    "finalize_files",
+    "finalize_output",
 ]
+
+SELECT, SCATTER, WRITE, FINALIZE = "finalize_select", "finalize_scatter", "finalize_write", "finalize"
 
 
 class ReconcileError(RuntimeError):
@@ -64,75 +70,152 @@ def count_inputs(counts_dir: Path) -> dict[str, int]:
     return totals
 
 
-def _write_exclusions(shards: list[Path], reasons: pl.DataFrame, out_dir: Path, compression: str) -> int:
-    """Stream the shards and write the rows named in ``reasons`` (id, stage, reason) with all fields."""
-    if reasons.height == 0:
-        return 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lookup = {row[0]: (row[1], row[2]) for row in reasons.select("id", "stage", "reason").iter_rows()}
-    written = 0
-    writer = None
-    try:
-        for shard in shards:
-            table = pq.read_table(shard)
-            ids = table.column("id").to_pylist()
-            keep = [i for i, doc_id in enumerate(ids) if doc_id in lookup]
-            if not keep:
-                continue
-            rows = table.take(keep).to_pylist()
-            out_rows = []
-            for row in rows:
-                stage, reason = lookup[row["id"]]
-                fields = {k: v for k, v in row.items() if k not in ("id", "text")}
-                out_rows.append(exclusion_record(row["id"], stage, reason, row["text"], row["country"], fields))
-            if writer is None:
-                writer = pq.ParquetWriter(out_dir / "00000.parquet", EXCLUSION_SCHEMA, compression=compression)
-            writer.write_table(pa.Table.from_pylist(out_rows, schema=EXCLUSION_SCHEMA))
-            written += len(out_rows)
-    finally:
-        if writer is not None:
-            writer.close()
-    return written
+class _Work:
+    """Where finalize keeps its plan, scratch, per-task results and written-file records."""
+
+    def __init__(self, layout: RunLayout) -> None:
+        self.layout = layout
+        self.root = layout.finalize_work
+        self.plan_info = self.root / "plan.json"
+        self.records = self.root / "written"
+
+    def plan_file(self, index: int) -> Path:
+        return self.root / "plan" / f"{index:05d}.parquet"
+
+    def scatter_file(self, rank: int) -> Path:
+        return self.root / "scatter" / f"{rank:05d}.parquet"
+
+    def result_file(self, stage: str, rank: int) -> Path:
+        return self.root / "results" / f"{stage}-{rank:05d}.json"
+
+    def written(self, stage: str, rank: int) -> WrittenFiles:
+        return WrittenFiles(self.layout.root, self.records / f"{stage}-{rank:05d}.txt")
+
+    def stage_files(self, stage: str) -> list[Path]:
+        files: list[Path] = []
+        for record in sorted(self.records.glob(f"{stage}-*.txt")) if self.records.is_dir() else []:
+            files += WrittenFiles(self.layout.root, record).listed()
+        return files
+
+    def read_plan(self) -> dict[str, Any]:
+        if not self.plan_info.is_file():
+            raise RuntimeError(f"{self.plan_info} is missing: the {SELECT} stage has not finished")
+        return json.loads(self.plan_info.read_text(encoding="utf-8"))
 
 
-def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
-    """Run the finalize stage in this process; returns the report. Raises ReconcileError when counts disagree."""
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# the four tasks
+# --------------------------------------------------------------------------------------------------
+
+
+def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
+    """``finalize_select``: decide every tagged row's fate from the metadata columns; write the plan."""
+    work = _Work(config.layout)
+    written = work.written(SELECT, 0)
+    written.reset()
+    shards = list_parquet(Path(input_folder))
+    selection = select_rows(read_selection_columns(shards), config.dedup.exact, config.balance)
+    layout = ShardLayout.plan(selection.rows, config.output_options.rows_per_shard, average_row_bytes(shards))
+    plans = selection.plan.partition_by("_file", as_dict=True, include_key=False)
+    for index in range(len(shards)):
+        part = plans.pop((index,), None)
+        table = (
+            part.sort("_row").select(PLAN_SCHEMA.names).to_arrow().cast(PLAN_SCHEMA)
+            if part is not None
+            else PLAN_SCHEMA.empty_table()
+        )
+        pq.write_table(table, written.claim(work.plan_file(index)), compression="zstd")
+    info = {
+        "files": [str(s) for s in shards],
+        "layout": layout.to_dict(),
+        "rows": selection.rows,
+        "tasks": config.executor.tasks,
+        "balance": selection.balance,
+        "excluded": {
+            f"{stage}/{reason}": n
+            for stage, reason, n in selection.plan.drop_nulls("stage").group_by("stage", "reason").len().iter_rows()
+        },
+    }
+    _write_json(written.claim(work.plan_info), info)
+    return info
+
+
+def _check_tasks(info: dict[str, Any], stage: str, world_size: int) -> None:
+    if world_size != info["tasks"]:
+        raise RuntimeError(
+            f"{stage} runs with {world_size} tasks but the plan was made for {info['tasks']}; "
+            "finalize the run with the task count it was started with"
+        )
+
+
+def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
+    """``finalize_scatter``: stream tagged shards rank, rank + world_size, ...; exclusions and pieces."""
+    work = _Work(config.layout)
+    info = work.read_plan()
+    _check_tasks(info, SCATTER, world_size)
+    written = work.written(SCATTER, rank)
+    written.reset()
+    scatter = Scatter(
+        ShardLayout.from_dict(info["layout"]),
+        work.scatter_file(rank),
+        exclusions=config.layout.exclusion_stage("finalize") / f"{rank:05d}.parquet",
+        compression=config.output_options.compression,
+        claim=written.claim,
+    )
+    for index in range(rank, len(info["files"]), world_size):
+        scatter.add_shard(Path(info["files"][index]), pq.read_table(work.plan_file(index)))
+    counts = scatter.close()
+    _write_json(written.claim(work.result_file(SCATTER, rank)), counts)
+    return counts
+
+
+def write_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
+    """``finalize_write``: output files rank, rank + world_size, ... of ``data/``."""
+    work = _Work(config.layout)
+    info = work.read_plan()
+    _check_tasks(info, WRITE, world_size)
+    written = work.written(WRITE, rank)
+    written.reset()
+    layout = ShardLayout.from_dict(info["layout"])
+    sources = ScatterFiles(work.scatter_file(r) for r in range(info["tasks"]))
+    files: dict[str, int] = {}
+    for output in layout.outputs()[rank::world_size]:
+        path = written.claim(config.layout.data / output.filename)
+        files[output.filename] = gather(output, layout, sources, path)
+    result = {"files": files}
+    _write_json(written.claim(work.result_file(WRITE, rank)), result)
+    return result
+
+
+def report_task(config: CurateConfig) -> dict:
+    """``finalize``: reconcile, manifest, report, plots and card; then drop the shuffle scratch."""
     out = config.output_dir
     layout = RunLayout(out)
+    work = _Work(layout)
     started = time.time()
-    data_dir = layout.data
-    final_excl = layout.exclusion_stage("finalize")
-    for stale in (data_dir, final_excl):  # a killed earlier attempt of this stage leaves partial files
-        shutil.rmtree(stale, ignore_errors=True)
-
-    shards = list_parquet(Path(input_folder))
-    if shards:
-        frame = pl.read_parquet([str(s) for s in shards], columns=SELECTION_COLUMNS)
-    else:
-        frame = pl.DataFrame(CORPUS_SCHEMA.empty_table()).select(SELECTION_COLUMNS)
-    excluded_parts = []
-    if config.dedup.exact and frame.height:
-        dedup = exact_dedup(frame)
-        if dedup.excluded.height:
-            excluded_parts.append(dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"))
-        frame = frame.join(dedup.kept.select("id"), on="id", how="semi")
-    result = balance(frame, config.balance)
-    if result.excluded.height:
-        excluded_parts.append(result.excluded.select("id", pl.lit("balance").alias("stage"), "reason"))
-    write_info = write_selection(
-        shards, result.selected, data_dir, rows_per_shard=config.output_options.rows_per_shard
-    )
-    reasons = (
-        pl.concat(excluded_parts)
-        if excluded_parts
-        else pl.DataFrame(schema={"id": pl.String, "stage": pl.String, "reason": pl.String})
-    )
-    _write_exclusions(shards, reasons, final_excl, config.output_options.compression)
+    info = work.read_plan()
+    written_files: dict[str, int] = {}
+    for rank in range(info["tasks"]):
+        written_files.update(json.loads(work.result_file(WRITE, rank).read_text(encoding="utf-8"))["files"])
+    shard_layout = ShardLayout.from_dict(info["layout"])
+    files: dict[str, list[str]] = {name: [] for name, _ in shard_layout.streams}
+    for output in shard_layout.outputs():
+        if written_files.get(output.filename) != output.rows:
+            raise ReconcileError(
+                f"{output.filename}: the write stage reports {written_files.get(output.filename)} rows, "
+                f"the plan {output.rows}"
+            )
+        files[output.name].append(str(layout.data / output.filename))
+    write_info = {"files": files, "rows": info["rows"]}
 
     inputs = count_inputs(layout.counts)
     n_input = sum(inputs.values())
-    kept = parquet_rows(list_parquet(data_dir))
-    stats = collect_stats(out)
+    kept = parquet_rows(p for names in files.values() for p in names)
+    stats = collect_stats(out, data_files=[Path(p) for names in files.values() for p in names])
     excluded = exclusions_by_stage(stats)
     n_excluded = sum(sum(r.values()) for r in excluded.values())
     reconcile = {
@@ -148,7 +231,7 @@ def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
         "reconcile": reconcile,
         "inputs": inputs,
         "exclusions": excluded,
-        "balance": result.report,
+        "balance": info["balance"],
         "write": write_info,
         "stats": stats,
     }
@@ -168,32 +251,102 @@ def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
     write_dataset_card(out, config, stats, reconcile)
     if not reconcile["ok"]:
         raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {layout.report})")
+    for path in work.stage_files(SCATTER):  # the shuffle scratch is as large as the corpus
+        if path.parent == work.scatter_file(0).parent and path.suffix == ".parquet" and path.is_file():
+            path.unlink()
     return report
 
 
-class FinalizeCorpus(PipelineStep):
-    """The finalize stage as a datatrove step: run it alone, with tasks=1, after the tag stage.
+def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
+    """All four finalize stages in this process, one task after another; returns the report.
 
-    It does not take documents from a pipeline: it reads the tagged shards under ``input_folder``
-    (so Slurm and Ray runs end the same way as local ones, and its completion marker makes a re-run a
-    no-op). Placing it after another step is an error rather than silently dropping that step's output.
+    Raises ReconcileError when counts disagree.
     """
+    select_task(config, input_folder)
+    tasks = config.executor.tasks
+    for rank in range(tasks):
+        scatter_task(config, rank, tasks)
+    for rank in range(tasks):
+        write_task(config, rank, tasks)
+    return report_task(config)
 
-    name = "🏁 Finalize corpus"
-    type = "🏁 - FINALIZE"
 
-    def __init__(self, config: CurateConfig, input_folder: Path | str) -> None:
+def finalize_files(layout: RunLayout) -> list[Path]:
+    """Every file the finalize stages of the run in ``layout`` wrote (from their records)."""
+    return recorded_files(layout.root, _Work(layout).records)
+
+
+# --------------------------------------------------------------------------------------------------
+# datatrove steps
+# --------------------------------------------------------------------------------------------------
+
+
+class _FinalizeStep(PipelineStep):
+    """A finalize stage reads the run folder itself: it takes no documents and must run alone."""
+
+    def __init__(self, config: CurateConfig) -> None:
         super().__init__()
         self.config = config
-        self.input_folder = str(input_folder)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data is not None:
             for _ in data:
                 raise ValueError(
-                    "FinalizeCorpus reads the tagged shards itself; it must be the only step of its stage"
+                    f"{type(self).__name__} reads the run folder itself; it must be the only step of its stage"
                 )
-        if rank == 0:
-            report = finalize_output(self.config, Path(self.input_folder))
-            self.stat_update("kept", value=report["reconcile"]["kept"])
+        self.run_task(rank, world_size)
         return iter(())
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        raise NotImplementedError
+
+
+class SelectRows(_FinalizeStep):
+    """``finalize_select``: run with one task after the tag (or MinHash) stage."""
+
+    name = "🧮 Select rows"
+    type = "🏁 - FINALIZE"
+
+    def __init__(self, config: CurateConfig, input_folder: Path | str) -> None:
+        super().__init__(config)
+        self.input_folder = str(input_folder)
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        if rank == 0:
+            info = select_task(self.config, Path(self.input_folder))
+            self.stat_update("selected", value=sum(info["rows"].values()))
+
+
+class ScatterRows(_FinalizeStep):
+    """``finalize_scatter``: run with ``executor.tasks`` tasks after ``finalize_select``."""
+
+    name = "🔀 Scatter rows"
+    type = "🏁 - FINALIZE"
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        counts = scatter_task(self.config, rank, world_size)
+        self.stat_update("selected", value=counts["selected"])
+        self.stat_update("excluded", value=counts["excluded"])
+
+
+class WriteShards(_FinalizeStep):
+    """``finalize_write``: run with ``executor.tasks`` tasks after ``finalize_scatter``."""
+
+    name = "💾 Write shards"
+    type = "🏁 - FINALIZE"
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        result = write_task(self.config, rank, world_size)
+        self.stat_update("kept", value=sum(result["files"].values()))
+
+
+class FinalizeCorpus(_FinalizeStep):
+    """``finalize``: run with one task last; reconcile, manifest, report, plots and dataset card."""
+
+    name = "🏁 Finalize corpus"
+    type = "🏁 - FINALIZE"
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        if rank == 0:
+            report = report_task(self.config)
+            self.stat_update("kept", value=report["reconcile"]["kept"])

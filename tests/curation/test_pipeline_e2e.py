@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dill
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
@@ -162,11 +163,21 @@ def test_slurm_and_ray_pipelines_are_built_and_validated(shared_data, tmp_path):
         "minhash_buckets",
         "minhash_clusters",
         "minhash_filter",
+        "finalize_select",
+        "finalize_scatter",
+        "finalize_write",
         "finalize",
     ]
     executors = make_executors(slurm, stages)
     assert all(isinstance(e, SlurmPipelineExecutor) for e in executors)
     assert executors[0].tasks == 16 and executors[-1].tasks == 1 and executors[-1].depends is executors[-2]
+    # finalize runs on many nodes: the scatter and write stages are 16-task job arrays
+    for executor, array in zip(executors[-4:], ("0-0", "0-15", "0-15", "0-0")):
+        script = executor.get_launch_file_contents(
+            executor.get_sbatch_args(executor.tasks), "launch_pickled_pipeline x"
+        )
+        assert f"#SBATCH --array={array}\n" in script and "#SBATCH --partition=cpu\n" in script
+        assert dill.loads(dill.dumps(executor.pipeline))[0].config.output == slurm.output
     raw["executor"] = {"type": "ray", "tasks": 8, "workers": 4}
     ray = parse_config(raw)
     executors = make_executors(ray, build_stages(ray))

@@ -124,7 +124,8 @@ def _forget_ranks(out: Path, ranks: range) -> None:
         for path in [*out.glob("stages/**/*"), *out.glob("exclusions/**/*"), *out.glob("logs/tag/completions/*")]:
             if path.is_file() and path.stem.endswith(suffix):
                 path.unlink()
-    for path in [out / "data", out / "logs" / "finalize", out / "exclusions" / "finalize"]:
+    finalize = [*out.glob("logs/finalize*"), out / "stages" / "finalize", out / "exclusions" / "finalize"]
+    for path in [out / "data", *finalize]:
         shutil.rmtree(path, ignore_errors=True)
     (out / "report.json").unlink()
 
@@ -147,21 +148,27 @@ def test_resuming_with_another_task_count_loses_nothing_or_refuses(shared_data, 
 
 
 def test_a_finalize_stage_killed_half_way_is_redone_from_scratch(corpus, clean_run, tmp_path):
-    """The state a kill inside finalize leaves: a truncated data shard, a stray partial file, no
-    finalize marker, no report. The re-run must rebuild byte-identical data."""
+    """The state a kill inside finalize's write stage leaves: a truncated data shard, a partial
+    exclusion file, no marker for the write and last stages, no report. The re-run must rebuild
+    byte-identical data, deleting only files finalize itself wrote: a user's file is left alone."""
     tmp, _ = corpus
     clean_out, report = clean_run
     out = tmp_path / "out"
     shutil.copytree(clean_out, out)
-    shutil.rmtree(out / "logs" / "finalize")
+    for stage in ("finalize_scatter", "finalize_write", "finalize"):
+        shutil.rmtree(out / "logs" / stage)
     (out / "report.json").unlink()
     train = out / "data" / "train-00000.parquet"
     train.write_bytes(train.read_bytes()[: train.stat().st_size // 2])
-    (out / "data" / "train-00001.parquet").write_bytes(b"PAR1 partial")
     (out / "exclusions" / "finalize" / "00000.parquet").write_bytes(b"PAR1 partial")
+    users = out / "data" / "my_notes.parquet"
+    users.write_bytes(b"not geocorpus's")
     raw = curation_config(out, [jsonl_input("news", tmp / "in")], tasks=1, workers=1, language=True)
     again = run_curation(parse_config(raw), show_progress=False)
     assert again["reconcile"] == report["reconcile"]
     names = sorted(p.name for p in (out / "data").iterdir())
-    assert names == sorted(p.name for p in (clean_out / "data").iterdir())
-    assert all((out / "data" / n).read_bytes() == (clean_out / "data" / n).read_bytes() for n in names)
+    assert names == sorted([users.name, *(p.name for p in (clean_out / "data").iterdir())])
+    assert all(
+        (out / "data" / n).read_bytes() == (clean_out / "data" / n).read_bytes() for n in names if n != users.name
+    )
+    assert users.read_bytes() == b"not geocorpus's"

@@ -29,6 +29,9 @@ class DataConfig:
     shuffle_buffer: int = 1000
     num_workers: int = 0
     tokenize_batch: int = 128
+    # true: attention and positions restart at every packed document (MeCo's varlen attention);
+    # false: positions run on across documents and attention is causal over the whole sequence (the paper)
+    document_isolation: bool = True
 
 
 @dataclass

@@ -101,6 +101,7 @@ class PackedDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
         eos_id: int | None = None,
+        document_isolation: bool = True,
     ) -> None:
         super().__init__()
         self.condition = condition if isinstance(condition, Condition) else load_condition(condition)
@@ -111,8 +112,16 @@ class PackedDataset(IterableDataset):
         self.shuffle_buffer, self.tokenize_batch = max(1, shuffle_buffer), max(1, tokenize_batch)
         self.cooldown_after_sequences = cooldown_after_sequences
         self.eos_id = eos_id
+        self.document_isolation = document_isolation
+        self.bos_id: int | None = None
+        if self.condition.bos:
+            self.bos_id = getattr(tokenizer, "bos_token_id", None)
+            if self.bos_id is None:
+                raise CorpusError(
+                    f"condition {self.condition.name!r} starts documents with BOS; the tokenizer has none"
+                )
         self.rank, self.world_size = resolve_rank_world(rank, world_size)
-        Packer(tokenizer, seq_len, eos_id=eos_id)  # fail now on a slow tokenizer or missing EOS
+        self._packer()  # fail now on a slow tokenizer or missing EOS
         self._source_conditions = [self._condition_for(s) for s in self.sources]
         self._units: list[list[Unit]] = [
             list_units(expand_paths(s.paths, split), c, s.name or ",".join(s.paths))
@@ -222,8 +231,18 @@ class PackedDataset(IterableDataset):
         slot = self.rank * num_workers + worker
         yield from self._shuffled(self._mixed(epoch, slot, self.world_size * num_workers), epoch, slot)
 
+    def _packer(self) -> Packer:
+        return Packer(
+            self.tokenizer,
+            self.seq_len,
+            self.condition.mask_metadata,
+            eos_id=self.eos_id,
+            bos_id=self.bos_id,
+            document_isolation=self.document_isolation,
+        )
+
     def _epoch_samples(self, epoch: int, slot: int, n_slots: int, total_before: int) -> Iterator[dict]:
-        packer = Packer(self.tokenizer, self.seq_len, self.condition.mask_metadata, eos_id=self.eos_id)
+        packer = self._packer()
         produced = total_before
         batch: list[dict] = []
         docs = self._shuffled(self._mixed(epoch, slot, n_slots), epoch, slot)
@@ -232,9 +251,11 @@ class PackedDataset(IterableDataset):
                 batch.append(doc)
             if batch and (doc is None or len(batch) >= self.tokenize_batch):
                 with_metadata = self._metadata_on(produced)
-                pairs = [self.template.render(d) if with_metadata else ("", self.template.body(d)) for d in batch]
+                texts: list[tuple[Sequence[str] | str, str]] = [
+                    (self.template.prefix_pieces(d) if with_metadata else [], self.template.body(d)) for d in batch
+                ]
                 batch = []
-                for sample in packer.add(packer.encode(pairs)):
+                for sample in packer.add(packer.encode(texts)):
                     produced += 1
                     yield sample
         tail = packer.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ def build_dataset(
         epochs=None,  # training is by step count; the stream repeats and reshuffles each epoch
         tokenize_batch=data.tokenize_batch,
         cooldown_after_sequences=cooldown,
+        document_isolation=data.document_isolation,
         rank=rank,
         world_size=world_size,
     )
@@ -74,7 +76,9 @@ def build_model(config: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> Llam
         tie_word_embeddings=m.tie_word_embeddings,
     )
     torch.manual_seed(config.seed)
-    return LlamaForCausalLM._from_config(llama, attn_implementation=m.attn_implementation)
+    model = LlamaForCausalLM._from_config(llama, attn_implementation=m.attn_implementation)
+    model.config.use_cache = False  # training: transformers builds the packed-document mask only without a cache
+    return model
 
 
 class GeoTrainer(Trainer):
@@ -117,9 +121,20 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
     )
 
 
-def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
-    """Run one training job; returns the step reached, the logged losses and where it resumed from."""
-    config = load_config(config_path_or_dict)
+@dataclass
+class Run:
+    """Everything one training job is made of, built and checked before the first step."""
+
+    config: TrainConfig
+    tokenizer: PreTrainedTokenizerBase
+    dataset: PackedDataset
+    loader: ResumableDataLoader
+    trainer: GeoTrainer
+    resume_from: str | None
+
+
+def prepare_run(config: TrainConfig) -> Run:
+    """Tokenizer, stream, model and Trainer of a config; the exact objects ``train`` runs."""
     tokenizer = load_tokenizer(config.tokenizer, require_eos=True)  # packing joins documents with EOS
     args = training_arguments(config)  # sets up torch.distributed under torchrun
     dataset = build_dataset(config, tokenizer)
@@ -132,6 +147,7 @@ def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
         dataset,
         batch_size=config.training.per_device_batch_size,
         num_workers=config.data.num_workers,
+        attn_implementation=config.model.attn_implementation,
         pin_memory=torch.cuda.is_available(),
     )
     trainer = GeoTrainer(
@@ -141,15 +157,22 @@ def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
         callbacks=[DatasetStateCallback(dataset)],
         train_loader=loader,
     )
-    output = trainer.train(resume_from_checkpoint=checkpoint)
+    return Run(config, tokenizer, dataset, loader, trainer, checkpoint)
+
+
+def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
+    """Run one training job; returns the step reached, the logged losses and where it resumed from."""
+    run = prepare_run(load_config(config_path_or_dict))
+    trainer, dataset = run.trainer, run.dataset
+    output = trainer.train(resume_from_checkpoint=run.resume_from)
     losses = [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     return {
-        "output_dir": config.output_dir,
+        "output_dir": run.config.output_dir,
         "condition": dataset.condition.name,
         "global_step": trainer.state.global_step,
         "train_loss": output.training_loss,
         "losses": losses,
-        "resumed_from": checkpoint,
+        "resumed_from": run.resume_from,
         "num_documents": dataset.num_documents,
     }
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from support.tagged_corpus import fundus_rows, synthetic_rows, write_tagged_corpus
 
@@ -20,15 +19,6 @@ from trainer_plugin.train import main, train
 
 ENGLISH_COUNTRIES = ["US", "GB", "CA", "ZA", "AU", "IN", "IE"]
 CONFIGS = Path(__file__).resolve().parents[2] / "trainer_plugin" / "configs"
-
-
-@pytest.fixture()
-def one_thread():
-    """Tiny models train faster on one thread, and other test processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

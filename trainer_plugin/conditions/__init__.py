@@ -40,7 +40,8 @@ class Condition:
     include_regions: tuple[str, ...] = ()  # empty: every region
     exclude_regions: tuple[str, ...] = ()
     cooldown_fraction: float | None = None  # metadata for this fraction of sequences, then none
-    mask_metadata: bool = False  # MeCo: prefix tokens get label -100
+    mask_metadata: bool = False  # MeCo: prefix tokens (and BOS) get label -100
+    bos: bool = False  # MeCo: every document starts with the tokenizer's BOS token
     require_regions: bool = False  # regional / leave_one_out are meaningless without a region
     description: str = ""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
+import yaml
 from support.tagged_corpus import write_fundus_eval_file
 from support.tiny_models import build_tiny_llama
 from typer.testing import CliRunner
@@ -41,8 +44,18 @@ def test_ppl_cross_and_merge_sweep(setup):
     _ok(["ppl", "--model", setup["global"], *common])
     assert _is_png(out / "ppl_heatmap.png") and _is_png(out / "ppl_gap.png")
     regions = pl.read_csv(out / "ppl_regions.csv")
-    assert {"level", "region", "condition", "ppl", "ppl_low", "ppl_high"} <= set(regions.columns)
+    assert {"level", "region", "condition", "ppl", "ppl_low", "ppl_high", "small_n"} <= set(regions.columns)
     assert pl.read_parquet(out / "ppl_gap.parquet").height == regions.height // 2
+    assert regions["small_n"].all()  # 2 documents per country: every region is below --min-n 30
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"] == "ppl" and results["settings"]["paper_compat"] is False
+    assert list(results["models"]["model"]["weights"]) == ["model.safetensors"]
+    assert results["data"][0]["xxh64"] and results["versions"]["torch"]
+    assert {r["region"] for r in results["metrics"]["gap"]} == set(regions["region"])
+    limited = setup["root"] / "limited"
+    _ok(["ppl", "--model", setup["global"], *common[:-1], limited, "--limit", "3", "--paper-compat", "--min-n", "2"])
+    assert json.loads((limited / "results.json").read_text())["settings"]["n_documents"] == 3
+    assert pl.read_csv(limited / "ppl_gap.csv").filter(pl.col("level") == "all")["small_n"][0] is False
     _ok(["cross", "--model", f"US={setup['regional']}", "--model", f"global={setup['global']}", *common])
     cells = pl.read_csv(out / "cross_matrix.csv")
     assert cells.filter(pl.col("in_region"))[["model", "test_region"]].rows() == [("US", "US")]
@@ -81,8 +94,8 @@ def test_mcq_switch_and_merge(setup):
             setup["qa"] / "localized_news_mcq_800.jsonl",
             "--limit",
             "12",
-            "--fields",
-            "url,country,continent",
+            "--protocol",
+            "letter",
             "--device",
             "cpu",
             "--n-boot",
@@ -92,7 +105,13 @@ def test_mcq_switch_and_merge(setup):
         ]
     )
     assert _is_png(out / "mcq_accuracy.png")
-    assert pl.read_csv(out / "mcq_accuracy.csv").filter(pl.col("level") == "all")["n"][0] == 12
+    accuracy = pl.read_csv(out / "mcq_accuracy.csv")
+    assert accuracy.filter(pl.col("level") == "all")["n"][0] == 12
+    assert {"first_option", "first_option_low", "chance", "small_n"} <= set(accuracy.columns)
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["protocol"] == "letter" and results["settings"]["question_metadata"] == "full"
+    assert results["settings"]["shuffle_seed"] == 42 and results["settings"]["limit"] == 12
+    assert results["metrics"]["primary_rule"] == "acc"
     _ok(
         [
             "switch",
@@ -102,6 +121,8 @@ def test_mcq_switch_and_merge(setup):
             setup["qa"] / "localnewsqa_gold_20260516.parquet",
             "--limit",
             "6",
+            "--seeds",
+            "41,42",
             "--device",
             "cpu",
             "--n-boot",
@@ -111,10 +132,19 @@ def test_mcq_switch_and_merge(setup):
         ]
     )
     assert _is_png(out / "switch.png")
-    assert pl.read_csv(out / "switch_pairs.csv")["pair"][0] == "all"
+    pairs = pl.read_csv(out / "switch_pairs.csv")
+    assert pairs["pair"][0] == "all" and pairs["n"][0] == 6 and pairs["n_seeds"][0] == 2
+    assert {"margin_switch", "margin_switch_low", "exact_pair", "exact_pair_high"} <= set(pairs.columns)
+    assert pl.read_parquet(out / "switch_questions.parquet").height == 12  # 6 questions x 2 seeds
+    assert json.loads((out / "results.json").read_text())["settings"]["seeds"] == [41, 42]
     merged = setup["root"] / "merged"
     _ok(["merge", "--global", setup["global"], "--regional", setup["regional"], "--alpha", "0.3", "--out", merged])
     assert (merged / "config.json").is_file() and (merged / "tokenizer.json").is_file()
+    recipe = yaml.safe_load((merged / "merge_recipe.yaml").read_text())
+    assert recipe["merge_method"] == "linear"
+    assert [m["parameters"]["weight"] for m in recipe["models"]] == pytest.approx([0.7, 0.3])
+    assert "init_from" in (merged / "README.md").read_text()
+    assert json.loads((merged / "results.json").read_text())["metrics"]["merged_weights"]["model.safetensors"]
 
 
 def test_bad_input_exits_with_message(setup, tmp_path):

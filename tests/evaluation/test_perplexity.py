@@ -165,3 +165,44 @@ def test_a_run_folder_yields_its_split_shards_only(tmp_path):
     assert load_eval_documents([run / "data"], split=None)["id"].to_list().count("work-file") == 0
     with pytest.raises(EvaluationError, match=r"holds no data/dev-\*.parquet files"):
         load_eval_documents([run], split="dev")
+
+
+def _paper_18_reference(model, tokenizer, text: str, max_length: int) -> tuple[float, int]:
+    """18_perplexity_eval.py's token_loss_sum_and_count (l.79-122), step for step."""
+    input_ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length).input_ids
+    title_tokens = tokenizer.encode("TITLE:", add_special_tokens=False)
+    title_pos = None
+    for i in range(len(input_ids[0]) - len(title_tokens) + 1):
+        if torch.equal(input_ids[0][i : i + len(title_tokens)], torch.tensor(title_tokens)):
+            title_pos = i
+            break
+    with torch.no_grad():
+        logits = model(input_ids).logits
+    losses = torch.nn.CrossEntropyLoss(reduction="none")(
+        logits[..., :-1, :].reshape(-1, logits.size(-1)).double(), input_ids[..., 1:].reshape(-1)
+    )
+    content = losses if title_pos is None else losses[title_pos:]
+    return float(content.sum()), int(content.numel())
+
+
+def test_paper_compat_mode_reproduces_the_papers_scoring(model_and_tokenizer, tmp_path):
+    model, tokenizer = model_and_tokenizer
+    long = tagged_row(
+        "long", "government election market football weather police " * 4, "https://www.thehindu.com/a", "IN",
+        title="Long", split="eval",
+    )  # fmt: skip
+    documents = load_eval_documents([write_tagged_file([*DOCS, long], tmp_path / "c.parquet")])
+    settings = ScoringSettings(max_length=64, batch_size=3)
+    scores = score_documents(model, tokenizer, documents, settings=settings, paper_compat=True)
+    for doc in [*DOCS, long]:
+        for condition, prefix_on in ((WITH_METADATA, True), (WITHOUT_METADATA, False)):
+            prefix, body = PAPER_TEMPLATE.render(doc)
+            ref_nll, ref_tokens = _paper_18_reference(model, tokenizer, (prefix if prefix_on else "") + body, 64)
+            row = scores.filter((scores["id"] == doc["id"]) & (scores["condition"] == condition)).row(0, named=True)
+            assert row["n_tokens"] == ref_tokens and row["nll"] == pytest.approx(ref_nll, rel=1e-5)
+    # unlike the default, the two conditions score different token sets: the prefix eats the 64-token budget
+    counts = scores.filter(scores["id"] == "long").sort("condition")["n_tokens"].to_list()
+    default = score_documents(model, tokenizer, documents.filter(documents["id"] == "long"), settings=settings)
+    assert counts[0] < counts[1] and set(default["n_tokens"].to_list()) == {
+        len(encode(tokenizer, PAPER_TEMPLATE.body(long)))
+    }

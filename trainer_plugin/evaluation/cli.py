@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -18,14 +19,16 @@ from trainer_plugin.evaluation import plots
 from trainer_plugin.evaluation.corpus import load_eval_documents
 from trainer_plugin.evaluation.cross_matrix import cross_matrix
 from trainer_plugin.evaluation.errors import EvaluationError
-from trainer_plugin.evaluation.locale_switch import score_locale_switch, switch_table
-from trainer_plugin.evaluation.mcq import METRICS, RULES, accuracy_table, score_mcq
-from trainer_plugin.evaluation.merge import merge_checkpoints
+from trainer_plugin.evaluation.locale_switch import PAPER_SWITCH_SEEDS, score_locale_switch, switch_table
+from trainer_plugin.evaluation.mcq import DEFAULT_MIN_N, METRICS, RULES, accuracy_table, score_mcq
+from trainer_plugin.evaluation.merge import RECIPE_FILE, MergeSpec, merge_checkpoints
 from trainer_plugin.evaluation.merge_sweep import merge_sweep
 from trainer_plugin.evaluation.perplexity import gap_table, region_table, score_documents
 from trainer_plugin.evaluation.progress import ProgressHook
+from trainer_plugin.evaluation.protocols import PAPER_SHUFFLE_SEED, Protocol
 from trainer_plugin.evaluation.qa_data import load_mcq, load_switch_items
-from trainer_plugin.evaluation.question_metadata import DEFAULT_OUTLETS, QuestionMetadata
+from trainer_plugin.evaluation.question_metadata import DEFAULT_OUTLETS, PAPER_BASE_URL, QuestionMetadata
+from trainer_plugin.evaluation.results import model_record, table_records, tokenizer_record, write_results
 from trainer_plugin.evaluation.runtime import load_causal_lm
 from trainer_plugin.evaluation.scoring import ScoringSettings
 from trainer_plugin.evaluation.tables import show_table, with_intervals, write_table
@@ -47,6 +50,28 @@ MAX_LENGTH = typer.Option(None, "--max-length", help="Window in tokens; default:
 STRIDE = typer.Option(None, "--stride", help="Sliding-window stride; default: max_length // 2.")
 N_BOOT = typer.Option(1000, "--n-boot", min=0, help="Bootstrap replicates for the 95% intervals.")
 SEED = typer.Option(0, "--seed")
+LIMIT = typer.Option(None, "--limit", min=1, help="Score only the first N items (documents or questions).")
+
+
+PROTOCOL = typer.Option("paper", "--protocol", help="paper | letter | cloze (see docs/evaluation.md).")
+METADATA = typer.Option(
+    "full", "--metadata", help="Question metadata: none | country | continent | full (URL + COUNTRY + CONTINENT)."
+)
+BASE_URL = typer.Option(PAPER_BASE_URL, "--base-url", help="URL line: {base-url}/{cc} (the paper's default).")
+OUTLETS = typer.Option(None, "--outlets", help="JSON {ISO: domain}: URL line https://www.<domain>/ instead.")
+ANSWER_CUE = typer.Option(
+    "answer_colon", "--answer-cue", help="paper/letter: none | answer_colon | final_answer_colon"
+)
+EXACT_TEXT = typer.Option(False, "--exact-option-text", help="paper: 'Answer with the exact text of ...'.")
+SHUFFLE_SEED = typer.Option(PAPER_SHUFFLE_SEED, "--shuffle-seed", help="Seed of the paper's option shuffle.")
+NO_SHUFFLE = typer.Option(False, "--no-shuffle", help="Keep the file's option order (first option is often right).")
+LENGTH_ALPHA = typer.Option(1.0, "--length-alpha", help="Token rule: loglik / n_tokens**alpha (paper 1B: 1.25).")
+CALIBRATION = typer.Option(
+    "none", "--calibration", help="none | question_masked | question_masked_no_metadata (null-question prompt)."
+)
+CALIBRATION_BETA = typer.Option(1.0, "--calibration-beta", help="Weight of the null-question score.")
+START_TOKEN = typer.Option(True, "--start-token/--no-start-token", help="Open every prompt with BOS (else EOS).")
+MIN_N = typer.Option(DEFAULT_MIN_N, "--min-n", min=1, help="Flag regions with fewer scored items than this.")
 
 
 class RichProgress(ProgressHook):
@@ -101,8 +126,11 @@ def _default_qa(name: str) -> Path:
     return folder / "qa" / name
 
 
-def _outlets(path: Path | None) -> dict[str, str]:
+def _outlets(path: Path | None) -> dict[str, str] | None:
+    """None: the paper's URL; 'default': geocorpus's outlet per paper country; else a JSON file."""
     if path is None:
+        return None
+    if str(path) == "default":
         return dict(DEFAULT_OUTLETS)
     try:
         mapping = json.loads(path.read_text(encoding="utf-8"))
@@ -119,6 +147,10 @@ def ppl_command(
     corpus: list[Path] = typer.Option(..., "--corpus", help="Tagged Parquet files or folders (repeatable)."),
     split: str = typer.Option("eval", "--split", help="Rows with this split; 'all' for every row."),
     fields: str = typer.Option("url,country,continent", "--fields", help="Metadata lines of the prefix."),
+    paper_compat: bool = typer.Option(
+        False, "--paper-compat", help="Score as 18_perplexity_eval.py: truncate at 1024 tokens incl. the prefix."
+    ),
+    limit: int | None = LIMIT,
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     dtype: str = DTYPE,
@@ -127,27 +159,53 @@ def ppl_command(
     stride: int | None = STRIDE,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    min_n: int = MIN_N,
     out: Path = OUT,
 ) -> None:
     """Per-region perplexity with and without the metadata prefix (body tokens only)."""
 
     def action() -> None:
         template = MetadataTemplate(fields=_fields(fields))
-        documents = load_eval_documents(corpus, None if split == "all" else split, template)
+        documents = load_eval_documents(corpus, None if split == "all" else split, template, limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
+        settings = ScoringSettings(max_length, stride, batch_size)
         with _progress() as bar:
-            scores = score_documents(
-                lm, tok, documents, template, ScoringSettings(max_length, stride, batch_size), RichProgress(bar)
-            )
+            scores = score_documents(lm, tok, documents, template, settings, RichProgress(bar), paper_compat)
         scores.write_parquet(_mkdir(out) / "ppl_documents.parquet")
-        table, gaps = region_table(scores, n_boot, seed), gap_table(scores, n_boot, seed)
+        table, gaps = (
+            region_table(scores, n_boot, seed, min_docs=min_n),
+            gap_table(scores, n_boot, seed, min_docs=min_n),
+        )
         write_table(table, out, "ppl_regions")
         write_table(gaps, out, "ppl_gap")
-        plots.perplexity_heatmap(table, out / "ppl_heatmap.png")
-        plots.gap_bars(gaps, out / "ppl_gap.png")
+        mode = "paper-compatible (1024-token truncation)" if paper_compat else "identical body tokens"
+        plots.perplexity_heatmap(table, out / "ppl_heatmap.png", note=mode)
+        plots.gap_bars(gaps, out / "ppl_gap.png", note=mode)
+        write_results(
+            out,
+            "ppl",
+            {
+                "split": split,
+                "fields": list(template.fields),
+                "paper_compat": paper_compat,
+                "limit": limit,
+                "max_length": max_length,
+                "stride": stride,
+                "n_boot": n_boot,
+                "seed": seed,
+                "min_n": min_n,
+                "n_documents": documents.height,
+            },
+            {"regions": table_records(table), "gap": table_records(gaps)},
+            {"model": model},
+            _tokenizer_info(tokenizer, model, tok),
+            corpus,
+        )
         show_table(
-            gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"),
-            f"Perplexity gain from metadata ({documents.height} documents)",
+            _flagged(
+                gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"), gaps
+            ),
+            f"Perplexity gain from metadata ({documents.height} documents, {mode})",
             console,
         )
 
@@ -165,6 +223,7 @@ def cross_command(
     split: str = typer.Option("eval", "--split"),
     level: str = typer.Option("country", "--level", help="country | continent"),
     fields: str = typer.Option("url,country,continent", "--fields"),
+    limit: int | None = LIMIT,
     device: str = DEVICE,
     dtype: str = DTYPE,
     batch_size: int = BATCH,
@@ -172,6 +231,7 @@ def cross_command(
     stride: int | None = STRIDE,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    min_n: int = MIN_N,
     out: Path = OUT,
 ) -> None:
     """Cross-matrix: several (regional) models x test regions, in-region vs out-of-region."""
@@ -186,7 +246,7 @@ def cross_command(
                 raise EvaluationError(f"--model {spec!r}: expected LABEL=PATH")
             named[label] = Path(path)
         template = MetadataTemplate(fields=_fields(fields))
-        documents = load_eval_documents(corpus, None if split == "all" else split, template)
+        documents = load_eval_documents(corpus, None if split == "all" else split, template, limit)
         with _progress() as bar:
             cells = cross_matrix(
                 named,
@@ -200,16 +260,63 @@ def cross_command(
                 n_boot=n_boot,
                 seed=seed,
                 progress=RichProgress(bar),
+                min_docs=min_n,
             )
         write_table(cells, out, "cross_matrix")
-        plots.cross_matrix_heatmap(cells, out / "cross_matrix.png")
+        condition = "with metadata" if template.fields else "without metadata"
+        plots.cross_matrix_heatmap(
+            cells, out / "cross_matrix.png", condition=f"{condition} ({', '.join(template.fields) or 'no prefix'})"
+        )
+        write_results(
+            out,
+            "cross",
+            {
+                "split": split,
+                "level": level,
+                "fields": list(template.fields),
+                "limit": limit,
+                "n_boot": n_boot,
+                "seed": seed,
+                "min_n": min_n,
+                "n_documents": documents.height,
+            },
+            {"cells": table_records(cells)},
+            named,
+            None,
+            corpus,
+        )
         show_table(cells, "Cross-region perplexity", console)
 
     _run(action)
 
 
-def _question_metadata(fields: str, outlets: Path | None) -> QuestionMetadata:
-    return QuestionMetadata(fields=_fields(fields), outlets=_outlets(outlets))
+def _protocol(
+    name: str,
+    metadata: str,
+    base_url: str,
+    outlets: Path | None,
+    answer_cue: str,
+    exact_option_text: bool,
+    shuffle_seed: int,
+    no_shuffle: bool,
+    length_alpha: float,
+    calibration: str,
+    calibration_beta: float,
+) -> Protocol:
+    return Protocol(
+        name=name,
+        metadata=QuestionMetadata(level=metadata, base_url=base_url, outlets=_outlets(outlets)),
+        answer_cue=answer_cue,
+        exact_option_text=exact_option_text,
+        shuffle_seed=None if no_shuffle else shuffle_seed,
+        length_alpha=length_alpha,
+        calibration=calibration,
+        calibration_beta=calibration_beta,
+    )
+
+
+def _tokenizer_info(tokenizer_path: Path | None, model: Path, tok: object) -> dict:
+    return tokenizer_record(tokenizer_path or model, tok)
 
 
 @eval_app.command("mcq")
@@ -217,41 +324,84 @@ def mcq_command(
     model: Path = MODEL,
     data: Path | None = typer.Option(None, "--data", help="QA .jsonl or .parquet; default: the paper's 800 MCQs."),
     split_type: str | None = typer.Option(None, "--split-type", help="LocalNewsQA: explicit | ambiguous."),
-    fields: str = typer.Option(
-        "none", "--fields", help="Question prefix: none, or e.g. country,continent or url,country."
-    ),
-    outlets: Path | None = typer.Option(None, "--outlets", help="JSON {ISO: domain} for the url line."),
-    limit: int | None = typer.Option(None, "--limit", help="Score only the first N questions."),
-    metric: str = typer.Option("acc_norm", "--plot-metric", help="acc | acc_norm | acc_norm_tokens"),
+    protocol: str = PROTOCOL,
+    metadata: str = METADATA,
+    base_url: str = BASE_URL,
+    outlets: Path | None = OUTLETS,
+    answer_cue: str = ANSWER_CUE,
+    exact_option_text: bool = EXACT_TEXT,
+    shuffle_seed: int = SHUFFLE_SEED,
+    no_shuffle: bool = NO_SHUFFLE,
+    length_alpha: float = LENGTH_ALPHA,
+    calibration: str = CALIBRATION,
+    calibration_beta: float = CALIBRATION_BETA,
+    start_token: bool = START_TOKEN,
+    limit: int | None = LIMIT,
+    metric: str | None = typer.Option(None, "--plot-metric", help="acc | acc_norm | acc_norm_tokens | first_option"),
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     dtype: str = DTYPE,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    min_n: int = MIN_N,
     out: Path = OUT,
 ) -> None:
-    """Localized MCQ accuracy per country and continent (acc, acc_norm by bytes, by tokens)."""
+    """Localized MCQ accuracy per country and continent under a protocol, beside the position baseline."""
 
     def action() -> None:
-        items = load_mcq(data or _default_qa("localized_news_mcq_800.jsonl"), split_type, limit)
+        chosen = _protocol(
+            protocol,
+            metadata,
+            base_url,
+            outlets,
+            answer_cue,
+            exact_option_text,
+            shuffle_seed,
+            no_shuffle,
+            length_alpha,
+            calibration,
+            calibration_beta,
+        )
+        data_path = data or _default_qa("localized_news_mcq_800.jsonl")
+        items = load_mcq(data_path, split_type, limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
             per_question = score_mcq(
                 lm,
                 tok,
                 items,
-                _question_metadata(fields, outlets),
-                ScoringSettings(batch_size=batch_size),
+                chosen,
+                ScoringSettings(batch_size=batch_size, start_token=start_token),
                 RichProgress(bar),
             )
         per_question.write_parquet(_mkdir(out) / "mcq_questions.parquet")
-        table = accuracy_table(per_question, n_boot, seed)
+        table = accuracy_table(per_question, n_boot, seed, min_n=min_n)
         write_table(table, out, "mcq_accuracy")
-        plots.accuracy_bars(table, out / "mcq_accuracy.png", metric)
+        plot_metric = metric or chosen.primary_rule
+        plots.accuracy_bars(table, out / "mcq_accuracy.png", plot_metric, title_note=_protocol_note(chosen))
+        write_results(
+            out,
+            "mcq",
+            {
+                **chosen.describe(),
+                "split_type": split_type,
+                "limit": limit,
+                "start_token": start_token,
+                "n_boot": n_boot,
+                "seed": seed,
+                "min_n": min_n,
+                "n_questions": len(items),
+            },
+            {"primary_rule": chosen.primary_rule, "table": table_records(table)},
+            {"model": model},
+            _tokenizer_info(tokenizer, model, tok),
+            [data_path],
+        )
         show_table(
-            with_intervals(table, list(METRICS), ["level", "region", "n"]),
-            f"Localized MCQ ({len(items)} questions, prefix fields: {fields})",
+            _flagged(with_intervals(table, [*METRICS, "first_option"], ["level", "region", "n"]), table),
+            f"Localized MCQ ({len(items)} questions, protocol {chosen.name}, metadata {metadata}, "
+            f"primary {chosen.primary_rule}; first_option = always pick the first shown option)",
             console,
         )
 
@@ -262,43 +412,104 @@ def mcq_command(
 def switch_command(
     model: Path = MODEL,
     data: Path | None = typer.Option(None, "--data", help="Default: LocalNewsQA's ambiguous split."),
-    fields: str = typer.Option("country,continent", "--fields"),
-    outlets: Path | None = typer.Option(None, "--outlets"),
-    rule: str = typer.Option("chars", "--rule", help=f"Which option is preferred: {', '.join(RULES)}."),
-    limit: int | None = typer.Option(None, "--limit"),
+    protocol: str = PROTOCOL,
+    metadata: str = METADATA,
+    base_url: str = BASE_URL,
+    outlets: Path | None = OUTLETS,
+    answer_cue: str = ANSWER_CUE,
+    exact_option_text: bool = EXACT_TEXT,
+    seeds: str = typer.Option(
+        ",".join(str(s) for s in PAPER_SWITCH_SEEDS), "--seeds", help="Option-order seeds; 'none' = file order."
+    ),
+    length_alpha: float = LENGTH_ALPHA,
+    calibration: str = CALIBRATION,
+    calibration_beta: float = CALIBRATION_BETA,
+    rule: str = typer.Option("tokens", "--rule", help=f"Which option is preferred: {', '.join(RULES)}."),
+    start_token: bool = START_TOKEN,
+    limit: int | None = LIMIT,
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     dtype: str = DTYPE,
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    min_n: int = MIN_N,
     out: Path = OUT,
 ) -> None:
-    """Locale switch rate: does the preferred answer follow target vs contrast metadata?"""
+    """Locale switch: exact-pair and margin switch rates under target vs contrast metadata."""
 
     def action() -> None:
-        items = load_switch_items(data or _default_qa("localnewsqa_gold_20260516.parquet"), "ambiguous", limit)
+        chosen = _protocol(
+            protocol,
+            metadata,
+            base_url,
+            outlets,
+            answer_cue,
+            exact_option_text,
+            PAPER_SHUFFLE_SEED,
+            False,
+            length_alpha,
+            calibration,
+            calibration_beta,
+        )
+        seed_list = _seeds(seeds)
+        data_path = data or _default_qa("localnewsqa_gold_20260516.parquet")
+        items = load_switch_items(data_path, "ambiguous", limit)
         lm, tok = load_causal_lm(model, tokenizer, device, dtype)
         with _progress() as bar:
             per_question = score_locale_switch(
                 lm,
                 tok,
                 items,
-                _question_metadata(fields, outlets),
+                chosen,
                 rule,
-                ScoringSettings(batch_size=batch_size),
+                seed_list,
+                ScoringSettings(batch_size=batch_size, start_token=start_token),
                 RichProgress(bar),
             )
         per_question.write_parquet(_mkdir(out) / "switch_questions.parquet")
-        table = switch_table(per_question, n_boot, seed)
+        table = switch_table(per_question, n_boot, seed, min_n=min_n)
         write_table(table, out, "switch_pairs")
-        plots.switch_bars(table, out / "switch.png")
-        shown = with_intervals(table, ["switch_rate"], ["pair", "n"]).join(
-            table.select("pair", "follows_target", "follows_contrast", "changed"), on="pair", maintain_order="left"
+        plots.switch_bars(table, out / "switch.png", title_note=_protocol_note(chosen))
+        settings = {**chosen.describe(), "shuffle_seed": None, "seeds": seed_list, "rule": rule}
+        write_results(
+            out,
+            "switch",
+            {**settings, "limit": limit, "start_token": start_token, "n_boot": n_boot, "seed": seed, "min_n": min_n},
+            {"table": table_records(table)},
+            {"model": model},
+            _tokenizer_info(tokenizer, model, tok),
+            [data_path],
         )
-        show_table(shown, f"Locale switch ({len(items)} ambiguous questions, rule {rule})", console)
+        shown = _flagged(with_intervals(table, ["margin_switch", "exact_pair"], ["pair", "n"]), table).join(
+            table.select("pair", "target_correct", "contrast_correct", "changed"), on="pair", maintain_order="left"
+        )
+        show_table(
+            shown,
+            f"Locale switch ({len(items)} ambiguous questions x {len(seed_list)} option orders, rule {rule})",
+            console,
+        )
 
     _run(action)
+
+
+def _seeds(text: str) -> list[int | None]:
+    if text.strip().lower() == "none":
+        return [None]
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise EvaluationError(f"--seeds {text!r}: expected comma-separated integers or 'none'") from None
+
+
+def _protocol_note(protocol: Protocol) -> str:
+    shuffle = "file order" if protocol.shuffle_seed is None else f"shuffled (seed {protocol.shuffle_seed})"
+    return f"protocol {protocol.name}, metadata {protocol.metadata.level}, options {shuffle}"
+
+
+def _flagged(shown: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Mark rows whose region has too few items, so a degenerate interval is not read as certainty."""
+    return shown.with_columns(pl.when(table["small_n"]).then(pl.lit("small n")).otherwise(pl.lit("")).alias("flag"))
 
 
 @eval_app.command("merge")
@@ -306,18 +517,38 @@ def merge_command(
     global_model: Path = typer.Option(..., "--global", help="Global model folder."),
     regional_model: Path = typer.Option(..., "--regional", help="Regional model folder."),
     out: Path = typer.Option(..., "--out", help="Folder for the merged checkpoint."),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="linear | task_arithmetic | ties | dare; default: linear, or task_arithmetic with --base.",
+    ),
     alpha: float | None = typer.Option(None, "--alpha", help="Linear: (1-alpha)*global + alpha*regional."),
-    base: Path | None = typer.Option(None, "--base", help="Shared base: switches to task arithmetic."),
-    lam: float = typer.Option(1.0, "--lam", help="Task arithmetic weight of (regional - base)."),
-    mu: float = typer.Option(1.0, "--mu", help="Task arithmetic weight of (global - base)."),
+    base: Path | None = typer.Option(None, "--base", help="The checkpoint both were trained from (init_from)."),
+    lam: float = typer.Option(1.0, "--lam", help="Weight of (regional - base)."),
+    mu: float = typer.Option(1.0, "--mu", help="Weight of (global - base)."),
+    density: float = typer.Option(0.2, "--density", help="TIES: share kept by magnitude; DARE: kept at random."),
+    seed: int = typer.Option(0, "--seed", help="DARE's drop mask."),
     tokenizer: Path | None = TOKENIZER,
 ) -> None:
-    """Merge a regional model into a global one and save it with save_pretrained."""
-    _run(
-        lambda: console.print(
-            f"merged checkpoint: {merge_checkpoints(out, global_model, regional_model, alpha, base, lam, mu, tokenizer)}"
+    """Merge a regional model into a global one; save it with its tokenizer, recipe YAML and model card."""
+
+    def action() -> None:
+        spec = MergeSpec(method or ("linear" if base is None else "task_arithmetic"), alpha, lam, mu, density, seed)
+        saved = merge_checkpoints(
+            out, global_model, regional_model, base_path=base, tokenizer_path=tokenizer, spec=spec
         )
-    )
+        models = {"global": global_model, "regional": regional_model, **({"base": base} if base else {})}
+        write_results(
+            out,
+            "merge",
+            {"method": spec.method, "alpha": alpha, "lam": lam, "mu": mu, "density": density, "seed": seed},
+            {"merged": str(saved), "merged_weights": model_record(saved)["weights"]},
+            models,
+            tokenizer_record(tokenizer or global_model),
+        )
+        console.print(f"merged checkpoint ({spec.method}): {saved} (recipe: {saved / RECIPE_FILE})")
+
+    _run(action)
 
 
 @eval_app.command("merge-sweep")
@@ -330,6 +561,7 @@ def merge_sweep_command(
     split: str = typer.Option("eval", "--split"),
     fields: str = typer.Option("url,country,continent", "--fields"),
     save_checkpoints: Path | None = typer.Option(None, "--save-checkpoints", help="Also save each merge here."),
+    limit: int | None = LIMIT,
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     batch_size: int = BATCH,
@@ -337,9 +569,14 @@ def merge_sweep_command(
     stride: int | None = STRIDE,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    min_n: int = MIN_N,
     out: Path = OUT,
 ) -> None:
-    """Linear merges over an alpha grid: in-region vs global perplexity, and the trade-off plot."""
+    """Linear merges over an alpha grid: in-region vs global perplexity, and the trade-off plot.
+
+    Meaningful for a regional model fine-tuned from the global one (or both from one base, the
+    trainer's init_from); for independently initialised models every interior alpha is noise.
+    """
 
     def action() -> None:
         try:
@@ -347,7 +584,7 @@ def merge_sweep_command(
         except ValueError:
             raise EvaluationError(f"--alphas {alphas!r}: expected comma-separated numbers") from None
         template = MetadataTemplate(fields=_fields(fields))
-        documents = load_eval_documents(corpus, None if split == "all" else split, template)
+        documents = load_eval_documents(corpus, None if split == "all" else split, template, limit)
         with _progress() as bar:
             sweep = merge_sweep(
                 global_model,
@@ -363,9 +600,29 @@ def merge_sweep_command(
                 n_boot,
                 seed,
                 RichProgress(bar),
+                min_docs=min_n,
             )
         write_table(sweep, out, "merge_sweep")
-        plots.merge_tradeoff(sweep, out / "merge_tradeoff.png")
+        plots.merge_tradeoff(sweep, out / "merge_tradeoff.png", region=region)
+        write_results(
+            out,
+            "merge-sweep",
+            {
+                "region": region,
+                "alphas": grid,
+                "split": split,
+                "fields": list(template.fields),
+                "limit": limit,
+                "n_boot": n_boot,
+                "seed": seed,
+                "min_n": min_n,
+                "n_documents": documents.height,
+            },
+            {"sweep": table_records(sweep)},
+            {"global": global_model, "regional": regional_model},
+            tokenizer_record(tokenizer or global_model),
+            corpus,
+        )
         show_table(sweep, f"Merge sweep, region {region}", console)
 
     _run(action)

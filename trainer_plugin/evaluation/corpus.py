@@ -47,8 +47,10 @@ def load_eval_documents(
     paths: Sequence[str | Path],
     split: str | None = "eval",
     template: MetadataTemplate | None = PAPER_TEMPLATE,
+    limit: int | None = None,
 ) -> pl.DataFrame:
-    """Documents of ``split`` (all rows when None), with the columns the template reads.
+    """Documents of ``split`` (all rows when None), with the columns the template reads; the first
+    ``limit`` of them (in file order) when given.
 
     Each file is checked on its own, so an error names the file that lacks a column and the row
     that lacks a country.
@@ -78,4 +80,4 @@ def load_eval_documents(
     documents = pl.concat(frames, how="vertical_relaxed")
     if documents.height == 0:
         raise EvaluationError(f"no documents with split == {split!r} in {[str(p) for p in paths]}")
-    return documents
+    return documents if limit is None else documents.head(limit)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trainer_plugin.evaluation.perplexity import WITH_METADATA, region_table, score_documents
+from trainer_plugin.evaluation.perplexity import DEFAULT_MIN_DOCS, WITH_METADATA, region_table, score_documents
 from trainer_plugin.evaluation.progress import SILENT, ProgressHook
 from trainer_plugin.evaluation.runtime import load_causal_lm
 from trainer_plugin.evaluation.scoring import ScoringSettings
@@ -33,15 +33,16 @@ def cross_matrix(
     n_boot: int = 1000,
     seed: int = 0,
     progress: ProgressHook = SILENT,
+    min_docs: int = DEFAULT_MIN_DOCS,
 ) -> pl.DataFrame:
-    """Rows (model, model_region, test_region, in_region, ppl, ppl_low, ppl_high, n_docs)."""
+    """Rows (model, model_region, test_region, in_region, ppl, ppl_low, ppl_high, n_docs, small_n)."""
     model_regions = dict(model_regions or {})
     frames = []
     for name, path in models.items():
         model, tokenizer = load_causal_lm(path, device=device, dtype=dtype)
         scores = score_documents(model, tokenizer, documents, template, settings, progress)
         del model
-        table = region_table(scores, n_boot, seed).filter(
+        table = region_table(scores, n_boot, seed, min_docs=min_docs).filter(
             (pl.col("level") == level) & (pl.col("condition") == condition)
         )
         label = model_regions.get(name)
@@ -52,6 +53,7 @@ def cross_matrix(
                 pl.col("region").alias("test_region"),
                 (pl.col("region").str.to_lowercase() == (label or "").lower()).alias("in_region"),
                 "n_docs",
+                "small_n",
                 "ppl",
                 "ppl_low",
                 "ppl_high",

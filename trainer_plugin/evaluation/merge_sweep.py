@@ -1,5 +1,9 @@
 """Sweep the linear merge weight and measure in-region vs global perplexity at each step.
 
+Meaningful only for models that share a starting point: a regional model fine-tuned from the global
+one, or both trained from one base (the trainer's ``init_from``). Between independently initialised
+models every interior alpha averages unrelated weights.
+
 The trade-off a merged model makes: as alpha moves weight to the regional model, perplexity on the
 region's documents should fall and perplexity on everyone's documents may rise. Both are measured
 on the same held-out corpus: "in_region" is the documents whose country or continent equals the
@@ -17,7 +21,7 @@ import polars as pl
 from trainer_plugin.evaluation.bootstrap import ratio_ci
 from trainer_plugin.evaluation.errors import EvaluationError
 from trainer_plugin.evaluation.merge import check_compatible, linear_state, load_for_merge, save_merged
-from trainer_plugin.evaluation.perplexity import score_documents
+from trainer_plugin.evaluation.perplexity import DEFAULT_MIN_DOCS, score_documents
 from trainer_plugin.evaluation.progress import SILENT, ProgressHook
 from trainer_plugin.evaluation.runtime import resolve_device
 from trainer_plugin.evaluation.scoring import ScoringSettings
@@ -36,7 +40,7 @@ def in_region(documents: pl.DataFrame, region: str) -> pl.DataFrame:
     return chosen
 
 
-def _summarise(scores: pl.DataFrame, alpha: float, subset: str, n_boot: int, seed: int) -> list[dict]:
+def _summarise(scores: pl.DataFrame, alpha: float, subset: str, n_boot: int, seed: int, min_docs: int) -> list[dict]:
     rows = []
     for (condition,), group in scores.group_by("condition", maintain_order=True):
         nll, tokens = group["nll"].to_numpy(), group["n_tokens"].to_numpy()
@@ -47,6 +51,7 @@ def _summarise(scores: pl.DataFrame, alpha: float, subset: str, n_boot: int, see
                 "subset": subset,
                 "condition": condition,
                 "n_docs": group.height,
+                "small_n": group.height < min_docs,
                 "ppl": float(np.exp(nll.sum() / tokens.sum())),
                 "ppl_low": float(np.exp(low)),
                 "ppl_high": float(np.exp(high)),
@@ -69,6 +74,7 @@ def merge_sweep(
     n_boot: int = 1000,
     seed: int = 0,
     progress: ProgressHook = SILENT,
+    min_docs: int = DEFAULT_MIN_DOCS,
 ) -> pl.DataFrame:
     """Rows (alpha, subset in_region|global, condition, ppl with interval) for every alpha."""
     in_region(documents, region)  # fail before loading models when the region has no documents
@@ -87,6 +93,6 @@ def merge_sweep(
             save_merged(working, Path(save_dir) / f"alpha_{alpha:g}", tokenizer_path or global_path)
         working.to(target).eval()  # type: ignore[arg-type]  # as above
         scores = score_documents(working, tokenizer, documents, template, settings, progress)
-        rows += _summarise(in_region(scores, region), float(alpha), "in_region", n_boot, seed)
-        rows += _summarise(scores, float(alpha), "global", n_boot, seed)
+        rows += _summarise(in_region(scores, region), float(alpha), "in_region", n_boot, seed, min_docs)
+        rows += _summarise(scores, float(alpha), "global", n_boot, seed, min_docs)
     return pl.DataFrame(rows)

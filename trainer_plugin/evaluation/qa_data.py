@@ -17,6 +17,7 @@ import polars as pl
 
 from trainer_plugin.evaluation.countries import continent_of, resolve_country
 from trainer_plugin.evaluation.errors import EvaluationError
+from trainer_plugin.evaluation.protocols import example_key
 
 REQUIRED = ("question", "options", "correct_answer", "country")
 SWITCH_REQUIRED = ("target_country", "contrast_country", "target_answer", "contrast_answer")
@@ -32,6 +33,7 @@ class MCQItem:
     answer: int
     country: str  # ISO alpha-2
     continent: str  # the paper's continent
+    key: str = ""  # the paper's item key (protocols.example_key): seeds its option shuffle
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class SwitchItem:
     contrast_country: str
     contrast_continent: str
     contrast_answer: int
+    key: str = ""
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -129,6 +132,7 @@ def load_mcq(path: str | Path, split_type: str | None = None, limit: int | None 
                 answer=_option_index(path, index, options, row["correct_answer"], "correct_answer"),
                 country=iso,
                 continent=continent,
+                key=example_key(row),
             )
         )
     return items
@@ -164,6 +168,7 @@ def load_switch_items(
                 contrast_country=contrast,
                 contrast_continent=contrast_continent,
                 contrast_answer=contrast_answer,
+                key=example_key(row),
             )
         )
     return items

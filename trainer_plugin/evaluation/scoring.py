@@ -56,17 +56,20 @@ def window_rows(
     start_id: int | None,
     max_length: int,
     stride: int,
+    shift_first: bool | None = None,
 ) -> list[ScoreRow]:
     """The rows that score ``target_ids`` after ``context_ids``: one when it fits, else one per chunk.
 
     Without a start token the first target token has nothing to be predicted from when the context
-    is empty; it is then used as context in every condition, so token counts still agree.
+    is empty; it is then used as context in every condition (``shift_first`` None), so token counts
+    still agree. ``shift_first=False`` keeps it scored whenever there is context to predict it from
+    (the paper's MCQ prompts without BOS).
     """
     if not 1 <= stride <= max_length - 1:
         raise EvaluationError(f"stride {stride} must lie in 1..max_length-1 ({max_length - 1})")
     head = ([start_id] if start_id is not None else []) + list(context_ids)
     target = list(target_ids)
-    if start_id is None:
+    if start_id is None and (shift_first is None or shift_first or not head):
         head, target = head + target[:1], target[1:]
     sequence = head + target
     rows: list[ScoreRow] = []
@@ -123,6 +126,7 @@ class ScoringSettings:
     max_length: int | None = None  # None: the model's max_position_embeddings, capped at 2048
     stride: int | None = None  # None: max_length // 2
     batch_size: int = 8
+    start_token: bool = True  # False: no BOS/EOS before the context (the paper's add_prompt_bos=False)
 
     def resolve(self, model: PreTrainedModel) -> tuple[int, int]:
         """(max_length, stride) for this model."""
@@ -142,10 +146,13 @@ def score_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(NLL sum, token count) of each ``target`` given its ``context`` for (context, target) pairs."""
     max_length, stride = settings.resolve(model)
-    start_id = start_token_id(tokenizer)
+    start_id = start_token_id(tokenizer) if settings.start_token else None
+    shift_first = None if settings.start_token else False
     rows: list[ScoreRow] = []
     for index, (context, target) in enumerate(pairs):
-        rows += window_rows(index, encode(tokenizer, context), encode(tokenizer, target), start_id, max_length, stride)
+        rows += window_rows(
+            index, encode(tokenizer, context), encode(tokenizer, target), start_id, max_length, stride, shift_first
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     progress.start(len(rows), description)
     return score_rows(model, rows, len(pairs), pad_id, settings.batch_size, progress.advance)

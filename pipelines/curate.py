@@ -23,8 +23,9 @@ from pathlib import Path
 from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.config import CurateConfig, ExecutorConfig
+from geocorpus.decontaminate import decontamination_steps
 from geocorpus.finalize import FinalizeCorpus, ScatterRows, SelectRows, WriteShards
-from geocorpus.readers import ExcludeReadErrors, build_reader_steps
+from geocorpus.readers import ExcludeReadErrors, ReadInputs, build_reader_steps
 from geocorpus.steps import (
     CountInput,
     LanguageIDFilter,
@@ -74,23 +75,16 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
     def exclusions(stage: str) -> ExclusionWriter:
         return ExclusionWriter(str(excl / stage), stage=stage)
 
-    steps: list[PipelineStep] = []
+    chains = []
     for spec in config.inputs:
         reader_steps = build_reader_steps(spec, exclusion_folder=str(excl))
         # Count right after the reader itself, before any extraction step can drop a document.
-        steps.append(reader_steps[0])
-        steps.append(CountInput(str(layout.counts), input_name=spec.name))
-        steps.extend(reader_steps[1:])
+        chains.append([reader_steps[0], CountInput(str(layout.counts), input_name=spec.name), *reader_steps[1:]])
+    steps: list[PipelineStep] = [ReadInputs(chains)]  # one input after another: no nesting per input
     steps.append(ExcludeReadErrors(exclusion_writer=exclusions("read")))
     steps.append(VerifyURL(exclusion_writer=exclusions("verify_url"), max_length=config.url.max_length))
     tagging = config.tagging
-    steps.append(
-        TagRegion(
-            precedence=tagging.precedence,
-            user_registry=tagging.user_registry,
-            continent_scheme=tagging.continent_scheme,
-        )
-    )
+    steps.append(TagRegion.from_config(tagging))
     if tagging.require_country or tagging.countries:
         steps.append(RequireCountry(exclusion_writer=exclusions("tag_region"), allowed=tagging.countries))
     steps.append(TextStats())
@@ -110,6 +104,7 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
         )
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
+    steps += decontamination_steps(config.decontamination, str(excl))
     steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet", max_file_size=TAGGED_SHARD_BYTES))
     return steps
 
@@ -227,12 +222,40 @@ def check_resume(config: CurateConfig, stages: list[Stage]) -> None:
     )
 
 
-def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | None:
+def run_curation(config: CurateConfig, show_progress: bool = True, overwrite: bool = False) -> dict | None:
     """Run every stage. Local and Ray stages run one after the other from here, with a rich progress
-    bar per stage; Slurm stages are submitted as a ``depends`` chain. Returns the report (None on Slurm)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    bar per stage; Slurm stages are submitted as a ``depends`` chain. Returns the report (None on Slurm).
+
+    The output folder is claimed, locked and fingerprinted first (:mod:`geocorpus.run_guard`): a folder
+    holding other files, another run's settings or inputs, or a run in progress raises RunFolderError;
+    ``overwrite`` discards a previous run of other settings. A finished run of the same fingerprint is a
+    no-op that says so on stdout. Local stages run watched (:mod:`geocorpus.watchdog`): a worker killed by
+    the out-of-memory killer fails the run within seconds instead of hanging it.
+    """
+    from geocorpus.run_guard import guarded_run
 
     stages = build_stages(config)
+    with guarded_run(config, overwrite=overwrite):
+        if _finished(config, stages):
+            print(
+                f"nothing to do: {config.output_dir} holds a finished run of this config and these inputs "
+                "(same fingerprint); use --overwrite to run it again"
+            )
+            return json.loads(config.layout.report.read_text()) if config.layout.report.exists() else None
+        return _run_stages(config, stages, show_progress)
+
+
+def _finished(config: CurateConfig, stages: list[Stage]) -> bool:
+    """The last stage completed (its marker is written after everything else) and the report exists."""
+    last = stages[-1]
+    return _completed(config.layout.stage_logs(last.name)) >= last.tasks and config.layout.report.exists()
+
+
+def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) -> dict | None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from geocorpus.watchdog import run_watched
+
     layout = config.layout
     check_resume(config, stages)
     if config.executor.type == "slurm":
@@ -262,7 +285,10 @@ def run_curation(config: CurateConfig, show_progress: bool = True) -> dict | Non
             watcher = threading.Thread(target=poll, daemon=True)
             watcher.start()
             try:
-                executor.run()
+                if config.executor.type == "local":
+                    run_watched(executor, stage.name, world_size=stage.tasks)
+                else:
+                    executor.run()
             finally:
                 done.set()
                 watcher.join()
@@ -285,9 +311,33 @@ def _check_stage_finished(stage: Stage, executor, logging_dir: Path) -> None:
         )
 
 
+class RayConnectError(ConnectionError):
+    """``executor.ray_address`` names a cluster that cannot be reached."""
+
+
 def _connect_ray(address: str | None) -> None:
-    """datatrove's RayPipelineExecutor expects Ray to be initialised: join ``address`` or start locally."""
+    """datatrove's RayPipelineExecutor expects Ray to be initialised: join ``address`` or start locally.
+
+    A ``host:port`` that nothing listens on is refused within seconds: ``ray.init`` itself keeps
+    retrying for minutes (measured: > 200 s) before it gives up.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address)
+    if ray.is_initialized():
+        return
+    if address and address not in ("auto", "local"):
+        _check_reachable(address)
+    ray.init(address=address)
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    import socket
+
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise RayConnectError(
+            f"executor.ray_address: cannot reach a Ray cluster at {address!r} ({exc}); start one "
+            "(`ray start --head`) or fix the address (host:port of its GCS, or ray://host:port)"
+        ) from None

@@ -60,9 +60,18 @@ class URLConfig:
 
 @dataclass
 class TaggingConfig:
-    precedence: list[str] = field(default_factory=lambda: ["input", "user_registry", "registry", "cctld"])
+    precedence: list[str] = field(
+        default_factory=lambda: ["input", "user_registry", "registry", "cctld", "page", "classifier"]
+    )
     user_registry: str | None = None
+    #: a table written by ``geocorpus registry build`` used instead of the shipped one (None = shipped)
+    registry: str | None = None
+    #: a page-signal calibration (``geocorpus classifier train`` writes one beside the model); None = off
+    page_evidence: str | None = None
+    #: a country classifier model (``geocorpus classifier train ... --out model.bin``); None = off
+    classifier: str | None = None
     continent_scheme: str = "paper"
+    #: false keeps documents no evidence could place, with ``country = null`` (balanced as region ``unknown``)
     require_country: bool = True
     countries: list[str] | None = None  # keep only these ISO codes (None = all)
 
@@ -70,8 +79,10 @@ class TaggingConfig:
         for source in self.precedence:
             choice(source, EVIDENCE_SOURCES, "tagging.precedence")
         choice(self.continent_scheme, CONTINENT_SCHEMES, "tagging.continent_scheme")
-        if self.user_registry and not Path(self.user_registry).is_file():
-            raise ConfigError(f"tagging.user_registry: file not found: {self.user_registry}")
+        for name in ("user_registry", "registry", "page_evidence", "classifier"):
+            value = getattr(self, name)
+            if value and not Path(value).is_file():
+                raise ConfigError(f"tagging.{name}: file not found: {value}")
 
 
 @dataclass

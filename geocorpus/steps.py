@@ -22,7 +22,11 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from geocorpus.base_filter import PerTaskStatsFilter
 from geocorpus.writers import INPUT_COUNTRY_KEY
 
+#: Metadata key of the page signals a reader found in a document's HTML (see geocorpus.page_evidence).
+PAGE_SIGNALS_KEY = "page_signals"
+
 if TYPE_CHECKING:
+    from geocorpus.config import TaggingConfig
     from geocorpus.tagging import RegionTagger
     from geocorpus.urls import URLVerifier
 
@@ -68,35 +72,66 @@ class VerifyURL(PerTaskStatsFilter):
 
 
 class TagRegion(PipelineStep):
-    """Write country, country_name, continent, tag_source and tag_conflict into doc.metadata."""
+    """Write country, country_name, continent, tag_source, tag_conflict, tag_evidence and tag_confidence
+    into doc.metadata (see :class:`geocorpus.tagging.RegionTagger`)."""
 
     name = "🗺 Tag region"
     type = "🏷 - TAGGER"
 
     def __init__(
         self,
-        precedence: Sequence[str] = ("input", "user_registry", "registry", "cctld"),
+        precedence: Sequence[str] = ("input", "user_registry", "registry", "cctld", "page", "classifier"),
         user_registry: str | None = None,
         continent_scheme: str = "paper",
         input_country_key: str = INPUT_COUNTRY_KEY,
+        registry: str | None = None,
+        page_evidence: str | None = None,
+        classifier: str | None = None,
     ) -> None:
         super().__init__()
         self.precedence = tuple(precedence)
         self.user_registry = user_registry
         self.continent_scheme = continent_scheme
         self.input_country_key = input_country_key
+        self.registry = registry  # a built registry file replacing the shipped one (None = shipped)
+        self.page_evidence = page_evidence  # a page-signal calibration file (None = no page evidence)
+        self.classifier = classifier  # a country classifier model file (None = no classifier)
         self._tagger: RegionTagger | None = None
-        # Build once here so that a bad precedence or registry file fails before any worker starts.
+        # Build once here so that a bad precedence or file fails before any worker starts.
         self._make_tagger()
         self._tagger = None
+
+    @classmethod
+    def from_config(cls, tagging: TaggingConfig) -> TagRegion:
+        """The step a curation config's ``tagging`` section describes."""
+        return cls(
+            precedence=tagging.precedence,
+            user_registry=tagging.user_registry,
+            continent_scheme=tagging.continent_scheme,
+            registry=tagging.registry,
+            page_evidence=tagging.page_evidence,
+            classifier=tagging.classifier,
+        )
 
     def _make_tagger(self) -> RegionTagger:
         from geocorpus.tagging import RegionTagger
 
+        page = classifier = None
+        if self.page_evidence is not None:
+            from geocorpus.page_evidence import PageEvidence
+
+            page = PageEvidence.load(self.page_evidence)
+        if self.classifier is not None:
+            from geocorpus.country_classifier import CountryClassifier
+
+            classifier = CountryClassifier.load(self.classifier)
         self._tagger = RegionTagger(
             precedence=self.precedence,
             user_registry=self.user_registry,
+            builtin_registry=self.registry or True,
             continent_scheme=self.continent_scheme,
+            page_evidence=page,
+            classifier=classifier,
         )
         return self._tagger
 
@@ -104,16 +139,27 @@ class TagRegion(PipelineStep):
         tagger = self._tagger or self._make_tagger()
         tag = tagger.tag
         claim_key = self.input_country_key
+        wants_text = tagger.classifier is not None
         counts: Counter[tuple[str | None, str, bool]] = Counter()
         try:
             for doc in data:
                 meta = doc.metadata
-                result = tag(meta.get("host"), meta.get("domain"), meta.get("suffix"), meta.get(claim_key))
+                result = tag(
+                    meta.get("host"),
+                    meta.get("domain"),
+                    meta.get("suffix"),
+                    meta.get(claim_key),
+                    url=meta.get("url_normalized"),
+                    page_signals=meta.get(PAGE_SIGNALS_KEY),
+                    text=doc.text if wants_text else None,
+                )
                 meta["country"] = result.country
                 meta["country_name"] = result.country_name
                 meta["continent"] = result.continent
                 meta["tag_source"] = result.tag_source
                 meta["tag_conflict"] = result.tag_conflict
+                meta["tag_evidence"] = result.tag_evidence
+                meta["tag_confidence"] = result.tag_confidence
                 counts[(result.country, result.tag_source, result.tag_conflict is not None)] += 1
                 yield doc
         finally:  # per-task stats: one update per distinct outcome, not per document

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from geocorpus.config import ConfigError, CurateConfig, load_config
 from geocorpus.paths import RunLayout
+from geocorpus.registry import DEFAULT_SOURCES as DEFAULT_REGISTRY_SOURCES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 registry_app = typer.Typer(no_args_is_help=True, help="Build or inspect the outlet registry.")
@@ -113,24 +114,37 @@ def stats(
 @registry_app.command("build")
 def registry_build(
     shared: Path | None = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),
-    out: Path | None = typer.Option(None, help="Registry TSV to write (default: the package's built-in one)."),
+    out: Path | None = typer.Option(
+        None,
+        help="Registry TSV to write (default: $GEOCORPUS_HOME/outlet_registry.tsv or "
+        "~/.local/share/geocorpus/outlet_registry.tsv; never the installed package).",
+    ),
     conflicts: Path | None = typer.Option(None, help="Conflicts TSV to write (default: beside --out)."),
-    sources: str = typer.Option("abyz,awesome,fundus", help="Comma-separated outlet lists to build from."),
+    sources: str = typer.Option(
+        ",".join(DEFAULT_REGISTRY_SOURCES), help="Comma-separated outlet lists to build from."
+    ),
+    rule: str = typer.Option(
+        "v2", help="Which rows count as evidence: v2 (default) or v1 (the old rule, to compare)."
+    ),
 ) -> None:
-    """Build the outlet registry (domain -> country) from the outlet lists; writes the conflicts file too."""
+    """Build the outlet registry (domain -> country) from the outlet lists; writes the conflicts file too.
+
+    Use the result with ``tagging.registry: PATH`` in a curation config."""
     from geocorpus import registry
     from geocorpus.paths import shared_data_dir
 
     shared = shared or shared_data_dir()
     if shared is None or not shared.is_dir():
         _fail("real-data folder not found: pass --shared DIR or set GEOCORPUS_SHARED")
+    target = out or registry.default_build_path()
     try:
         report = registry.build_registry(
-            shared, out or registry.BUILTIN_REGISTRY, tuple(s for s in sources.split(",") if s), conflicts
+            shared, target, tuple(s for s in sources.split(",") if s), conflicts, rule=rule
         )
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     console.print(report.summary())
+    console.print(f"use it with `tagging.registry: {target}` in a curation config")
 
 
 @app.command()

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from geocorpus.decontaminate import DecontaminationConfig
 from geocorpus.finalize.balance import BalanceConfig
 from geocorpus.minhash import MinhashConfig
 from geocorpus.paths import RunLayout, shared_data_dir
@@ -142,6 +143,7 @@ class CurateConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
+    decontamination: DecontaminationConfig | None = None  # n-gram overlap with evaluation sets
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     output_options: OutputConfig = field(default_factory=OutputConfig)
 

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from geocorpus.finalize.contamination import decontamination_report
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
 from geocorpus.finalize.selection import SELECTION_COLUMNS, read_selection_columns, select_rows
 from geocorpus.finalize.shards import PLAN_SCHEMA, Scatter, ScatterFiles, ShardLayout, average_row_bytes, gather
@@ -234,6 +235,7 @@ def report_task(config: CurateConfig) -> dict:
         "balance": info["balance"],
         "write": write_info,
         "stats": stats,
+        "decontamination": decontamination_report(config, layout),
     }
     manifest = {
         "name": config.name,

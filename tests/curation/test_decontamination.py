@@ -1,0 +1,214 @@
+"""Decontamination: a document quoting an evaluation item is excluded, its neighbours are kept, and the
+report counts exclusions per region and near duplicates across the corpus's own splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from datatrove.data import Document
+
+from geocorpus.config import ConfigError, parse_config
+from geocorpus.decontaminate import (
+    DECONTAMINATION_STAGE,
+    DecontaminationConfig,
+    EvalSetConfig,
+    NGramDecontamination,
+    build_index,
+)
+from geocorpus.finalize.contamination import near_duplicate_pairs
+from geocorpus.paths import RunLayout
+from geocorpus.writers import ExclusionWriter
+from pipelines.curate import run_curation
+
+#: A LocalNewsQA explicit question (16 words), quoted with other case and punctuation in the planted text.
+QUOTED = "In Bangladesh, which date is observed as Victory Day, commemorating the country's victory in the 1971 Liberation War?"
+PLANTED_SENTENCE = (
+    " A reader wrote in to ask: in bangladesh which date is observed as victory day -- commemorating "
+    "the country's victory in the 1971 liberation war? We checked. "
+)
+
+
+@pytest.fixture(scope="module")
+def english_articles(shared_data) -> list[dict]:
+    """Real fundus articles in English prose (at least 150 words, common English function words)."""
+    rows = [json.loads(line) for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")]
+    return [r for r in rows if len(r["text"].split()) >= 150 and r["text"].count(" the ") >= 10]
+
+
+def _sets(shared: Path, **overrides) -> DecontaminationConfig:
+    return DecontaminationConfig(
+        sets=[
+            EvalSetConfig(path=str(shared / "qa/localized_news_mcq_800.jsonl"), fields=["question", "correct_answer"]),
+            EvalSetConfig(
+                path=str(shared / "qa/localnewsqa_gold_20260516.parquet"), fields=["question", "correct_answer"]
+            ),
+        ],
+        **overrides,
+    )
+
+
+def _planted(text: str) -> str:
+    middle = len(text) // 2
+    cut = text.index(" ", middle)
+    return text[:cut] + PLANTED_SENTENCE + text[cut:]
+
+
+def test_planted_localnewsqa_question_is_excluded_and_neighbours_kept(shared_data, english_articles, tmp_path):
+    assert QUOTED in pl.read_parquet(shared_data / "qa/localnewsqa_gold_20260516.parquet")["question"].to_list()
+    neighbours = english_articles[:30]
+    docs = [Document(text=a["text"], id=f"n{i}", metadata={"title": a["title"]}) for i, a in enumerate(neighbours)]
+    docs.insert(12, Document(text=_planted(neighbours[12]["text"]), id="planted", metadata={"title": "Readers ask"}))
+    step = NGramDecontamination(
+        _sets(shared_data),
+        exclusion_writer=ExclusionWriter(str(tmp_path / DECONTAMINATION_STAGE), stage=DECONTAMINATION_STAGE),
+    )
+    kept = [doc.id for doc in step.run(iter(docs))]
+    assert kept == [f"n{i}" for i in range(30)]  # the article the question was planted in survives unquoted
+    excluded = pq.read_table(next((tmp_path / DECONTAMINATION_STAGE).glob("*.parquet"))).to_pylist()
+    assert [(r["id"], r["stage"], r["reason"]) for r in excluded] == [
+        ("planted", "decontamination", "localnewsqa_gold_20260516")
+    ]
+    matched = json.loads(excluded[0]["metadata_json"])["contaminated_ngram"]
+    assert len(matched.split()) == 13 and matched in "in bangladesh which date is observed as victory day " + (
+        "commemorating the country s victory in the 0 liberation war"
+    )
+    assert step.stats.stats["dropped_localnewsqa_gold_20260516"].total == 1
+
+
+def test_short_items_whole_answers_never_and_configurable_n(shared_data, tmp_path):
+    index = build_index(_sets(shared_data))
+    coverage = index.coverage["localized_news_mcq_800"]
+    assert coverage["items"] == 800 and 600 < coverage["checkable_items"] < 800  # 7-word questions cannot be
+    # an 8-word MCQ question is matched whole; a 7-word one and a one-word answer never are
+    assert index.find("Many wonder: which river is the longest river in Nigeria?")[0] == "localized_news_mcq_800"
+    assert index.find("What is the capital city of Nigeria? It is Abuja.") is None
+    assert build_index(_sets(shared_data, min_words=0)).find("which river is the longest river in nigeria") is None
+    mcq = tmp_path / "mine.jsonl"
+    mcq.write_text(json.dumps({"text": "the quick brown fox jumps over the lazy dog"}) + "\n")
+    five = build_index(DecontaminationConfig(sets=[EvalSetConfig(path=str(mcq))], n_grams=5))
+    assert five.find("A lazy dog? No: the fox jumps over the lazy dog again.") == ("mine", "fox jumps over the lazy")
+    assert five.find("the quick brown fox sleeps") is None
+
+
+def test_decontamination_config_is_validated(shared_data, tmp_path):
+    news = tmp_path / "news.jsonl"
+    news.write_text(json.dumps({"url": "https://www.bbc.co.uk/news/a", "text": "t"}) + "\n")
+    base = {"output": str(tmp_path / "out"), "inputs": [{"name": "a", "format": "jsonl", "path": str(news)}]}
+    good = parse_config({**base, "decontamination": {"sets": [{"path": "${shared}/qa/localized_news_mcq_800.jsonl"}]}})
+    assert good.decontamination.sets[0].set_name == "localized_news_mcq_800"
+    assert good.decontamination.sets[0].path == str(shared_data / "qa/localized_news_mcq_800.jsonl")
+    cases = {
+        "decontamination.ngrams": {"ngrams": 13},
+        "decontamination.sets[0]: path: evaluation set not found": {"sets": [{"path": str(tmp_path / "x.jsonl")}]},
+        "min_words: must lie in 0..n_grams": {"n_grams": 5, "min_words": 8},
+        "decontamination.n_grams: expected int": {"n_grams": "13"},
+    }
+    for message, section in cases.items():
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            parse_config({**base, "decontamination": section})
+    bad = tmp_path / "rows.jsonl"
+    bad.write_text(json.dumps({"question": "q"}) + "\n")
+    with pytest.raises(ValueError, match=r"rows\.jsonl row 0: missing column\(s\) \['text'\]"):
+        build_index(DecontaminationConfig(sets=[EvalSetConfig(path=str(bad))]))
+
+
+def test_near_duplicate_pairs_straddling_files(english_articles, tmp_path):
+    from support.tagged_corpus import tagged_row, write_tagged_file
+
+    texts = [a["text"] for a in english_articles[:12]]
+    train = [tagged_row(f"t{i}", t, f"https://news.example/{i}", "GB", split="train") for i, t in enumerate(texts)]
+    edited = texts[3].replace(" the ", " a ", 1) + " Updated at noon."
+    evals = [
+        tagged_row("e-copy", edited, "https://news.example/copy", "GB", split="eval"),
+        tagged_row("e-new", texts[0][::-1], "https://news.example/new", "GB", split="eval"),
+    ]
+    pairs = near_duplicate_pairs(
+        [write_tagged_file(train, tmp_path / "train.parquet")], [write_tagged_file(evals, tmp_path / "eval.parquet")]
+    )
+    assert ("e-copy", "t3") in pairs
+    assert not any(e == "e-new" for e, _ in pairs)
+
+
+def _input_rows(articles: list[dict]) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Real articles made unique per copy, one planted quote, and 20 near-duplicate pairs."""
+    rows, pairs = [], []
+    for i, article in enumerate(articles[:40]):
+        url = article["url"].split("?")[0].rstrip("/") + f"/copy-{i}"
+        rows.append({"url": url, "title": article["title"], "text": article["text"] + f" (copy {i})", "country": "GB"})
+    rows.append({**rows[5], "url": rows[5]["url"] + "-quoted", "text": _planted(rows[5]["text"]), "country": "KE"})
+    for j, article in enumerate(articles[40:60]):
+        base_url = article["url"].split("?")[0].rstrip("/")
+        first = {"url": f"{base_url}/dup-{j}-a", "title": article["title"], "text": article["text"], "country": "IN"}
+        second = {
+            **first,
+            "url": f"{base_url}/dup-{j}-b",
+            "text": article["text"].replace(" the ", " a ", 1) + " Updated.",
+        }
+        rows += [first, second]
+        pairs.append((first["url"], second["url"]))
+    return rows, pairs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_curation_run_decontaminates_and_reports_cross_split_near_duplicates(shared_data, english_articles, tmp_path):
+    rows, planted_pairs = _input_rows(english_articles)
+    source = tmp_path / "news.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    reports = {}
+    for minhash in (None, {}):
+        config = parse_config(
+            {
+                "name": "decont",
+                "output": str(tmp_path / f"out-{minhash is not None}"),
+                "inputs": [
+                    {
+                        "name": "news",
+                        "format": "jsonl",
+                        "path": str(source),
+                        "fields": {"url": "url", "text": "text", "title": "title", "country": "country"},
+                    }
+                ],
+                "filters": {"language": None, "min_words": 5},
+                "dedup": {"exact": True, "minhash": minhash},
+                "balance": {"by": "continent", "method": "none", "eval_fraction": 0.3, "seed": 0},
+                "decontamination": {
+                    "sets": [
+                        {
+                            "path": str(shared_data / "qa/localized_news_mcq_800.jsonl"),
+                            "fields": ["question", "correct_answer"],
+                        },
+                        {
+                            "path": str(shared_data / "qa/localnewsqa_gold_20260516.parquet"),
+                            "fields": ["question", "correct_answer"],
+                        },
+                    ]
+                },
+                "executor": {"type": "local", "tasks": 1, "workers": 1},
+            }
+        )
+        report = run_curation(config, show_progress=False)
+        assert report["reconcile"]["ok"], report["reconcile"]["line"]
+        assert report["exclusions"]["decontamination"] == {"localnewsqa_gold_20260516": 1}
+        section = report["decontamination"]["sets"]["localnewsqa_gold_20260516"]
+        assert section["excluded_by_country"] == {"KE": 1} and section["excluded_by_continent"] == {"Africa": 1}
+        assert report["decontamination"]["sets"]["localized_news_mcq_800"]["excluded"] == 0
+        layout = RunLayout(config.output)
+        kept_urls = pl.read_parquet(layout.data_files())["url"].to_list()
+        assert rows[5]["url"] in kept_urls  # the neighbour the question was planted into
+        assert rows[40]["url"] not in kept_urls and rows[41]["url"] in kept_urls  # planted out, next one in
+        reports[minhash is not None] = (report["decontamination"]["cross_split"], layout)
+    off, layout_off = reports[False]
+    data = pl.read_parquet(layout_off.data_files()).select("url", "split")
+    split_of = dict(data.iter_rows())
+    straddling = [
+        p for p in planted_pairs if p[0] in split_of and p[1] in split_of and split_of[p[0]] != split_of[p[1]]
+    ]
+    assert straddling  # with 20 pairs and a 30% eval split, some land on both sides
+    assert off["minhash_on"] is False and off["eval_docs_with_train_near_duplicate"] >= len(straddling)
+    on, _ = reports[True]
+    assert on["minhash_on"] is True and on["pairs"] == 0 and on["eval_docs"] > 0

@@ -32,6 +32,9 @@ class DataConfig:
     # true: attention and positions restart at every packed document (MeCo's varlen attention);
     # false: positions run on across documents and attention is causal over the whole sequence (the paper)
     document_isolation: bool = True
+    # [lo, hi): only documents whose id hashes into this fraction of [0, 1); disjoint ranges give
+    # disjoint slices of one corpus (e.g. [0, 0.9] for the main run, [0.9, 1] for an unseen cooldown)
+    hash_range: list[float] | None = None
 
 
 @dataclass
@@ -41,8 +44,12 @@ class ModelConfig:
     num_heads: int = 4
     num_kv_heads: int | None = None  # default num_heads (no grouped-query attention)
     intermediate_size: int | None = None  # default 4 x hidden_size
-    attn_implementation: str = "sdpa"  # "flash_attention_2" on a GPU that has it
+    attn_implementation: str = "sdpa"  # "flash_attention_2" on a GPU that has it; "eager" for debugging
     tie_word_embeddings: bool = True
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+    initializer_range: float = 0.02  # std of the initial weights
+    max_position_embeddings: int | None = None  # default data.seq_len
 
 
 @dataclass
@@ -51,14 +58,20 @@ class TrainingConfig:
     per_device_batch_size: int = 8
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-3
-    lr_scheduler: str = "cosine"
+    lr_scheduler: str = "cosine"  # any transformers scheduler name
+    min_lr: float | None = None  # cosine decays to this floor instead of 0 (the paper: 3e-3 -> 3e-4)
     warmup_steps: int = 0
     weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999  # MeCo and the paper use 0.95 ("important for avoiding loss spikes")
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0  # gradient clipping (the paper: 0.1)
     bf16: bool = False
     logging_steps: int = 10
     save_steps: int = 50
     save_total_limit: int | None = 2
+    save_initial_state: bool = False  # write the step-0 weights to OUTPUT/initial (a base for task arithmetic)
+    stop_after_steps: int | None = None  # checkpoint and stop here; the LR schedule still spans max_steps
 
 
 @dataclass
@@ -70,7 +83,13 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seed: int = 0
-    resume: bool = False
+    resume: bool = False  # continue this run: weights + optimizer + scheduler + stream from OUTPUT's last checkpoint
+    # start from these weights (a model folder, a checkpoint or a run folder); the architecture comes
+    # from there and the `model` section may only set attn_implementation
+    init_from: str | None = None
+    # with init_from a Trainer checkpoint: also its optimizer, scheduler and step count, with a fresh
+    # data stream (MeCo's cooldown stage on unseen data)
+    init_optimizer: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +118,12 @@ def load_config(config: str | Path | Mapping[str, Any]) -> TrainConfig:
     try:
         result = from_mapping(TrainConfig, data, "")
         _validate(result)
+        shape = sorted(set(data.get("model") or {}) - {"attn_implementation"})
+        if result.init_from and shape:
+            raise ConfigError(
+                f"init_from takes the model's shape from {result.init_from}; remove model.{shape[0]} "
+                f"(only model.attn_implementation may be set)"
+            )
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     if base is not None:
@@ -126,9 +151,19 @@ def _validate(config: TrainConfig) -> None:
             raise ConfigError("data.mix.regions needs data.mix.paths (the files to split by region)")
     for key in ("seq_len", "tokenize_batch"):
         at_least(getattr(data, key), 1, f"data.{key}")
+    if data.hash_range is not None and (
+        len(data.hash_range) != 2 or not 0.0 <= data.hash_range[0] < data.hash_range[1] <= 1.0
+    ):
+        raise ConfigError(f"data.hash_range must be [lo, hi] with 0 <= lo < hi <= 1, got {data.hash_range}")
+    if config.init_optimizer and not config.init_from:
+        raise ConfigError("init_optimizer needs init_from (the checkpoint whose optimizer state to load)")
     training = config.training
     for key in ("max_steps", "per_device_batch_size", "gradient_accumulation_steps", "save_steps", "logging_steps"):
         at_least(getattr(training, key), 1, f"training.{key}")
+    if training.min_lr is not None and training.lr_scheduler not in ("cosine", "cosine_with_min_lr"):
+        raise ConfigError(f"training.min_lr needs lr_scheduler: cosine, got {training.lr_scheduler!r}")
+    if training.stop_after_steps is not None:
+        at_least(training.stop_after_steps, 1, "training.stop_after_steps")
     model = config.model
     for key in ("hidden_size", "num_layers", "num_heads"):
         at_least(getattr(model, key), 1, f"model.{key}")
@@ -144,6 +179,8 @@ def _resolve_paths(config: TrainConfig, base: Path) -> None:
     data = config.data
     config.output_dir = _resolve(config.output_dir, base)
     config.tokenizer = _resolve(config.tokenizer, base)
+    if config.init_from:
+        config.init_from = _resolve(config.init_from, base)
     if data.train is not None:
         data.train = [_resolve(p, base) for p in _as_list(data.train)]
     if data.mix and "paths" in data.mix:

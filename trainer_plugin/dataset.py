@@ -102,6 +102,7 @@ class PackedDataset(IterableDataset):
         world_size: int | None = None,
         eos_id: int | None = None,
         document_isolation: bool = True,
+        hash_range: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.condition = condition if isinstance(condition, Condition) else load_condition(condition)
@@ -121,10 +122,16 @@ class PackedDataset(IterableDataset):
                     f"condition {self.condition.name!r} starts documents with BOS; the tokenizer has none"
                 )
         self.rank, self.world_size = resolve_rank_world(rank, world_size)
+        self.hash_range: tuple[float, float] | None = None
+        if hash_range is not None:
+            lo, hi = (float(x) for x in hash_range)
+            if not 0.0 <= lo < hi <= 1.0:
+                raise CorpusError(f"hash_range must be [lo, hi) with 0 <= lo < hi <= 1, got {list(hash_range)}")
+            self.hash_range = (lo, hi)
         self._packer()  # fail now on a slow tokenizer or missing EOS
         self._source_conditions = [self._condition_for(s) for s in self.sources]
         self._units: list[list[Unit]] = [
-            list_units(expand_paths(s.paths, split), c, s.name or ",".join(s.paths))
+            list_units(expand_paths(s.paths, split), c, s.name or ",".join(s.paths), self.hash_range)
             for s, c in zip(self.sources, self._source_conditions)
         ]
         self.num_documents = sum(u.n_kept for units in self._units for u in units)
@@ -273,7 +280,7 @@ class PackedDataset(IterableDataset):
         streams = []
         for index, (units, condition) in enumerate(zip(self._units, self._source_conditions)):
             order = np.random.default_rng([self.seed, epoch, index]).permutation(len(units))
-            streams.append(_read(UnitReader(condition), slot_slices(units, order, slot, n_slots)))
+            streams.append(_read(UnitReader(condition, self.hash_range), slot_slices(units, order, slot, n_slots)))
         if len(streams) == 1:
             yield from streams[0]
             return

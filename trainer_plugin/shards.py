@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from geocorpus.paths import RunLayout
 from trainer_plugin.conditions import Condition
@@ -74,8 +75,28 @@ def required_columns(condition: Condition) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def kept_mask(table: pa.Table, condition: Condition) -> pa.Array | None:
-    """Boolean mask of the rows the condition's region filter keeps; None when it keeps all."""
+HashRange = tuple[float, float]
+
+
+def id_fractions(ids: Sequence[str | None]) -> np.ndarray:
+    """Each document id's stable place in [0, 1) (xxh64): a slice of it is the same documents on every
+    machine and run, whatever the file layout, so two slices of one corpus never share a document."""
+    return np.fromiter(
+        (xxhash.xxh64_intdigest(str(i).encode("utf-8")) / 2.0**64 for i in ids), dtype=np.float64, count=len(ids)
+    )
+
+
+def kept_mask(table: pa.Table, condition: Condition, hash_range: HashRange | None = None) -> pa.Array | None:
+    """Boolean mask of the rows the condition's region filter (and the id slice) keeps; None when all."""
+    mask = _region_mask(table, condition)
+    if hash_range is None:
+        return mask
+    fractions = id_fractions(table.column("id").to_pylist())
+    in_range = pa.array((fractions >= hash_range[0]) & (fractions < hash_range[1]))
+    return in_range if mask is None else pc.and_(mask, in_range)
+
+
+def _region_mask(table: pa.Table, condition: Condition) -> pa.Array | None:
     if not condition.has_region_filter:
         return None
     country = pc.utf8_lower(table.column("country"))
@@ -93,7 +114,9 @@ def kept_mask(table: pa.Table, condition: Condition) -> pa.Array | None:
     return mask
 
 
-def list_units(files: Sequence[str], condition: Condition, source_name: str = "corpus") -> list[Unit]:
+def list_units(
+    files: Sequence[str], condition: Condition, source_name: str = "corpus", hash_range: HashRange | None = None
+) -> list[Unit]:
     """Validate every file's columns, count kept rows per row group; fail before any training."""
     needed = required_columns(condition)
     units: list[Unit] = []
@@ -109,9 +132,9 @@ def list_units(files: Sequence[str], condition: Condition, source_name: str = "c
                 f"(expected the tagged-corpus schema, geocorpus.schema.CORPUS_SCHEMA)"
             )
         for group in range(parquet.num_row_groups):
-            if condition.has_region_filter:
-                table = parquet.read_row_group(group, columns=["country", "continent"])
-                n_kept = int(pc.sum(kept_mask(table, condition)).as_py() or 0)
+            if condition.has_region_filter or hash_range is not None:
+                table = parquet.read_row_group(group, columns=["id", "country", "continent"])
+                n_kept = int(pc.sum(kept_mask(table, condition, hash_range)).as_py() or 0)
             else:
                 n_kept = parquet.metadata.row_group(group).num_rows
             if n_kept:
@@ -122,6 +145,7 @@ def list_units(files: Sequence[str], condition: Condition, source_name: str = "c
             if condition.has_region_filter
             else ""
         )
+        regions += f" (hash_range={list(hash_range)})" if hash_range is not None else ""
         raise CorpusError(
             f"{source_name}: no documents for condition {condition.name!r}{regions} in {len(files)} file(s)"
         )
@@ -150,8 +174,9 @@ def slot_slices(units: Sequence[Unit], order: np.ndarray, slot: int, n_slots: in
 class UnitReader:
     """Reads slices of kept rows, one row group at a time, keeping file handles open."""
 
-    def __init__(self, condition: Condition) -> None:
+    def __init__(self, condition: Condition, hash_range: HashRange | None = None) -> None:
         self.condition = condition
+        self.hash_range = hash_range
         self.columns = required_columns(condition)
         self._files: dict[str, pq.ParquetFile] = {}
 
@@ -160,7 +185,7 @@ class UnitReader:
         if parquet is None:
             parquet = self._files[unit.file] = pq.ParquetFile(unit.file)
         table = parquet.read_row_group(unit.row_group, columns=self.columns)
-        mask = kept_mask(table, self.condition)
+        mask = kept_mask(table, self.condition, self.hash_range)
         if mask is not None:
             table = table.filter(mask)
         yield from table.slice(start, stop - start).to_pylist()

@@ -7,6 +7,7 @@ reads its own share and the stream position is exact) and a checkpoint callback.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -15,12 +16,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase, Trainer, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
 
 from trainer_plugin.callbacks import DatasetStateCallback, restore_dataset_state
+from trainer_plugin.checkpoints import (
+    INITIAL_DIR,
+    CheckpointError,
+    latest_checkpoint,
+    resolve_model_dir,
+    resolve_trainer_checkpoint,
+    tokenizer_fingerprint,
+)
 from trainer_plugin.conditions import load_condition
-from trainer_plugin.config import TrainConfig, load_config
+from trainer_plugin.config import ConfigError, TrainConfig, load_config
 from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources
 from trainer_plugin.loader import ResumableDataLoader
 from trainer_plugin.tokenizer import load_tokenizer
@@ -54,31 +71,93 @@ def build_dataset(
         tokenize_batch=data.tokenize_batch,
         cooldown_after_sequences=cooldown,
         document_isolation=data.document_isolation,
+        hash_range=data.hash_range,
         rank=rank,
         world_size=world_size,
     )
 
 
-def build_model(config: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
-    """A randomly initialised Llama of the configured size, its vocabulary that of the tokenizer."""
+def llama_config(
+    config: TrainConfig, vocab_size: int, tokenizer: PreTrainedTokenizerBase | None = None
+) -> LlamaConfig:
+    """The Llama shape of the config's ``model`` section (also used by ``--dry-run`` on the meta device)."""
     m = config.model
-    llama = LlamaConfig(
-        vocab_size=len(tokenizer),
+    eos = tokenizer.eos_token_id if tokenizer is not None else None
+    bos = tokenizer.bos_token_id if tokenizer is not None and tokenizer.bos_token_id is not None else eos
+    pad = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else eos
+    return LlamaConfig(
+        vocab_size=vocab_size,
         hidden_size=m.hidden_size,
         num_hidden_layers=m.num_layers,
         num_attention_heads=m.num_heads,
         num_key_value_heads=m.num_kv_heads or m.num_heads,
         intermediate_size=m.intermediate_size or 4 * m.hidden_size,
-        max_position_embeddings=config.data.seq_len,
-        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        max_position_embeddings=max(config.data.seq_len, m.max_position_embeddings or 0),
+        rope_parameters={"rope_type": "default", "rope_theta": m.rope_theta},
+        rms_norm_eps=m.rms_norm_eps,
+        initializer_range=m.initializer_range,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
         tie_word_embeddings=m.tie_word_embeddings,
     )
-    torch.manual_seed(config.seed)
-    model = LlamaForCausalLM._from_config(llama, attn_implementation=m.attn_implementation)
+
+
+def build_model(
+    config: TrainConfig, tokenizer: PreTrainedTokenizerBase, init_dir: Path | None = None
+) -> LlamaForCausalLM:
+    """A randomly initialised Llama of the configured size, or the weights of ``init_dir``.
+
+    Either way its vocabulary must be the tokenizer's: a checkpoint trained with another tokenizer
+    (told by the tokenizer saved beside it, or by the embedding size) is refused.
+    """
+    attn = config.model.attn_implementation
+    if init_dir is None:
+        torch.manual_seed(config.seed)
+        model = LlamaForCausalLM._from_config(
+            llama_config(config, len(tokenizer), tokenizer), attn_implementation=attn
+        )
+    else:
+        _check_same_tokenizer(init_dir, tokenizer, config.tokenizer)
+        model = LlamaForCausalLM.from_pretrained(
+            init_dir, local_files_only=True, attn_implementation=attn, dtype=torch.float32
+        )
+        rows = int(model.config.vocab_size)
+        if rows != len(tokenizer):
+            raise CheckpointError(
+                f"init_from {init_dir} has {rows} embedding rows but tokenizer {config.tokenizer} has "
+                f"{len(tokenizer)} tokens: use the tokenizer the checkpoint was trained with"
+            )
     model.config.use_cache = False  # training: transformers builds the packed-document mask only without a cache
     return model
+
+
+def _check_same_tokenizer(init_dir: Path, tokenizer: PreTrainedTokenizerBase, name: str) -> None:
+    saved = init_dir / "tokenizer.json"
+    if not saved.is_file():
+        return
+    theirs = tokenizer_fingerprint(load_tokenizer(init_dir))
+    if theirs != tokenizer_fingerprint(tokenizer):
+        raise CheckpointError(
+            f"init_from {init_dir} was trained with another tokenizer (fingerprint {theirs}) than {name} "
+            f"({tokenizer_fingerprint(tokenizer)}); set tokenizer: {init_dir}"
+        )
+
+
+class StopAfterSteps(TrainerCallback):
+    """Checkpoint and stop at a step before ``max_steps``, the LR schedule still spanning ``max_steps``
+    (MeCo's stage 1 ends at 90% of a schedule that its cooldown stage finishes)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if state.global_step >= self.step:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
 
 
 class GeoTrainer(Trainer):
@@ -97,16 +176,24 @@ class GeoTrainer(Trainer):
 
 
 def training_arguments(config: TrainConfig) -> TrainingArguments:
+    """HF TrainingArguments; the ``training`` keys carry the TrainingArguments names they set."""
     t = config.training
+    scheduler, scheduler_kwargs = t.lr_scheduler, {}
+    if t.min_lr is not None:  # checked by load_config: the scheduler is a cosine one
+        scheduler, scheduler_kwargs = "cosine_with_min_lr", {"min_lr": t.min_lr}
     return TrainingArguments(
         output_dir=config.output_dir,
         max_steps=t.max_steps,
         per_device_train_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate,
-        lr_scheduler_type=t.lr_scheduler,
+        lr_scheduler_type=scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs,
         warmup_steps=t.warmup_steps,
         weight_decay=t.weight_decay,
+        adam_beta1=t.adam_beta1,
+        adam_beta2=t.adam_beta2,
+        adam_epsilon=t.adam_epsilon,
         max_grad_norm=t.max_grad_norm,
         bf16=t.bf16,
         logging_steps=t.logging_steps,
@@ -117,7 +204,7 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
         report_to="none",
         ignore_data_skip=True,  # the dataset state, not batch skipping, restores the stream
         use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True,
+        disable_tqdm=True,  # trainer_plugin.progress draws its own bar (tokens/s, ETA)
     )
 
 
@@ -131,18 +218,34 @@ class Run:
     loader: ResumableDataLoader
     trainer: GeoTrainer
     resume_from: str | None
+    init_from: Path | None = None
 
 
 def prepare_run(config: TrainConfig) -> Run:
-    """Tokenizer, stream, model and Trainer of a config; the exact objects ``train`` runs."""
+    """Tokenizer, stream, model and Trainer of a config; the exact objects ``train`` runs.
+
+    ``resume`` continues this run from its own last checkpoint (weights, optimizer, scheduler and
+    stream). Otherwise ``init_from`` gives the starting weights, and with ``init_optimizer`` also
+    the optimizer, scheduler and step of that checkpoint, but never its data stream.
+    """
     tokenizer = load_tokenizer(config.tokenizer, require_eos=True)  # packing joins documents with EOS
     args = training_arguments(config)  # sets up torch.distributed under torchrun
     dataset = build_dataset(config, tokenizer)
-    checkpoint = None
-    if config.resume and Path(config.output_dir).is_dir():
-        checkpoint = get_last_checkpoint(config.output_dir)
-        if checkpoint is not None and not restore_dataset_state(dataset, checkpoint):
-            raise ValueError(f"{checkpoint} has no dataset state; it was not written by trainer_plugin")
+    own = latest_checkpoint(config.output_dir) if config.resume else None
+    if own is not None and not restore_dataset_state(dataset, own):
+        raise CheckpointError(f"{own} has no dataset state; it was not written by trainer_plugin")
+    init_dir = None
+    if config.init_from:
+        resolve = resolve_trainer_checkpoint if config.init_optimizer else resolve_model_dir
+        init_dir = resolve(config.init_from)
+    resume_from = own if own is not None else (init_dir if config.init_optimizer else None)
+    if own is None and config.init_optimizer and init_dir is not None:
+        step = json.loads((init_dir / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+        if step >= config.training.max_steps:
+            raise ConfigError(
+                f"init_from {init_dir} is at step {step}; training.max_steps ({config.training.max_steps}) "
+                f"must be larger for the run to continue its schedule"
+            )
     loader = ResumableDataLoader(
         dataset,
         batch_size=config.training.per_device_batch_size,
@@ -150,20 +253,34 @@ def prepare_run(config: TrainConfig) -> Run:
         attn_implementation=config.model.attn_implementation,
         pin_memory=torch.cuda.is_available(),
     )
+    callbacks: list[TrainerCallback] = [DatasetStateCallback(dataset)]
+    if config.training.stop_after_steps is not None:
+        callbacks.append(StopAfterSteps(config.training.stop_after_steps))
     trainer = GeoTrainer(
-        model=build_model(config, tokenizer),
+        model=build_model(config, tokenizer, init_dir),
         args=args,
         train_dataset=dataset,
-        callbacks=[DatasetStateCallback(dataset)],
+        processing_class=tokenizer,  # saved into every checkpoint: each one loads on its own
+        callbacks=callbacks,
         train_loader=loader,
     )
-    return Run(config, tokenizer, dataset, loader, trainer, checkpoint)
+    return Run(config, tokenizer, dataset, loader, trainer, str(resume_from) if resume_from else None, init_dir)
+
+
+def save_initial_state(run: Run) -> Path | None:
+    """The step-0 weights (and tokenizer) in OUTPUT/initial, once, on rank 0: a base for merging."""
+    if not run.config.training.save_initial_state or run.resume_from is not None:
+        return None
+    folder = Path(run.config.output_dir) / INITIAL_DIR
+    run.trainer.save_model(str(folder))  # rank 0 writes; model and tokenizer
+    return folder
 
 
 def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
     """Run one training job; returns the step reached, the logged losses and where it resumed from."""
     run = prepare_run(load_config(config_path_or_dict))
     trainer, dataset = run.trainer, run.dataset
+    initial = save_initial_state(run)
     output = trainer.train(resume_from_checkpoint=run.resume_from)
     losses = [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     return {
@@ -173,6 +290,8 @@ def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
         "train_loss": output.training_loss,
         "losses": losses,
         "resumed_from": run.resume_from,
+        "init_from": str(run.init_from) if run.init_from else None,
+        "initial_state": str(initial) if initial else None,
         "num_documents": dataset.num_documents,
     }
 

@@ -13,11 +13,15 @@ from trainer_plugin.conditions import (
     load_condition,
 )
 from trainer_plugin.shards import kept_mask
+from trainer_plugin.template import TemplateError, year_of
 
 PAPER_DOC = {
     "id": "d1",
+    "url": "https://www.TheHindu.com/news/national/article1.ece?utm_source=x",
     "url_normalized": "https://www.thehindu.com/news/national/article1.ece",
+    "host": "www.thehindu.com",
     "domain": "thehindu.com",
+    "date": "2024-07-17 11:21:03+01:00",
     "country": "IN",
     "country_name": "India",
     "continent": "Asia",
@@ -38,6 +42,9 @@ EXPECTED_CONDITIONS = {
     "global",
     "leave_one_out",
     "cooldown",
+    "meco",
+    "url_raw",
+    "url_country_continent_year",
 }
 
 
@@ -59,7 +66,16 @@ def test_full_prefix_renders_exactly_the_papers_format():
         ("country", "COUNTRY: in\n\n"),
         ("continent", "CONTINENT: Asia\n\n"),
         ("url_continent", "URL: https://www.thehindu.com/news/national/article1.ece\nCONTINENT: Asia\n\n"),
-        ("domain_only", "URL: thehindu.com\n\n"),
+        ("domain_only", "URL: thehindu.com\n\n"),  # MeCo's --use_url_domain ablation
+        ("meco", "URL: www.thehindu.com\n\n"),  # MeCo's --use_short_url: the full host
+        (
+            "url_raw",
+            "URL: https://www.TheHindu.com/news/national/article1.ece?utm_source=x\nCOUNTRY: in\nCONTINENT: Asia\n\n",
+        ),
+        (
+            "url_country_continent_year",
+            "URL: https://www.thehindu.com/news/national/article1.ece\nCOUNTRY: in\nCONTINENT: Asia\nYEAR: 2024\n\n",
+        ),
     ],
 )
 def test_each_metadata_condition_renders_its_fields_only(name, expected_prefix):
@@ -139,3 +155,41 @@ def test_bundled_conditions_live_in_the_package_folder():
     for name in known_conditions():
         spec = {"name": name, "include_regions": ["Asia"]} if name in ("regional", "leave_one_out") else name
         assert load_condition(spec).name == name
+
+
+@pytest.mark.parametrize(
+    ("date", "year"),
+    [
+        ("2024-07-17 11:21:03+01:00", "2024"),
+        ("08-16-2013", "2013"),
+        ("Tue, 3 May 2005", "2005"),
+        ("12345", None),
+        (None, None),
+    ],
+)
+def test_year_is_read_from_the_document_date(date, year):
+    assert year_of(date) == year
+
+
+def test_a_document_without_a_date_has_no_year_line_but_other_fields_stay_required():
+    template = load_condition("url_country_continent_year").template()
+    undated = {**PAPER_DOC, "date": None}
+    assert template.prefix(undated) == load_condition("url_country_continent").template().prefix(PAPER_DOC)
+    with pytest.raises(
+        TemplateError, match="document 'd1' has no value in column 'host' needed by metadata field 'host'"
+    ):
+        load_condition("meco").template().prefix({**PAPER_DOC, "host": None})
+
+
+def test_prefix_pieces_join_to_the_prefix_one_line_each():
+    template = load_condition("url_country_continent").template()
+    pieces = template.prefix_pieces(PAPER_DOC)
+    assert "".join(pieces) == template.prefix(PAPER_DOC)
+    assert pieces[1:] == ["COUNTRY: in\n", "CONTINENT: Asia\n", "\n"]
+    assert load_condition("none").template().prefix_pieces(PAPER_DOC) == []
+
+
+def test_meco_condition_is_mecos_recipe():
+    meco = load_condition("meco")
+    assert meco.metadata == ("host",) and meco.bos and meco.mask_metadata and meco.cooldown_fraction == 0.9
+    assert "use_url_domain" in load_condition("domain_only").description

@@ -172,3 +172,33 @@ def test_a_run_folder_and_its_data_folder_name_the_same_shards(tmp_path):
     assert expand_paths(str(data / "train-*.parquet")) == expected  # a glob
     with pytest.raises(CorpusError, match=r"no eval-\*.parquet files in folder .*run/data"):
         expand_paths(tmp_path / "run", split="eval")
+
+
+def test_meco_starts_documents_with_bos_and_masks_bos_and_metadata(tmp_path, tokenizer):
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE"], docs_per_country=6), tmp_path, shards=1)
+    ds = PackedDataset(data, tokenizer, condition="meco", seq_len=1024, shuffle_buffer=1, epochs=1)
+    doc = next(ds.documents())
+    sample = next(iter(ds))
+    ids, labels = sample["input_ids"].tolist(), sample["labels"].tolist()
+    prefix = tokenizer(f"URL: {doc['host']}\n", add_special_tokens=False)["input_ids"]
+    prefix += tokenizer("\n", add_special_tokens=False)["input_ids"]
+    assert ids[: 1 + len(prefix)] == [tokenizer.bos_token_id, *prefix]
+    assert labels[: 1 + len(prefix)] == [IGNORE_INDEX] * (1 + len(prefix))  # BOS + metadata: not scored
+    assert labels[1 + len(prefix)] == ids[1 + len(prefix)]  # TITLE: ... is scored
+    starts = [i for i, p in enumerate(sample["position_ids"]) if p == 0]
+    assert all(ids[s] == tokenizer.bos_token_id for s in starts[:-1])  # every document begins with BOS
+
+
+def test_prefix_tokenized_line_by_line_equals_the_whole_text_for_byte_level_bpe(shared_data, tokenizer):
+    """Why the pre-tokenized store can keep one span per field: for a GPT-2-style byte-level BPE the
+    line-wise tokens are exactly those of the rendered text tokenized in one piece."""
+    template = load_condition("url_country_continent").template()
+    packer = Packer(tokenizer, 64)
+    checked = 0
+    for row in fundus_rows(shared_data)[:80]:
+        pieces, body = template.prefix_pieces(row), template.body(row)
+        ids, _ = packer.encode([(pieces, body)])[0]
+        whole = tokenizer("".join(pieces) + body, add_special_tokens=False)["input_ids"]
+        assert ids.tolist() == whole + [tokenizer.eos_token_id], row["id"]
+        checked += 1
+    assert checked == 80

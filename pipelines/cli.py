@@ -41,17 +41,23 @@ def curate(
     tasks: int | None = typer.Option(None, help="Override executor.tasks."),
     workers: int | None = typer.Option(None, help="Override executor.workers."),
     progress: bool = typer.Option(True, help="Show a progress bar per stage."),
+    overwrite: bool = typer.Option(
+        False, help="Discard a previous run of other settings in the output folder (only files geocorpus wrote)."
+    ),
 ) -> None:
     """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet."""
-    from dataclasses import replace
-
     from geocorpus.finalize import ReconcileError
     from geocorpus.report import print_stats
+    from geocorpus.run_guard import RunFolderError
+    from geocorpus.watchdog import WorkerDiedError
     from pipelines.curate import ResumeError, run_curation
 
     cfg = _load(config)
     if output is not None:
-        cfg = replace(cfg, output=str(output))
+        try:
+            cfg = cfg.with_output(str(output))
+        except ConfigError as exc:
+            _fail(f"--output: {exc}")
     overrides = {k: v for k, v in (("tasks", tasks), ("workers", workers)) if v is not None}
     if overrides:
         try:
@@ -59,8 +65,8 @@ def curate(
         except ConfigError as exc:
             _fail(f"{config}: {exc}")
     try:
-        report = run_curation(cfg, show_progress=progress)
-    except (ReconcileError, ResumeError) as exc:
+        report = run_curation(cfg, show_progress=progress, overwrite=overwrite)
+    except (ReconcileError, ResumeError, RunFolderError, WorkerDiedError) as exc:
         _fail(str(exc))
     if report is None:
         console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")
@@ -150,17 +156,28 @@ def registry_build(
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="Training config (YAML): model, tokenizer, data, condition."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build the model on the meta device; print sizes and tokens."),
+    world_size: int | None = typer.Option(None, help="Ranks to plan for with --dry-run (default $WORLD_SIZE or 1)."),
+    vocab_size: int | None = typer.Option(None, help="Vocabulary for --dry-run when the tokenizer is not here."),
 ) -> None:
-    """Train a small Llama-style model for one experimental condition (trainer_plugin)."""
+    """Train a Llama-style model for one experimental condition (trainer_plugin); one JSON line on stdout at the end."""
+    from trainer_plugin.train import summary_line
     from trainer_plugin.train import train as run_training
 
     if not config.is_file():
         _fail(f"training config not found: {config}")
     try:
-        result = run_training(config)
+        if dry_run:
+            from trainer_plugin.config import load_config as load_train_config
+            from trainer_plugin.plan import format_plan, plan
+
+            result = plan(load_train_config(config), world_size, vocab_size)
+            console.print(format_plan(result))
+        else:
+            result = run_training(config)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    console.print(result)
+    print(summary_line(result))
 
 
 @app.command()

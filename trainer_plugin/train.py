@@ -296,17 +296,29 @@ def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
     }
 
 
+def summary_line(result: Mapping[str, Any]) -> str:
+    """The one-line JSON a finished run prints on stdout (the logged losses left out)."""
+    return json.dumps({k: v for k, v in result.items() if k != "losses"}, sort_keys=True, default=str)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI: ``python -m trainer_plugin.train CONFIG.yaml``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1 or argv[0] in ("-h", "--help"):
-        print("usage: python -m trainer_plugin.train CONFIG.yaml", file=sys.stderr)
-        return 2
-    result = train(argv[0])
-    print(
-        f"condition={result['condition']} steps={result['global_step']} "
-        f"train_loss={result['train_loss']:.4f} resumed_from={result['resumed_from']}"
-    )
+    """CLI: ``python -m trainer_plugin.train CONFIG.yaml [--dry-run [--world-size N] [--vocab-size V]]``."""
+    import argparse
+
+    from trainer_plugin.plan import format_plan, plan
+
+    parser = argparse.ArgumentParser(prog="python -m trainer_plugin.train", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="training config (YAML)")
+    parser.add_argument("--dry-run", action="store_true", help="build the model on the meta device; print sizes")
+    parser.add_argument("--world-size", type=int, default=None, help="ranks to plan for (default $WORLD_SIZE or 1)")
+    parser.add_argument("--vocab-size", type=int, default=None, help="plan without the tokenizer")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.dry_run:
+        result = plan(load_config(args.config), args.world_size, args.vocab_size)
+        print(format_plan(result), file=sys.stderr)
+    else:
+        result = train(args.config)
+    print(summary_line(result))
     return 0
 
 

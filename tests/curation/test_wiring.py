@@ -26,6 +26,7 @@ from datatrove.pipeline.filters import C4QualityFilter
 from support.curation_runs import english_text, real_news_urls
 
 from geocorpus.config import CurateConfig, parse_config
+from geocorpus.decontaminate import NGramDecontamination
 from geocorpus.finalize import FinalizeCorpus, SelectRows
 from geocorpus.readers.records import RecordCsvReader
 from geocorpus.readers.spec import EXTRACTORS
@@ -105,10 +106,20 @@ def files(tmp_path_factory) -> dict[str, Path]:
     (root / "registry.csv").write_text("domain,country\nnation.co.ke,KE\n")
     (root / "now" / "text").mkdir(parents=True)
     (root / "now" / "sources").mkdir()
+    for name in ("eval.jsonl", "eval2.jsonl"):
+        (root / name).write_text(json.dumps({"text": "an evaluation item", "question": "q"}) + "\n")
     return {"root": root, "jsonl": root / "folder" / "a.jsonl", **{k: root / v for k, v in _FILES.items()}}
 
 
-_FILES = {"folder": "folder", "csv": "news.csv", "registry": "registry.csv", "now": "now", "elsewhere": "elsewhere"}
+_FILES = {
+    "folder": "folder",
+    "csv": "news.csv",
+    "registry": "registry.csv",
+    "now": "now",
+    "elsewhere": "elsewhere",
+    "evalset": "eval.jsonl",
+    "evalset2": "eval2.jsonl",
+}
 
 
 def base_config(files: dict[str, Path]) -> dict:
@@ -232,6 +243,12 @@ SLURM = {"executor": {"type": "slurm", "partition": "cpu", "tasks": 2}}
 RAY = {"executor": {"type": "ray", "tasks": 2}}
 MINHASH = {"dedup": {"minhash": {}}}
 LANGUAGE = {"filters": {"language": {"model": "py3langid"}}}
+DECONT = {"decontamination.sets": [{"path": "@evalset"}]}
+
+
+def _decont(b: Built):
+    return b.one(NGramDecontamination).config
+
 
 TABLE: dict[str, Entry] = {
     "output": Entry("@elsewhere", _check_output),
@@ -363,6 +380,20 @@ TABLE: dict[str, Entry] = {
     "executor.sbatch_args": Entry({"account": "geo"}, _executor_attr("_sbatch_args"), SLURM),
     "executor.venv_path": Entry("/opt/venv", _executor_attr("venv_path"), SLURM),
     "executor.ray_address": Entry("ray://head:10001", _check_ray_address, RAY),
+    "decontamination": Entry(
+        {"sets": [{"path": "@evalset"}]},
+        lambda b, v: _check_equal(
+            _folder_of(b.one(NGramDecontamination).exclusion_writer).rsplit("/", 1)[-1], "decontamination"
+        ),
+    ),
+    "decontamination.sets[].path": Entry("@evalset2", lambda b, v: _check_equal(_decont(b).sets[0].path, v), DECONT),
+    "decontamination.sets[].name": Entry("mine", lambda b, v: _check_equal(_decont(b).sets[0].set_name, v), DECONT),
+    "decontamination.sets[].fields": Entry(
+        ["question"], lambda b, v: _check_equal(_decont(b).sets[0].fields, v), DECONT
+    ),
+    "decontamination.n_grams": Entry(9, lambda b, v: _check_equal(_decont(b).n_grams, v), DECONT),
+    "decontamination.min_words": Entry(3, lambda b, v: _check_equal(_decont(b).min_words, v), DECONT),
+    "decontamination.cross_split_check": Entry(False, _finalize("decontamination.cross_split_check"), DECONT),
     "output_options.rows_per_shard": Entry(1000, _finalize("output_options.rows_per_shard")),
     "output_options.compression": Entry("snappy", _finalize("output_options.compression")),
 }
@@ -376,7 +407,11 @@ def _check_equal(actual: Any, expected: Any) -> None:
 
 
 def _resolve(value: Any, files: dict[str, Path]) -> Any:
-    """``@name`` stands for a test file's path."""
+    """``@name`` stands for a test file's path (also inside lists and mappings)."""
+    if isinstance(value, list):
+        return [_resolve(v, files) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, files) for k, v in value.items()}
     return str(files[value[1:]]) if isinstance(value, str) and value.startswith("@") else value
 
 

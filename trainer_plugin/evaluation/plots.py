@@ -162,9 +162,10 @@ def accuracy_bars(table: pl.DataFrame, path: str | Path, metric: str = "acc_norm
         ax.scatter(
             x,
             table["first_option"].to_numpy(),
-            marker="_",
-            s=250,
-            color="black",
+            marker="D",
+            s=30,
+            color="tab:red",
+            edgecolor="black",
             zorder=3,
             label="always the first shown option",
         )

@@ -1,11 +1,14 @@
-"""Throughput of ``URLVerifier.verify`` against ``urllib.parse.urlsplit`` on the same real URLs.
+"""Throughput of ``URLVerifier.verify`` (+ tagging) against ``urllib.parse.urlsplit`` on real URLs.
 
-Both paths run in this one process on the same list (>= 100k real news URLs from
-../shared/data/urls), best of 3 with ``time.perf_counter``; the figure that matters is the ratio
-(target: verify >= 0.7x urlsplit). Each measured path is one function taking the URL list, so
-further paths (e.g. country tagging) can be added to ``MEASURED_PATHS``.
+The figure that counts is measured on **unique** URLs (every distinct real news URL of
+../shared/data/urls once, in file order), with the verifier's and tagger's caches built inside each
+timed run: a list that repeats itself would let its second copy hit warm per-host caches, which
+inflated the earlier 0.70x. The repeated list (all URLs, whole copies up to ``--min-count``) is
+still measured beside it and labelled as the warm-cache figure. All paths run in this one process
+on the same list, best of ``--repeats`` interleaved rounds; the target is checked with
+``benchmarks.targets.check`` and printed as ``meets`` / ``MISSES`` (``--strict``: exit 1 on a miss).
 
-    .venv/bin/python benchmarks/bench_url_throughput.py [--min-count 100000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_url_throughput.py [--repeats 3] [--min-count 100000] [--strict]
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from urllib.parse import urlsplit
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.real_urls import load_real_urls
+from benchmarks.real_urls import load_real_url_sources
+from benchmarks.targets import check, exit_status
 from geocorpus.paths import shared_data_dir
 from geocorpus.registry import OutletRegistry
 from geocorpus.tagging import RegionTagger
@@ -99,26 +103,58 @@ def best_seconds(paths: dict[str, Callable[[list[str]], None]], urls: list[str],
     return best
 
 
+#: verify + tag must run at no less than this fraction of urlsplit's rate, on unique URLs
+TARGET_RATIO = 0.70
+TARGET_PATH = "verify + tag"
+
+
+def url_lists(shared: Path, min_count: int) -> tuple[list[str], list[str]]:
+    """(unique URLs in file order, all URLs repeated whole until there are ``min_count``)."""
+    sources = load_real_url_sources(shared)
+    real = [url for urls in sources.values() for url in urls]
+    if not real:
+        raise ValueError(f"{shared}/urls: no URLs found")
+    unique = list(dict.fromkeys(real))
+    repeats = -(-min_count // len(real))
+    detail = ", ".join(f"{name} {len(urls):,}" for name, urls in sources.items())
+    print(
+        f"real URLs: {len(real):,} ({detail}); {len(unique):,} unique; repeated list {repeats}x -> {len(real) * repeats:,}"
+    )
+    return unique, real * repeats
+
+
+def measure(label: str, urls: list[str], repeats: int) -> dict[str, float]:
+    """URLs/s per path and print them with their ratio to urlsplit."""
+    seconds = best_seconds(MEASURED_PATHS, urls, repeats)
+    rates = {name: len(urls) / took for name, took in seconds.items()}
+    baseline = rates[BASELINE]
+    print(f"\n{label}: {len(urls):,} URLs, best of {repeats}")
+    for name, rate in rates.items():
+        print(f"  {name:<22} {rate:>12,.0f} URLs/s   {rate / baseline:5.2f}x {BASELINE}")
+    return {name: rate / baseline for name, rate in rates.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--min-count", type=int, default=100_000)
+    parser.add_argument("--min-count", type=int, default=100_000, help="length of the repeated (warm-cache) list")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args(argv)
     shared = shared_data_dir()
     if shared is None:
         print("real data folder ../shared/data (or $GEOCORPUS_SHARED) is not present", file=sys.stderr)
         return 2
-    urls = load_real_urls(shared, min_count=args.min_count)
+    unique, repeated = url_lists(shared, args.min_count)
     URLVerifier()  # load the bundled suffix list before timing: a one-off per process
     _registry()
-    seconds = best_seconds(MEASURED_PATHS, urls, args.repeats)
-    rates = {name: len(urls) / took for name, took in seconds.items()}
-    baseline = rates[BASELINE]
-    print(f"{len(urls):,} URLs, best of {args.repeats}")
-    for name, rate in rates.items():
-        print(f"{name:<22} {rate:>12,.0f} URLs/s   {rate / baseline:5.2f}x {BASELINE}")
-    print("target: verify + tag (host caches filled inside each timed run) >= 0.70x urlsplit")
-    return 0
+    ratios = measure("unique URLs (the measured figure)", unique, args.repeats)
+    warm = measure(
+        "repeated list (warm cache: later copies hit per-host caches; not the target figure)", repeated, args.repeats
+    )
+    print()
+    ok = check(f"{TARGET_PATH} vs {BASELINE}, unique URLs", ratios[TARGET_PATH], at_least=TARGET_RATIO, unit="x")
+    print(f"(warm-cache figure, for comparison only: {warm[TARGET_PATH]:.2f}x)")
+    return exit_status([ok], strict=args.strict)
 
 
 if __name__ == "__main__":

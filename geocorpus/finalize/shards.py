@@ -109,9 +109,11 @@ class ShardLayout:
         rows_per_shard: int,
         row_bytes: float,
         prefix_by_split: bool = True,
-        piece_bytes: int = PIECE_BYTES,
+        piece_bytes: int | None = None,
     ) -> ShardLayout:
-        """Layout for ``rows`` selected per split; pieces hold ~``piece_bytes`` at ``row_bytes`` per row."""
+        """Layout for ``rows`` selected per split; pieces hold ~``piece_bytes`` (default PIECE_BYTES)
+        at ``row_bytes`` per row."""
+        piece_bytes = piece_bytes or PIECE_BYTES
         if not isinstance(rows_per_shard, int) or isinstance(rows_per_shard, bool) or rows_per_shard < 1:
             raise ValueError(f"rows_per_shard must be a positive integer, got {rows_per_shard!r}")
         piece_rows = int(max(1, min(rows_per_shard, piece_bytes // max(row_bytes, 1.0))))
@@ -226,9 +228,10 @@ class Scatter:
         exclusions: Path | None = None,
         compression: str = "zstd",
         claim: Claim = _no_claim,
-        piece_bytes: int = PIECE_BYTES,
+        piece_bytes: int | None = None,
     ) -> None:
-        self.layout, self.path, self.claim, self.piece_bytes = layout, Path(path), claim, piece_bytes
+        self.layout, self.path, self.claim = layout, Path(path), claim
+        self.piece_bytes = piece_bytes or PIECE_BYTES
         self.exclusions = _ExclusionFile(Path(exclusions), compression, claim) if exclusions else None
         self.buffers: dict[int, list[pa.Table]] = {}
         self.buffered = 0
@@ -418,7 +421,7 @@ def write_selection(
     rows_per_shard: int,
     prefix_by_split: bool = True,
     *,
-    piece_bytes: int = PIECE_BYTES,
+    piece_bytes: int | None = None,
 ) -> dict:
     """Write the selected rows of ``shard_paths`` to ``out_dir`` in CORPUS_SCHEMA with ``split`` set.
 

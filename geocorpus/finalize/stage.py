@@ -142,6 +142,7 @@ def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
         },
     }
     _write_json(written.claim(work.plan_info), info)
+    written.seal()
     return info
 
 
@@ -171,6 +172,7 @@ def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, 
         scatter.add_shard(Path(info["files"][index]), pq.read_table(work.plan_file(index)))
     counts = scatter.close()
     _write_json(written.claim(work.result_file(SCATTER, rank)), counts)
+    written.seal()
     return counts
 
 
@@ -189,6 +191,7 @@ def write_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, An
         files[output.filename] = gather(output, layout, sources, path)
     result = {"files": files}
     _write_json(written.claim(work.result_file(WRITE, rank)), result)
+    written.seal()
     return result
 
 

@@ -6,10 +6,8 @@ Evaluation, merging and ``init_from`` all accept any of the three, so a user can
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
 #: the final, self-contained model folder a finished run writes
 MODEL_DIR = "model"
@@ -77,11 +75,3 @@ def resolve_trainer_checkpoint(path: str | Path) -> Path:
         f"{str(path)!r} is not a Trainer checkpoint (no trainer_state.json beside the weights): "
         f"init_optimizer needs a checkpoint-N folder written by training"
     )
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """sha256 of the tokenizer's full serialisation (vocabulary, merges, normalizer, special tokens)."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
-    special = repr(sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items()))
-    return hashlib.sha256((text + special).encode("utf-8")).hexdigest()[:16]

@@ -9,9 +9,10 @@ sequences taken in all), and restoring it regenerates that epoch's stream and sk
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,57 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from trainer_plugin.conditions import Condition, load_condition
 from trainer_plugin.packing import Packer
-from trainer_plugin.shards import CorpusError, Unit, UnitReader, expand_paths, list_units, slot_slices
+from trainer_plugin.shards import (
+    CorpusError,
+    Unit,
+    UnitReader,
+    expand_paths,
+    files_fingerprint,
+    list_units,
+    slot_slices,
+)
+from trainer_plugin.tokenizer import tokenizer_fingerprint
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+class ResumeError(ValueError):
+    """A saved stream state that cannot continue this stream; says every difference."""
+
+
+#: why a change of each signature key breaks the saved position (shown in the refusal)
+_WHY = {
+    "seq_len": "positions count sequences of the old length",
+    "tokenizer": "other token ids and lengths",
+    "condition": "other prefixes, regions or cooldown",
+    "corpus": "other files or contents",
+}
+
+
+def describe_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """One phrase per signature key whose value differs, e.g. ``seq_len 64 -> 256 (...)``."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        before, after = saved.get(key), current.get(key)
+        if before == after:
+            continue
+        if key == "seq_len" and isinstance(before, int) and isinstance(after, int):
+            detail = (
+                f"{before} -> {after} ({_WHY[key]}: resuming would skip {after / before:g}x the tokens trained on)"
+            )
+        elif key == "corpus" or isinstance(before, dict) or isinstance(after, dict):
+            detail = f"changed ({_WHY.get(key, 'another stream')})" + _diff_hint(before, after)
+        else:
+            detail = f"{before} -> {after}" + (f" ({_WHY[key]})" if key in _WHY else "")
+        out.append(f"{key} {detail}")
+    return out
+
+
+def _diff_hint(before: Any, after: Any) -> str:
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        return ": " + ", ".join(f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in keys[:3])
+    return ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +158,8 @@ class PackedDataset(IterableDataset):
         self.template = self.condition.template()
         self.sources = as_sources(sources)
         self.tokenizer = tokenizer
-        self.seq_len, self.seed, self.epochs = seq_len, seed, epochs
+        self.seq_len, self.seed, self.epochs, self.split = seq_len, seed, epochs, split
+        self._signature: dict[str, Any] | None = None
         self.shuffle_buffer, self.tokenize_batch = max(1, shuffle_buffer), max(1, tokenize_batch)
         self.cooldown_after_sequences = cooldown_after_sequences
         self.eos_id = eos_id
@@ -153,8 +203,37 @@ class PackedDataset(IterableDataset):
         return replace(self.condition, include_regions=source.include_regions)
 
     # --- resumable state -------------------------------------------------------------------
+    def signature(self) -> dict[str, Any]:
+        """What the stream is made of: a saved position means something only for the same of all of these.
+
+        Corpus files are fingerprinted by name, size and Parquet footer (row groups, statistics), the
+        tokenizer by its full serialisation; a moved corpus folder keeps its fingerprint.
+        """
+        if self._signature is None:
+            signature = {
+                "seq_len": self.seq_len,
+                "condition": asdict(self.condition),
+                "corpus": [
+                    {
+                        "name": s.name,
+                        "weight": s.weight,
+                        "regions": list(s.include_regions),
+                        "files": files_fingerprint(u.file for u in units),
+                    }
+                    for s, units in zip(self.sources, self._units)
+                ],
+                "split": self.split,
+                "hash_range": list(self.hash_range) if self.hash_range else None,
+                "tokenizer": tokenizer_fingerprint(self.tokenizer),
+                "shuffle_buffer": self.shuffle_buffer,
+                "tokenize_batch": self.tokenize_batch,
+                "document_isolation": self.document_isolation,
+            }
+            self._signature = json.loads(json.dumps(signature))  # as it reads back from a checkpoint
+        return self._signature
+
     def state_dict(self) -> dict:
-        """Where every worker's stream stands; JSON-serialisable."""
+        """Where every worker's stream stands, and what the stream is; JSON-serialisable."""
         return {
             "version": STATE_VERSION,
             "seed": self.seed,
@@ -163,15 +242,31 @@ class PackedDataset(IterableDataset):
             "num_workers": self._num_workers,
             "next_worker": self._next_worker,
             "workers": {str(w): list(p) for w, p in sorted(self._positions.items())},
+            "signature": self.signature(),
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Continue exactly where ``state`` was taken (same seed, world size and num_workers)."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"dataset state version {state.get('version')!r}; expected {STATE_VERSION}")
-        for key, mine in (("seed", self.seed), ("world_size", self.world_size)):
-            if state[key] != mine:
-                raise ValueError(f"dataset state has {key}={state[key]} but this run has {key}={mine}")
+        """Continue exactly where ``state`` was taken; refuse, with every reason, a state of another stream.
+
+        A position is a count of sequences per reader: with another seq_len, corpus, condition,
+        tokenizer, seed, world size or worker count the same count points somewhere else (seq_len
+        64 -> 256 would skip four times the tokens already trained on), so such a resume is refused.
+        """
+        if state.get("version") not in (1, STATE_VERSION):
+            raise ResumeError(f"dataset state version {state.get('version')!r}; expected {STATE_VERSION}")
+        changes = [
+            f"{key} {state[key]} -> {mine}"
+            for key, mine in (("seed", self.seed), ("world_size", self.world_size))
+            if state[key] != mine
+        ]
+        if "signature" in state:  # version 1 states (before these checks) carry none
+            changes += describe_changes(json.loads(json.dumps(state["signature"])), self.signature())
+        if changes:
+            raise ResumeError(
+                "cannot resume: the saved stream position belongs to another stream ("
+                + "; ".join(changes)
+                + "). Train into a new output_dir, or keep the weights with init_from: CHECKPOINT on the new stream"
+            )
         self._resume = {int(w): tuple(p) for w, p in state["workers"].items()}
         self._positions = dict(self._resume)
         self._num_workers = int(state["num_workers"])
@@ -198,7 +293,16 @@ class PackedDataset(IterableDataset):
         return batches
 
     def set_num_workers(self, num_workers: int) -> None:
-        """Told by the loader; a resume state must have been saved with the same number."""
+        """Told by the loader; a resume state must have been saved with the same number.
+
+        Not elastic: each worker's position is a count within its own slice of the corpus, and the
+        slices depend on the number of workers.
+        """
+        if self._resume and num_workers != self._num_workers:
+            raise ResumeError(
+                f"cannot resume: the stream was saved with num_workers={self._num_workers} (data.num_workers), "
+                f"this run has {num_workers}; the worker count is part of the stream (each worker owns a slice)"
+            )
         if not self._resume:
             self._num_workers = num_workers
 

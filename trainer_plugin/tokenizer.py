@@ -8,9 +8,10 @@ training one takes seconds for small corpora and keeps every run offline (nothin
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
@@ -62,6 +63,15 @@ def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False) -> Pr
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """sha256 of the tokenizer's full serialisation (vocabulary, merges, normalizer, special tokens):
+    what a checkpoint's token ids mean."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    special = repr(sorted((k, str(v)) for k, v in tokenizer.special_tokens_map.items()))
+    return hashlib.sha256((text + special).encode("utf-8")).hexdigest()[:16]
 
 
 def _parquet_files(paths: Iterable[str | Path], split: str | None = None) -> list[Path]:

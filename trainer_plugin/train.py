@@ -34,13 +34,12 @@ from trainer_plugin.checkpoints import (
     latest_checkpoint,
     resolve_model_dir,
     resolve_trainer_checkpoint,
-    tokenizer_fingerprint,
 )
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import ConfigError, TrainConfig, load_config
 from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources
 from trainer_plugin.loader import ResumableDataLoader
-from trainer_plugin.tokenizer import load_tokenizer
+from trainer_plugin.tokenizer import load_tokenizer, tokenizer_fingerprint
 
 
 def build_dataset(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 from support.tagged_corpus import synthetic_rows, write_tagged_corpus
 
-from trainer_plugin.dataset import PackedDataset
+from trainer_plugin.dataset import PackedDataset, ResumeError
 from trainer_plugin.loader import ResumableDataLoader
-from trainer_plugin.tokenizer import load_tokenizer
+from trainer_plugin.tokenizer import load_tokenizer, train_bpe_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +27,17 @@ def corpus(tmp_path_factory):
 
 def make_dataset(corpus, tokenizer, **kwargs):
     # two epochs and a cooldown: the resumed stream must also cross the epoch and the switch
-    return PackedDataset(
-        corpus,
-        tokenizer,
-        condition="cooldown",
-        seq_len=96,
-        seed=7,
-        shuffle_buffer=32,
-        epochs=2,
-        tokenize_batch=16,
-        cooldown_after_sequences=60,
+    settings = {
+        "condition": "cooldown",
+        "seq_len": 96,
+        "seed": 7,
+        "shuffle_buffer": 32,
+        "epochs": 2,
+        "tokenize_batch": 16,
+        "cooldown_after_sequences": 60,
         **kwargs,
-    )
+    }
+    return PackedDataset(corpus, tokenizer, **settings)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -72,7 +72,44 @@ def test_resume_with_another_worker_count_or_seed_is_refused(corpus, tokenizer):
     state = loader.state_dict()
     other = make_dataset(corpus, tokenizer)
     other.load_state_dict(state)
-    with pytest.raises(Exception, match="num_workers=0 with num_workers=2"):
-        next(iter(ResumableDataLoader(other, 4, num_workers=2)))
-    with pytest.raises(ValueError, match="seed=7 but this run has seed=8"):
-        PackedDataset(corpus, tokenizer, seed=8).load_state_dict(state)
+    with pytest.raises(ResumeError, match=r"saved with num_workers=0 \(data.num_workers\), this run has 2"):
+        ResumableDataLoader(other, 4, num_workers=2)  # refused when the loader is built, not mid-training
+    with pytest.raises(ResumeError, match="seed 7 -> 8"):
+        PackedDataset(corpus, tokenizer, seed=8, condition="cooldown", seq_len=96, shuffle_buffer=32).load_state_dict(
+            state
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seq_len": 384}, r"seq_len 96 -> 384 \(positions count sequences of the old length: resuming would skip 4x"),
+        ({"condition": "url_country_continent"}, r"condition changed \(other prefixes.*cooldown_fraction 0.9 -> None"),
+        ({"world_size": 2, "rank": 0}, "world_size 1 -> 2"),
+        ({"document_isolation": False}, "document_isolation True -> False"),
+        ({"hash_range": [0.0, 0.5]}, r"hash_range None -> \[0.0, 0.5\]"),
+    ],
+)
+def test_a_resume_onto_another_stream_is_refused_with_the_reason(corpus, tokenizer, change, message):
+    loader = ResumableDataLoader(make_dataset(corpus, tokenizer), 4)
+    next(iter(loader))
+    state = json.loads(json.dumps(loader.state_dict()))
+    with pytest.raises(ResumeError, match=message):
+        make_dataset(corpus, tokenizer, **change).load_state_dict(state)
+
+
+def test_a_changed_corpus_or_tokenizer_is_refused(tmp_path, tokenizer, tiny_tokenizer_dir):
+    rows = synthetic_rows(countries=["IN", "KE"], docs_per_country=6, words_per_doc=40)
+    data = write_tagged_corpus(rows, tmp_path / "a", shards=1)
+    loader = ResumableDataLoader(make_dataset(data, tokenizer), 4)
+    next(iter(loader))
+    state = json.loads(json.dumps(loader.state_dict()))
+    moved = tmp_path / "moved"
+    shutil.copytree(data.parent, moved)
+    make_dataset(moved / "data", tokenizer).load_state_dict(state)  # the same files elsewhere: fine
+    write_tagged_corpus(rows + synthetic_rows(countries=["GB"], docs_per_country=1), tmp_path / "a", shards=1)
+    with pytest.raises(ResumeError, match=r"corpus changed \(other files or contents\)"):
+        make_dataset(data, tokenizer).load_state_dict(state)
+    other = load_tokenizer(train_bpe_tokenizer(["other words entirely " * 40], tmp_path / "tok", vocab_size=300))
+    with pytest.raises(ResumeError, match=r"tokenizer \w+ -> \w+ \(other token ids and lengths\)"):
+        make_dataset(moved / "data", other).load_state_dict(state)

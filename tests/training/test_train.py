@@ -182,3 +182,23 @@ def test_every_lazy_export_resolves_to_its_home():
         trainer_plugin.ConfigError is TypedConfigError
         and trainer_plugin.Condition.__module__ == "trainer_plugin.conditions"
     )
+
+
+def test_a_resume_with_another_seq_len_is_refused_on_the_command_line(tmp_path, tiny_tokenizer_dir, one_thread):
+    """The issue's case: seq_len 64 -> 256 used to resume and skip 4x the tokens already trained on."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE", "GB"], docs_per_country=8), tmp_path / "corpus")
+    config = tiny_config(data, tiny_tokenizer_dir, tmp_path / "out", max_steps=3, save_steps=3)
+    config["data"]["seq_len"] = 64
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main([str(path)]) == 0
+    config["data"]["seq_len"], config["resume"], config["training"]["max_steps"] = 256, True, 6
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["train", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "cannot resume" in result.output and "seq_len 64 -> 256" in result.output and "4x" in result.output
+    assert not (tmp_path / "out" / "checkpoint-6").exists()

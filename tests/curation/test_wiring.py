@@ -81,8 +81,15 @@ class Built:
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
 
+    def all_steps(self, stage: str = "tag") -> list:
+        """The stage's steps, with the per-input chains of a reading step (``ReadInputs``) flattened."""
+        flat = []
+        for step in self.stage(stage).steps:
+            flat += [s for chain in getattr(step, "chains", []) for s in chain] or [step]
+        return flat
+
     def steps(self, cls: type, stage: str = "tag") -> list:
-        return [s for s in self.stage(stage).steps if isinstance(s, cls)]
+        return [s for s in self.all_steps(stage) if isinstance(s, cls)]
 
     def one(self, cls: type, stage: str = "tag") -> Any:
         found = self.steps(cls, stage)
@@ -102,10 +109,15 @@ def files(tmp_path_factory) -> dict[str, Path]:
     (root / "folder").mkdir()
     record = {"url": "https://www.nation.co.ke/news/a", "text": "A report.", "title": "T", "country": "KE"}
     (root / "folder" / "a.jsonl").write_text(json.dumps(record) + "\n")
+    (root / "folder" / "b.ndjson").write_text(json.dumps(record) + "\n")
     (root / "news.csv").write_text("url,text\nhttps://www.nation.co.ke/news/b,Another report.\n")
     (root / "registry.csv").write_text("domain,country\nnation.co.ke,KE\n")
     (root / "now" / "text").mkdir(parents=True)
     (root / "now" / "sources").mkdir()
+    (root / "now" / "text" / "20-01-ke.txt").write_text("@@1 <h> Title <p> A report .\n")
+    (root / "now" / "sources" / "2020-sources.txt").write_text(
+        "1\t4\t20-01-01\tKE\tnation.co.ke\thttps://nation.co.ke/a\tTitle\n"
+    )
     for name in ("eval.jsonl", "eval2.jsonl"):
         (root / name).write_text(json.dumps({"text": "an evaluation item", "question": "q"}) + "\n")
     return {"root": root, "jsonl": root / "folder" / "a.jsonl", **{k: root / v for k, v in _FILES.items()}}
@@ -176,11 +188,12 @@ def _check_output(b: Built, value: str) -> None:
 
 
 def _exclusion_writers(b: Built) -> list[ExclusionWriter]:
-    return [s.exclusion_writer for s in b.stage("tag").steps if getattr(s, "exclusion_writer", None) is not None]
+    return [s.exclusion_writer for s in b.all_steps() if getattr(s, "exclusion_writer", None) is not None]
 
 
 def _reader(b: Built):
-    return b.stage("tag").steps[0]
+    """The first input's reader (the first step of stage 1)."""
+    return b.all_steps()[0]
 
 
 def _language(b: Built) -> LanguageIDFilter:
@@ -274,6 +287,8 @@ TABLE: dict[str, Entry] = {
     "inputs[].country": Entry("KE", lambda b, v: _check_equal(_reader(b).country, v)),
     "inputs[].url_prefix": Entry("https://www.bbc.com", lambda b, v: _check_equal(_reader(b).url_prefix, v)),
     "inputs[].limit": Entry(7, lambda b, v: _check_equal(_reader(b).limit, v)),
+    "inputs[].max_text_chars": Entry(1234, lambda b, v: _check_equal(_reader(b).max_text_chars, v)),
+    "inputs[].max_line_bytes": Entry(4321, lambda b, v: _check_equal(_reader(b).max_line_bytes, v)),
     "inputs[].now_gaps": Entry(
         "marker",
         lambda b, v: _check_equal(_reader(b).now_gaps, v),
@@ -288,6 +303,7 @@ TABLE: dict[str, Entry] = {
         ),
     ),
     "tagging.user_registry": Entry("@registry", lambda b, v: _check_equal(b.one(TagRegion).user_registry, v)),
+    "tagging.registry": Entry("@registry", lambda b, v: _check_equal(b.one(TagRegion).registry, v)),
     "tagging.continent_scheme": Entry("m49", lambda b, v: _check_equal(b.one(TagRegion).continent_scheme, v)),
     "tagging.require_country": Entry(False, lambda b, v: _check_equal(b.steps(RequireCountry), [])),
     "tagging.countries": Entry(["ke", "NG"], lambda b, v: _check_equal(b.one(RequireCountry).allowed, {"KE", "NG"})),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,10 @@ class ExecutorConfig:
     def validate(self) -> None:
         choice(self.type, ("local", "slurm", "ray"), "executor.type")
         at_least(self.tasks, 1, "executor.tasks")
+        if self.workers != -1 and self.workers < 1:
+            raise ConfigError(f"executor.workers: must be >= 1 (or -1: one per task), got {self.workers}")
+        at_least(self.cpus_per_task, 1, "executor.cpus_per_task")
+        at_least(self.mem_per_cpu_gb, 1, "executor.mem_per_cpu_gb")
         if self.type == "slurm" and not self.partition:
             raise ConfigError("executor.partition: required when executor.type is 'slurm'")
 
@@ -57,6 +63,9 @@ class ExecutorConfig:
 @dataclass
 class URLConfig:
     max_length: int = 2048
+
+    def validate(self) -> None:
+        at_least(self.max_length, 1, "url.max_length")
 
 
 @dataclass
@@ -127,10 +136,17 @@ class DedupConfig:
     minhash: MinhashConfig | None = None
 
 
+PARQUET_COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
+
+
 @dataclass
 class OutputConfig:
     rows_per_shard: int = 100_000
     compression: str = "zstd"
+
+    def validate(self) -> None:
+        at_least(self.rows_per_shard, 1, "output_options.rows_per_shard")
+        choice(self.compression, PARQUET_COMPRESSIONS, "output_options.compression")
 
 
 @dataclass
@@ -154,8 +170,10 @@ class CurateConfig:
         if len(set(names)) != len(names):
             raise ConfigError(f"inputs: names must be unique, got {names}")
         for index, spec in enumerate(self.inputs):
-            if "://" not in spec.path and not Path(spec.path).exists():
-                raise ConfigError(f"inputs[{index}] ({spec.name}): path does not exist: {spec.path}")
+            _check_input_files(spec, f"inputs[{index}] ({spec.name})")
+        problem = output_path_problem(self.output, [spec.path for spec in self.inputs])
+        if problem:
+            raise ConfigError(f"output: {problem}")
 
     @property
     def output_dir(self) -> Path:
@@ -169,11 +187,110 @@ class CurateConfig:
         """The parsed config as plain data (what the manifest records)."""
         return dataclasses.asdict(self)
 
+    def with_output(self, output: str) -> CurateConfig:
+        """A copy writing to ``output`` (CLI ``--output``), whose path is checked like the config's."""
+        problem = output_path_problem(output, [spec.path for spec in self.inputs])
+        if problem:
+            raise ConfigError(f"output: {problem}")
+        return dataclasses.replace(self, output=output)
+
     def with_executor(self, **overrides: Any) -> CurateConfig:
         """A copy with executor settings replaced (CLI ``--tasks``/``--workers``), validated again."""
         executor = dataclasses.replace(self.executor, **overrides)
         executor.validate()
         return dataclasses.replace(self, executor=executor)
+
+
+def output_path_problem(output: str, input_paths: Iterable[str]) -> str | None:
+    """Why ``output`` may not be a run folder for these inputs, or None (see geocorpus.run_guard).
+
+    A run rewrites ``data/`` and ``README.md`` in its folder: ``""`` would be the working folder, ``/`` the
+    root; an output inside an input folder would be read back by the readers, an input inside it rewritten.
+    """
+    if not output.strip():
+        return "is empty: it would write into the working folder; name a folder"
+    out = Path(output).expanduser().resolve()
+    if out == Path(out.anchor):
+        return f"{output!r} is the filesystem root; name a folder for this run"
+    for raw in input_paths:
+        if "://" in raw:
+            continue
+        path = Path(raw).expanduser().resolve()
+        if out == path or out.is_relative_to(path):
+            return f"{output!r} lies inside input path {raw!r}: the readers would read the run's own files"
+        if path.is_relative_to(out):
+            return f"input path {raw!r} lies inside the output folder {output!r}: a run rewrites files there"
+    return None
+
+
+def _check_input_files(spec: InputSpec, where: str) -> None:
+    """The path is a regular file or a folder, and the reader finds at least one file to read.
+
+    Why here: ``/dev/zero`` as input reads forever, and a glob matching nothing gives a run that reads
+    nothing and reconciles; both are config mistakes to name before any work starts.
+    """
+    if "://" in spec.path:
+        return
+    try:
+        mode = os.stat(spec.path).st_mode
+    except OSError:
+        raise ConfigError(f"{where}.path: path does not exist: {spec.path}") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ConfigError(f"{where}.path: not a regular file or folder: {spec.path}")
+    if stat.S_ISREG(mode):
+        return
+    from geocorpus.readers.spec import DEFAULT_GLOBS, build_reader_steps
+
+    try:
+        files = build_reader_steps(spec)[0].all_files()
+    except FileNotFoundError:
+        files = []
+    if not files:
+        pattern = spec.glob or DEFAULT_GLOBS[spec.format]
+        raise ConfigError(f"{where}.glob: no files match {pattern!r} under {spec.path}")
+    irregular = next((f for f in files if not stat.S_ISREG(os.stat(f).st_mode)), None)
+    if irregular is not None:
+        raise ConfigError(f"{where}.glob: matches {irregular}, which is not a regular file")
+
+
+#: Most values (strings, numbers, list items, mapping entries) a config may hold with its YAML aliases
+#: expanded; a real config with 1,000 inputs holds ~10,000. A 1 KB alias tree expands to billions.
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def _check_expanded_size(data: dict[Any, Any], limit: int = MAX_CONFIG_VALUES) -> None:
+    """Refuse configs whose YAML aliases expand beyond ``limit`` values, naming the top-level key.
+
+    Sizes are computed on the shared structure PyYAML builds (memoised by object id, no recursion), so
+    the check costs the size of the YAML text, not of its expansion.
+    """
+    sizes: dict[int, int] = {}
+    for key, value in data.items():
+        if _expanded_size(value, sizes, key) > limit:
+            raise ConfigError(f"{key}: YAML aliases expand to more than {limit:,} values; write the values out")
+
+
+def _expanded_size(root: Any, sizes: dict[int, int], key: object) -> int:
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        if not isinstance(node, (dict, list)) or id(node) in sizes:
+            continue
+        children = list(node.values()) if isinstance(node, dict) else node
+        if children_done:
+            on_path.discard(id(node))
+            total = 1
+            for child in children:
+                total += sizes.get(id(child), 1) if isinstance(child, (dict, list)) else 1
+            sizes[id(node)] = min(total, MAX_CONFIG_VALUES + 1)
+            continue
+        if id(node) in on_path:
+            raise ConfigError(f"{key}: a YAML alias refers to a value that contains it (endless expansion)")
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if isinstance(child, (dict, list)))
+    return sizes.get(id(root), 1)
 
 
 def _expand(value: Any, key: str) -> Any:
@@ -204,6 +321,7 @@ def parse_config(data: Any, source: str = "config") -> CurateConfig:
     unknown = sorted(set(data) - allowed, key=str)
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r}; allowed here: {sorted(allowed)}")
+    _check_expanded_size(data)
     data = _expand(data, "")
     dedup = data.get("dedup")
     if isinstance(dedup, dict) and dedup.get("minhash") is True:  # `minhash: true` = the defaults

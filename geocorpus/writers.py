@@ -8,6 +8,7 @@ every dropped document lands here with the step that dropped it and a machine-re
 from __future__ import annotations
 
 import json
+import reprlib
 from string import Template
 from typing import Any
 
@@ -35,19 +36,57 @@ def corpus_row(document: Document) -> dict[str, Any]:
 def exclusion_record(
     doc_id: str, stage: str, reason: str, text: str, country: object, fields: dict[str, Any]
 ) -> dict[str, Any]:
-    """One EXCLUSION_SCHEMA row; ``fields`` (every original field but id and text) is kept whole."""
+    """One EXCLUSION_SCHEMA row; ``fields`` (every original field but id and text) is kept whole.
+
+    Hostile records must still land here, never end the run: strings are made storable (a lone surrogate,
+    which UTF-8 and Parquet cannot hold, is written as its ``\\udXXX`` escape) and ``metadata_json`` of
+    fields nested too deep for ``json.dumps`` keeps their outer levels and a bounded repr of the rest.
+    """
     return {
-        "id": doc_id,
-        "stage": stage,
-        "reason": str(reason),
-        "text": text,
+        "id": storable(doc_id),
+        "stage": storable(stage),
+        "reason": storable(str(reason)),
+        "text": storable(text),
         "url": _str_or_none(fields.get("url")),
         "title": _str_or_none(fields.get("title")),
         "country": _str_or_none(country),
         "source_file": _str_or_none(fields.get("source_file")),
         "source_row": fields.get("source_row"),
-        "metadata_json": json.dumps(fields, ensure_ascii=False, default=str, sort_keys=True),
+        "metadata_json": storable(_metadata_json(fields)),
     }
+
+
+def storable(value: str) -> str:
+    """``value`` with lone surrogates replaced by their backslash escapes (other text unchanged)."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return value
+
+
+#: Levels of nesting kept whole in ``metadata_json`` when a record is too deep to serialise as it is.
+_JSON_DEPTH = 32
+_DEEP_REPR = reprlib.Repr()
+_DEEP_REPR.maxlevel = 4
+
+
+def _metadata_json(fields: dict[str, Any]) -> str:
+    try:
+        return json.dumps(fields, ensure_ascii=False, default=str, sort_keys=True)
+    except RecursionError:
+        return json.dumps(_bounded(fields, _JSON_DEPTH), ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _bounded(value: Any, depth: int) -> Any:
+    """``value`` with lists/dicts below ``depth`` levels replaced by a short repr string."""
+    if isinstance(value, dict):
+        return {str(k): _bounded(v, depth - 1) for k, v in value.items()} if depth > 0 else _DEEP_REPR.repr(value)
+    if isinstance(value, (list, tuple)):
+        return [_bounded(v, depth - 1) for v in value] if depth > 0 else _DEEP_REPR.repr(value)
+    return value
 
 
 def exclusion_row(document: Document, stage: str) -> dict[str, Any]:
@@ -59,7 +98,11 @@ def exclusion_row(document: Document, stage: str) -> dict[str, Any]:
 
 
 def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, tuple)):  # str() of a deeply nested value would recurse
+        return storable(_DEEP_REPR.repr(value))
+    return storable(value if isinstance(value, str) else str(value))
 
 
 class _RankOnlyFilename:

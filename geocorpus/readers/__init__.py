@@ -3,6 +3,7 @@
 from geocorpus.readers.errors import READ_ERROR_CODES, READ_ERROR_KEY, ExcludeReadErrors, is_read_error
 from geocorpus.readers.now import NowReader
 from geocorpus.readers.records import RecordCsvReader, RecordJsonlReader, RecordParquetReader
+from geocorpus.readers.sequence import ReadInputs
 from geocorpus.readers.spec import InputSpec, build_reader_steps
 from geocorpus.readers.warc import ExtractHTML, WarcHtmlReader
 
@@ -13,6 +14,7 @@ __all__ = [
     "ExtractHTML",
     "InputSpec",
     "NowReader",
+    "ReadInputs",
     "RecordCsvReader",
     "RecordJsonlReader",
     "RecordParquetReader",

@@ -17,14 +17,22 @@ from datatrove.utils.logging import logger
 
 from geocorpus.readers.errors import (
     INVALID_FIELD_TYPE,
+    MAX_NESTING,
     MISSING_TEXT,
+    NESTED_TOO_DEEP,
     READ_ERROR_DETAIL_KEY,
     READ_ERROR_KEY,
+    RECORD_TOO_LARGE,
+    nesting_depth_exceeds,
     read_error_document,
 )
 from geocorpus.schema import METADATA_COLUMNS
 from geocorpus.writers import FILTER_REASON_KEY, INPUT_COUNTRY_KEY
 
+#: Default caps on one record: its text (characters) and one physical line or raw record (bytes). A line
+#: may hold a capped text escaped as JSON (``\\uXXXX``: 6 bytes a character), hence the larger line cap.
+MAX_TEXT_CHARS = 10_000_000
+MAX_LINE_BYTES = 64 << 20
 #: The canonical fields a record can map from its own column names.
 CANONICAL_FIELDS = ("url", "text", "title", "date", "country")
 DEFAULT_FIELDS = {name: name for name in CANONICAL_FIELDS}
@@ -54,6 +62,8 @@ class GeoDiskReader(BaseDiskReader):
         skip: int = 0,
         file_progress: bool = False,
         doc_progress: bool = False,
+        max_text_chars: int = MAX_TEXT_CHARS,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         super().__init__(
             data_folder,
@@ -70,6 +80,8 @@ class GeoDiskReader(BaseDiskReader):
         self.country = country
         self.url_prefix = url_prefix
         self.single_file = single_file
+        self.max_text_chars = max_text_chars
+        self.max_line_bytes = max_line_bytes
 
     # ---- sharding -------------------------------------------------------------------------------
     def files_shard(self, rank: int, world_size: int) -> list[str]:
@@ -127,6 +139,15 @@ class GeoDiskReader(BaseDiskReader):
 
     def get_document_from_dict(self, data: dict[str, Any], source_file: str, id_in_file: int) -> Document:
         """Map a record through ``fields`` into the document convention; never returns None."""
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and nesting_depth_exceeds(value, MAX_NESTING - 1):
+                return self.error(
+                    NESTED_TOO_DEEP,
+                    f"field {key!r} nests lists/objects deeper than {MAX_NESTING} levels",
+                    source_file,
+                    id_in_file,
+                    raw=data,
+                )
         record = dict(data)
         text = record.pop(self.fields["text"], None)
         canonical = {name: record.pop(self.fields[name], None) for name in ("url", "title", "date", "country")}
@@ -141,6 +162,14 @@ class GeoDiskReader(BaseDiskReader):
         if text is None or not text.strip():
             return self.error(
                 MISSING_TEXT, f"no text in field {self.fields['text']!r}", source_file, id_in_file, raw=data
+            )
+        if len(text) > self.max_text_chars:
+            return self.error(
+                RECORD_TOO_LARGE,
+                f"text of {len(text):,} characters is over the cap of {self.max_text_chars:,} (input key max_text_chars)",
+                source_file,
+                id_in_file,
+                raw=text[:2000],
             )
         metadata = {_kept_name(key): value for key, value in record.items()}
         metadata.update(self.convention_metadata(source_file, id_in_file, **canonical))

@@ -8,6 +8,8 @@ exclusion file, so ``input records = kept + excluded`` reconciles.
 
 from __future__ import annotations
 
+import reprlib
+from collections.abc import Iterable
 from typing import Any
 
 from datatrove.data import Document
@@ -19,6 +21,9 @@ READ_ERROR_KEY = "read_error"
 READ_ERROR_DETAIL_KEY = "read_error_detail"
 #: How much of a bad raw record is kept for inspection.
 RAW_PREVIEW_CHARS = 2000
+_PREVIEW_REPR = reprlib.Repr()
+_PREVIEW_REPR.maxlevel = 8
+_PREVIEW_REPR.maxstring = _PREVIEW_REPR.maxother = RAW_PREVIEW_CHARS
 
 # Reason codes (documented in docs/inputs.md).
 INVALID_JSON = "invalid_json"
@@ -36,6 +41,12 @@ UNDECODABLE_HTML = "undecodable_html"
 MISSING_SOURCE_ROW = "missing_source_row"
 EXTRACTION_FAILED = "extraction_failed"
 EXTRACTION_EMPTY = "extraction_empty"
+COMPRESSED_CONTENT = "compressed_content"
+LINE_TOO_LONG = "line_too_long"
+RECORD_TOO_LARGE = "record_too_large"
+NESTED_TOO_DEEP = "nested_too_deep"
+INVALID_UNICODE = "invalid_unicode"
+TRUNCATED_WARC = "truncated_warc"
 
 READ_ERROR_CODES = frozenset(
     {
@@ -52,19 +63,46 @@ READ_ERROR_CODES = frozenset(
         WARC_FORMAT_ERROR,
         UNDECODABLE_HTML,
         MISSING_SOURCE_ROW,
+        COMPRESSED_CONTENT,
+        LINE_TOO_LONG,
+        RECORD_TOO_LARGE,
+        NESTED_TOO_DEEP,
+        INVALID_UNICODE,
+        TRUNCATED_WARC,
     }
 )
+#: Records nested deeper than this (JSON objects in lists in objects ...) are read errors: deeper ones
+#: exhaust Python's recursion limit in any code that walks them (json.dumps, repr, pyarrow).
+MAX_NESTING = 64
 
 
 def raw_preview(raw: object) -> str | None:
-    """The first RAW_PREVIEW_CHARS characters of a raw record; bytes are decoded with replacement."""
+    """The first RAW_PREVIEW_CHARS characters of a raw record; bytes are decoded with replacement, other
+    objects shown with a depth- and size-bounded repr (a record nested 1,000 deep must not recurse)."""
     if raw is None:
         return None
     if isinstance(raw, (bytes, bytearray)):
         raw = bytes(raw[: RAW_PREVIEW_CHARS * 4]).decode("utf-8", errors="replace")
     elif not isinstance(raw, str):
-        raw = repr(raw)
+        raw = _PREVIEW_REPR.repr(raw)
     return raw[:RAW_PREVIEW_CHARS]
+
+
+def nesting_depth_exceeds(value: object, limit: int = MAX_NESTING) -> bool:
+    """Whether lists/dicts in ``value`` nest deeper than ``limit`` (walked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def read_error_document(

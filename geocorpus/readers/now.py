@@ -18,12 +18,19 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike
 
 from geocorpus.readers.base import GeoDiskReader
-from geocorpus.readers.compressed import CompressedFileError, compression_of, iter_decompressed, iter_lines
+from geocorpus.readers.compressed import (
+    CompressedFileError,
+    OversizedLine,
+    compression_of,
+    iter_decompressed,
+    iter_lines,
+)
 from geocorpus.readers.errors import (
     INVALID_UTF8,
     MALFORMED_ROW,
     MISSING_SOURCE_ROW,
     MISSING_TEXT,
+    RECORD_TOO_LARGE,
     UNREADABLE_FILE,
 )
 
@@ -114,7 +121,9 @@ class NowReader(GeoDiskReader):
             return None
         table: dict[str, NowSource] = {}
         with self.data_folder.open(path, "rb") as raw:
-            for line in iter_lines(iter_decompressed(raw, compression_of(path))):
+            for line in iter_lines(iter_decompressed(raw, compression_of(path)), self.max_line_bytes):
+                if isinstance(line, OversizedLine):
+                    continue  # not a sources row; its entry is reported as missing_source_row
                 source = parse_sources_line(line.decode("utf-8", errors="replace"))
                 if source is not None:
                     table[source.text_id] = source
@@ -132,8 +141,18 @@ class NowReader(GeoDiskReader):
         entries_seen = 0
         try:
             with self.data_folder.open(filepath, "rb") as raw:
-                for entry_index, (text_id, body) in enumerate(self._entries(raw, filepath)):
+                for entry_index, (text_id, body, size) in enumerate(self._entries(raw, filepath)):
                     entries_seen = entry_index + 1
+                    if size > self.max_line_bytes:
+                        yield self.error(
+                            RECORD_TOO_LARGE,
+                            f"textID {text_id}: entry of {size:,} bytes is over the cap of {self.max_line_bytes:,} "
+                            "(input key max_line_bytes)",
+                            filepath,
+                            entry_index,
+                            raw=body,
+                        )
+                        continue
                     with self.track_time():
                         document = self._entry_document(text_id, body, year, filepath, entry_index)
                     yield document
@@ -142,20 +161,27 @@ class NowReader(GeoDiskReader):
         except OSError as err:
             yield self.error(UNREADABLE_FILE, f"cannot read file: {err}", filepath, None)
 
-    def _entries(self, raw: BinaryIO, filepath: str) -> Iterator[tuple[str | None, bytes]]:
-        """(textID or None, body bytes) per entry; text before the first ``@@`` comes as textID None."""
+    def _entries(self, raw: BinaryIO, filepath: str) -> Iterator[tuple[str | None, bytes, int]]:
+        """(textID or None, body bytes, body size) per entry; text before the first ``@@`` comes as textID None.
+
+        An entry over ``max_line_bytes`` keeps only its first bytes (its size says it is over the cap)."""
         text_id: str | None = None
         body: list[bytes] = []
-        for line in iter_lines(iter_decompressed(raw, compression_of(filepath))):
-            start = _ENTRY_START.match(line)
+        size = 0
+        for line in iter_lines(iter_decompressed(raw, compression_of(filepath)), self.max_line_bytes):
+            head = line.head if isinstance(line, OversizedLine) else line
+            start = _ENTRY_START.match(head)
             if start:
                 if text_id is not None or any(part.strip() for part in body):
-                    yield text_id, b"".join(body)
-                text_id, body = start.group(1).decode(), [line[start.end() :]]
-            else:
-                body.append(line)
+                    yield text_id, b"".join(body), size
+                text_id, body, size = start.group(1).decode(), [head[start.end() :]], 0
+            elif size <= self.max_line_bytes:
+                body.append(head)
+            size += line.size if isinstance(line, OversizedLine) else len(line)
+            if size > self.max_line_bytes and sum(map(len, body)) > 4096:
+                body = [b"".join(body)[:4096]]  # over the cap: keep a preview, not the entry
         if text_id is not None or any(part.strip() for part in body):
-            yield text_id, b"".join(body)
+            yield text_id, b"".join(body), size
 
     def _entry_document(self, text_id: str | None, body: bytes, year: int, filepath: str, index: int) -> Document:
         if text_id is None:

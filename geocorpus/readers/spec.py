@@ -10,7 +10,7 @@ from typing import TypedDict
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-from geocorpus.readers.base import CANONICAL_FIELDS
+from geocorpus.readers.base import CANONICAL_FIELDS, MAX_LINE_BYTES, MAX_TEXT_CHARS
 from geocorpus.readers.now import NOW_GAP_POLICIES, NowReader
 from geocorpus.readers.records import RecordCsvReader, RecordJsonlReader, RecordParquetReader
 from geocorpus.readers.warc import ExtractHTML, WarcHtmlReader
@@ -42,6 +42,8 @@ class _ReaderOptions(TypedDict):
     single_file: str | None
     glob_pattern: str | None
     limit: int
+    max_text_chars: int
+    max_line_bytes: int
 
 
 @dataclass
@@ -58,6 +60,10 @@ class InputSpec:
     limit: int = -1
     now_gaps: str = "drop"
     extract: str = "trafilatura"
+    #: a record whose text is longer is excluded (read/record_too_large)
+    max_text_chars: int = MAX_TEXT_CHARS
+    #: a line (JSONL, CSV/TSV, NOW) or WARC payload larger than this is excluded unread (read/line_too_long)
+    max_line_bytes: int = MAX_LINE_BYTES
 
     @classmethod
     def from_dict(cls, d: dict) -> InputSpec:
@@ -92,6 +98,9 @@ class InputSpec:
             raise ValueError(f"input {label}: key 'extract' is {self.extract!r}, expected one of {EXTRACTORS}")
         if self.limit < -1 or self.limit == 0:
             raise ValueError(f"input {label}: key 'limit' must be -1 (no limit) or positive, not {self.limit}")
+        for key in ("max_text_chars", "max_line_bytes"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"input {label}: key {key!r} must be >= 1, not {getattr(self, key)}")
 
 
 def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None = None) -> list[PipelineStep]:
@@ -108,6 +117,8 @@ def build_reader_steps(spec: InputSpec, exclusion_folder: DataFolderLike | None 
         "single_file": single_file,
         "glob_pattern": None if single_file else (spec.glob or DEFAULT_GLOBS[spec.format]),
         "limit": spec.limit,
+        "max_text_chars": spec.max_text_chars,
+        "max_line_bytes": spec.max_line_bytes,
     }
     if spec.format == "jsonl":
         return [RecordJsonlReader(folder, spec.name, fields=fields, **common)]

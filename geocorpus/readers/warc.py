@@ -17,12 +17,15 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.readers.base import GeoDiskReader
+from geocorpus.readers.compressed import CompressedFileError, DecompressedStream, compression_of
 from geocorpus.readers.errors import (
-    CORRUPT_COMPRESSED_FILE,
     EXTRACTION_EMPTY,
     EXTRACTION_FAILED,
+    INVALID_UNICODE,
     MISSING_TEXT,
+    RECORD_TOO_LARGE,
     TRUNCATED_GZIP,
+    TRUNCATED_WARC,
     UNDECODABLE_HTML,
     UNREADABLE_FILE,
     WARC_FORMAT_ERROR,
@@ -50,51 +53,68 @@ class WarcHtmlReader(GeoDiskReader):
     def read_file(self, filepath: str) -> DocumentsPipeline:
         from warcio.archiveiterator import ArchiveIterator
 
-        compression = "gzip" if filepath.lower().endswith(".gz") else None
+        compression = compression_of(filepath)
         record_index = 0
-        resume_at: int | None = 0  # uncompressed offset to (re)start parsing from
+        resume_at: int | None = 0  # decompressed offset to (re)start parsing from
         while resume_at is not None:
             try:
-                with self.data_folder.open(filepath, "rb", compression=compression) as stream:
-                    if resume_at:
-                        stream.seek(resume_at)
+                with self.data_folder.open(filepath, "rb") as raw:
+                    stream = DecompressedStream(raw, compression)
+                    stream.skip(resume_at)
                     records = ArchiveIterator(stream)
                     failed_at = resume_at
+                    complete_end = resume_at
                     try:
                         for record in records:
                             with self.track_time():
                                 document = self._record_document(record, filepath, record_index)
                                 records.read_to_end(record)
-                            failed_at = records.get_record_offset() + records.get_record_length()
+                            end = records.get_record_offset() + records.get_record_length()
+                            if stream.error is not None and end > (stream.error.complete_bytes or 0):
+                                break  # this record runs into the damaged part: not complete
+                            failed_at = complete_end = end
                             record_index += 1
                             if document is not None:
                                 yield document
                         resume_at = None
-                    except EOFError as err:
-                        yield self.error(
-                            TRUNCATED_GZIP, f"file ends inside record {record_index}: {err}", filepath, record_index
-                        )
-                        resume_at = None
                     except Exception as err:  # warcio raises assorted errors on malformed records
-                        yield self.error(
-                            WARC_FORMAT_ERROR,
-                            f"record {record_index} (offset ~{failed_at}) cannot be parsed: {type(err).__name__}: {err}",
-                            filepath,
-                            record_index,
-                        )
-                        record_index += 1
-                        resume_at = self._next_record_start(filepath, compression, failed_at + 1)
-            except (OSError, EOFError) as err:
-                code = TRUNCATED_GZIP if isinstance(err, EOFError) else UNREADABLE_FILE
-                if "gzip" in str(err).lower() or "crc" in str(err).lower():
-                    code = CORRUPT_COMPRESSED_FILE
-                yield self.error(code, f"cannot read file at record {record_index}: {err}", filepath, record_index)
+                        if stream.error is None:
+                            yield self.error(
+                                WARC_FORMAT_ERROR,
+                                f"record {record_index} (offset ~{failed_at}) cannot be parsed: {type(err).__name__}: {err}",
+                                filepath,
+                                record_index,
+                            )
+                            record_index += 1
+                            resume_at = self._next_record_start(filepath, compression, failed_at + 1)
+                        else:
+                            resume_at = None
+                    if stream.error is not None:
+                        yield self._damaged(stream.error, filepath, record_index, complete_end)
+                        resume_at = None
+            except OSError as err:
+                yield self.error(
+                    UNREADABLE_FILE, f"cannot read file at record {record_index}: {err}", filepath, record_index
+                )
                 resume_at = None
+
+    def _damaged(self, error: CompressedFileError, filepath: str, record_index: int, complete_end: int) -> Document:
+        """The read error for a file whose compressed data ends early or is corrupt, after ``record_index`` records."""
+        code = TRUNCATED_WARC if error.code == TRUNCATED_GZIP else error.code
+        return self.error(
+            code,
+            f"{error}: {record_index} complete record(s) read; record {record_index} and anything after it are lost "
+            f"(data breaks at decompressed offset {complete_end})",
+            filepath,
+            record_index,
+            offset=complete_end,
+        )
 
     def _next_record_start(self, filepath: str, compression: str | None, start: int) -> int | None:
         """Offset of the next line starting with ``WARC/`` at or after ``start``, None if there is none."""
-        with self.data_folder.open(filepath, "rb", compression=compression) as stream:
-            stream.seek(start)
+        with self.data_folder.open(filepath, "rb") as raw:
+            stream = DecompressedStream(raw, compression)
+            stream.skip(start)
             position, carry = start, b""
             while chunk := stream.read(_RESYNC_SCAN_BYTES):
                 data = carry + chunk
@@ -116,7 +136,15 @@ class WarcHtmlReader(GeoDiskReader):
         if status is not None and status != "200":
             self.stat_update("skipped_http_status")
             return None
-        payload = record.content_stream().read()
+        payload = record.content_stream().read(self.max_line_bytes + 1)
+        if len(payload) > self.max_line_bytes:
+            return self.error(
+                RECORD_TOO_LARGE,
+                f"payload over the cap of {self.max_line_bytes:,} bytes (input key max_line_bytes)",
+                filepath,
+                index,
+                raw=payload[:4096],
+            )
         content_type = _content_type(record, payload)
         if not content_type.startswith(HTML_TYPES):
             self.stat_update("skipped_not_html")
@@ -126,6 +154,16 @@ class WarcHtmlReader(GeoDiskReader):
         html = _decode_html(payload, http.get_header("Content-Type") if http is not None else None)
         if html is None:
             return self.error(UNDECODABLE_HTML, "HTML payload in no known encoding", filepath, index, raw=payload)
+        if (surrogate := _lone_surrogate(html)) is not None:
+            return self.error(
+                INVALID_UNICODE,
+                f"decoding the page gives a lone surrogate U+{ord(html[surrogate]):04X} at character {surrogate} "
+                "(an odd charset such as UTF-7): not text that can be stored",
+                filepath,
+                index,
+                raw=payload,
+                url=url,
+            )
         if not html.strip():
             return self.error(MISSING_TEXT, "empty HTML payload", filepath, index, url=url)
         metadata = {
@@ -135,6 +173,17 @@ class WarcHtmlReader(GeoDiskReader):
         }
         metadata.update(self.convention_metadata(filepath, index, url=url, title=None, date=date, country=None))
         return Document(text=html, id=self.doc_id(filepath, index), metadata=metadata)
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate code point in ``text`` (UTF-8 and Parquet cannot hold one), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None
 
 
 def _content_type(record: ArcWarcRecord, payload: bytes) -> str:

@@ -151,5 +151,5 @@ def test_truncated_warc_gz_keeps_earlier_records(fundus_warc, tmp_path):
     good = [d for d in docs if not is_read_error(d)]
     errors = [d for d in docs if is_read_error(d)]
     assert 0 < len(good) < written
-    assert len(errors) == 1 and errors[0].metadata["read_error"] in ("truncated_gzip", "warc_format_error")
+    assert len(errors) == 1 and errors[0].metadata["read_error"] == "truncated_warc"
     assert "cut.warc.gz" in errors[0].metadata["read_error_detail"]

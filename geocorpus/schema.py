@@ -20,12 +20,16 @@ CORPUS_FIELDS: list[pa.Field] = [
     pa.field("host", pa.string()),
     pa.field("domain", pa.string()),  # registrable domain, e.g. bbc.co.uk
     pa.field("suffix", pa.string()),  # public suffix, e.g. co.uk
-    pa.field("url_unwrapped", pa.bool_()),  # True when taken out of an archive wrapper
+    pa.field("url_unwrapped", pa.bool_()),  # True when taken out of an archive or AMP cache wrapper
+    pa.field("url_key", pa.string()),  # loose identity for exact dedup (no scheme/www./trailing slash, sorted query)
+    pa.field("url_status", pa.string()),  # ok | unresolved_redirect (a shortlink) | resolved_redirect
     pa.field("country", pa.string()),  # ISO 3166-1 alpha-2, upper case
     pa.field("country_name", pa.string()),
     pa.field("continent", pa.string()),
-    pa.field("tag_source", pa.string()),  # input | registry | cctld | classifier | none
+    pa.field("tag_source", pa.string()),  # input | registry | cctld | page | classifier | none
     pa.field("tag_conflict", pa.string()),  # e.g. "input=IN;registry=GB", null when evidence agrees
+    pa.field("tag_evidence", pa.string()),  # the deciding signal, e.g. "registry:theguardian.com/au"
+    pa.field("tag_confidence", pa.float64()),  # the classifier's probability when it decided, else null
     pa.field("date", pa.string()),
     pa.field("language", pa.string()),
     pa.field("n_tokens", pa.int64()),  # whitespace tokens; what token-based balancing counts

@@ -64,3 +64,25 @@ def _registrable_domain(host: str) -> str | None:
 def _extractor() -> tldextract.TLDExtract:
     """Offline Public Suffix List lookups (bundled snapshot, no download)."""
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+#: Metadata key a reader sets on a document fetched under a shortlink: where the redirects lead.
+REDIRECT_TARGET_KEY = "redirect_target"
+#: Redirect chains longer than this are not followed (a loop, or a tracker bouncing through hosts).
+MAX_REDIRECT_HOPS = 10
+
+
+def follow_redirects(redirects: dict[str, str], url: str) -> str | None:
+    """Where ``url`` ends after the recorded hops (``{from: to}``, e.g. a WARC's 3xx records), or None
+    when no hop is recorded for it or the chain loops or runs past ``MAX_REDIRECT_HOPS``."""
+    seen = {url}
+    current = url
+    for _ in range(MAX_REDIRECT_HOPS):
+        following = redirects.get(current)
+        if following is None:
+            return None if current == url else current
+        if following in seen:
+            return None
+        seen.add(following)
+        current = following
+    return None

@@ -20,6 +20,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.base_filter import PerTaskStatsFilter
+from geocorpus.shortlinks import REDIRECT_TARGET_KEY, is_shortener, is_shortlink
+from geocorpus.urls import url_key, url_path
 from geocorpus.writers import INPUT_COUNTRY_KEY
 
 #: Metadata key of the page signals a reader found in a document's HTML (see geocorpus.page_evidence).
@@ -32,10 +34,12 @@ if TYPE_CHECKING:
 
 
 class VerifyURL(PerTaskStatsFilter):
-    """Keep documents whose URL verifies; write url_normalized/host/domain/suffix into metadata.
+    """Keep documents whose URL verifies; write url_normalized/url_key/url_status/host/domain/suffix.
 
     Rejected documents go to the exclusion writer with the verifier's reason (``relative_url``,
-    ``ip_host``, ...); a document with no URL at all is rejected as ``missing_url``.
+    ``ip_host``, ...); a document with no URL at all is rejected as ``missing_url``. A shortlink
+    (:func:`geocorpus.shortlinks.is_shortlink`) is kept with ``url_status = unresolved_redirect``, or
+    replaced by its target (``resolved_redirect``) where the reader recorded one (WARC 3xx records).
     """
 
     name = "🔗 Verify URL"
@@ -61,7 +65,24 @@ class VerifyURL(PerTaskStatsFilter):
             assert result.reason is not None  # a rejection always names its reason
             return False, result.reason
         meta = doc.metadata
-        meta["url_normalized"] = result.url
+        status = "ok"
+        url = result.url
+        assert url is not None  # an accepted URL always has its normalized form
+        if is_shortener(result.host, result.domain) and is_shortlink(result.host, result.domain, url_path(url)):
+            # A hop, not a page: follow it only where the input recorded where it leads (WARC 3xx records).
+            status = "unresolved_redirect"
+            target = meta.get(REDIRECT_TARGET_KEY)
+            resolved = self._verifier.verify(str(target)) if target else None
+            if (
+                resolved is not None
+                and resolved.url is not None
+                and not is_shortlink(resolved.host, resolved.domain, url_path(resolved.url))
+            ):
+                result, url, status = resolved, resolved.url, "resolved_redirect"
+            self.stat_update(status)
+        meta["url_normalized"] = url
+        meta["url_key"] = url_key(url)
+        meta["url_status"] = status
         meta["host"] = result.host
         meta["domain"] = result.domain
         meta["suffix"] = result.suffix

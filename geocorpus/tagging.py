@@ -30,6 +30,7 @@ from geocorpus.regions import (
 )
 from geocorpus.registry import OutletRegistry, RegistryFileError
 from geocorpus.shortlinks import is_shortener
+from geocorpus.urls import url_path
 
 #: Evidence sources a precedence list may name.
 EVIDENCE_SOURCES = ("input", "user_registry", "registry", "cctld", "page", "classifier")
@@ -66,18 +67,6 @@ class ClassifierLike(Protocol):
     name: str
 
     def predict(self, text: str, url: str | None = None) -> tuple[str, float] | None: ...
-
-
-def url_path(url: str) -> str:
-    """The path of an absolute URL (no query or fragment): what registry path prefixes match."""
-    rest = url.partition("://")[2] if "://" in url else url
-    cut = rest.find("/")
-    if cut < 0:
-        return "/"
-    path = rest[cut:]
-    for separator in "?#":
-        path = path.partition(separator)[0]
-    return path or "/"
 
 
 class TaggingConfigError(ValueError):

@@ -129,6 +129,10 @@ DEFAULT_TRACKING_PARAMS: tuple[str, ...] = (
 )
 
 _ARCHIVE_HOSTS = frozenset({"web.archive.org", "archive.org", "www.archive.org", "wayback.archive.org"})
+# AMP caches serve a copy of a page under their own host: <x>.cdn.ampproject.org/c/s/<origin URL>
+# (https://developers.google.com/amp/cache/overview); Google's AMP viewer wraps it as google.<tld>/amp/s/<URL>.
+_AMP_CACHE_SUFFIX = "cdn.ampproject.org"
+_AMP_CACHE_KINDS = frozenset({"c", "v", "i", "r", "wp"})
 _LOCAL_NAMES = frozenset({"localhost", "local", "internal", "test", "example", "invalid", "localdomain"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-._")
@@ -431,6 +435,11 @@ class URLVerifier:
                 if inner is not None:
                     text, unwrapped = inner, True
                     continue
+            if host.endswith(_AMP_CACHE_SUFFIX) or (domain[:7] == "google." and tail[:5] == "/amp/"):
+                inner = _amp_target(tail, host)
+                if inner is not None:
+                    text, unwrapped = inner, True
+                    continue
             path, _, query = tail.partition("?")
             if not path:
                 path = "/"
@@ -552,6 +561,56 @@ def _archived_target(tail: str) -> str | None:
                 # decoding could bring back what the whole-URL checks rejected
                 return None if _has_space_or_control(target) else target
     return None
+
+
+def _amp_target(tail: str, host: str) -> str | None:
+    """The origin URL inside an AMP cache or AMP viewer link (path + query, no fragment), or None.
+
+    Cache forms: ``/c/s/<host>/<path>`` (``s`` = https, else http), also ``/v/``, ``/i/``, ``/r/``,
+    ``/wp/``; viewer form (google.<tld>): ``/amp/s/<host>/<path>``, ``/amp/<host>/<path>``.
+    """
+    kinds = _AMP_CACHE_KINDS if host.endswith(_AMP_CACHE_SUFFIX) else frozenset({"amp"})
+    kind, _, rest = tail[1:].partition("/")
+    if kind not in kinds or not rest:
+        return None
+    scheme = "http://"
+    if rest[:2] == "s/":
+        scheme, rest = "https://", rest[2:]
+    if not rest or rest[0] in "/?":
+        return None
+    return scheme + rest
+
+
+def url_path(url: str) -> str:
+    """The path of an absolute URL (no query or fragment): what registry path prefixes match."""
+    rest = url.partition("://")[2] if "://" in url else url
+    cut = rest.find("/")
+    if cut < 0:
+        return "/"
+    path = rest[cut:]
+    for separator in "?#":
+        path = path.partition(separator)[0]
+    return path or "/"
+
+
+def url_key(url: str) -> str:
+    """A loose identity of a normalized URL, for exact dedup: one article under two spellings
+    (http/https, ``www.`` or not, a trailing slash, query parameters in another order) gets one key.
+
+    ``url_normalized`` stays faithful to what was read; this key is only compared, never shown.
+    ``https://www.x.com/a/?b=2&a=1`` -> ``x.com/a?a=1&b=2``.
+    """
+    rest = url.partition("://")[2] if "://" in url else url
+    cut = rest.find("/")
+    host, tail = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
+    if host[:4] == "www.":
+        host = host[4:]
+    path, _, query = tail.partition("?")
+    path = path.rstrip("/")
+    if query:
+        params = [param for param in query.split("&") if param]
+        query = "&".join(sorted(params))
+    return f"{host}{path}?{query}" if query else f"{host}{path}"
 
 
 _DEFAULT_VERIFIER: URLVerifier | None = None

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-DEDUP_COLUMNS = ["id", "url_normalized", "text_hash", "source_file", "source_row"]
+from geocorpus.urls import url_key
+
+DEDUP_COLUMNS = ["id", "url_key", "text_hash", "source_file", "source_row"]
 #: The order that decides which copy of a duplicate group survives (smallest wins).
 SURVIVOR_ORDER = ["source_file", "source_row", "id"]
 
@@ -25,15 +27,17 @@ class DedupResult:
 
 
 def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
-    """Drop exact duplicates: first same ``url_normalized``, then same ``text_hash`` among the rest.
+    """Drop exact duplicates: first same ``url_key``, then same ``text_hash`` among the rest.
 
-    A null ``url_normalized`` (or ``text_hash``) never matches anything. Each group keeps the copy with
+    ``url_key`` (:func:`geocorpus.urls.url_key`) folds the spellings of one URL (http/https, ``www.``,
+    a trailing slash, query parameter order), so one article read under two spellings survives once;
+    ``url_normalized`` stays as read. A null ``url_key`` (or ``text_hash``) never matches anything. Each group keeps the copy with
     the smallest ``(source_file, source_row, id)``, so row order and shard count do not matter.
     ``duplicate_of`` always names a kept id (a url duplicate of a copy that later lost on text points
     to that text group's survivor).
     """
     rows = _dedup_input(frame)
-    by_url = _mark_duplicates(rows, "url_normalized", "duplicate_url")
+    by_url = _mark_duplicates(rows, "url_key", "duplicate_url")
     url_survivors = rows.join(by_url.select("id"), on="id", how="anti")
     by_text = _mark_duplicates(url_survivors, "text_hash", "duplicate_text")
     # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
@@ -48,6 +52,11 @@ def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
 
 def _dedup_input(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     lazy = frame.lazy()
+    names = lazy.collect_schema().names()
+    if "url_key" not in names and "url_normalized" in names:  # a frame from before url_key existed
+        lazy = lazy.with_columns(
+            pl.col("url_normalized").map_elements(url_key, return_dtype=pl.String).alias("url_key")
+        )
     missing = [c for c in DEDUP_COLUMNS if c not in lazy.collect_schema().names()]
     if missing:
         raise ValueError(f"exact_dedup: input frame lacks column(s) {missing}; needs {DEDUP_COLUMNS}")

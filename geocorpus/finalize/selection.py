@@ -23,6 +23,7 @@ from geocorpus.paths import SPLITS
 SELECTION_COLUMNS = [
     "id",
     "url_normalized",
+    "url_key",
     "text_hash",
     "source_file",
     "source_row",
@@ -55,6 +56,7 @@ def read_selection_columns(shards: Sequence[Path]) -> pl.DataFrame:
             schema={
                 "id": pl.String,
                 "url_normalized": pl.String,
+                "url_key": pl.String,
                 "text_hash": pl.String,
                 "source_file": pl.Categorical,
                 "source_row": pl.Int64,

@@ -18,8 +18,8 @@ from geocorpus.paths import REPO_ROOT, RunLayout
 from pipelines.curate import run_curation
 
 DEFAULT_CORPUS_DIGEST = {
-    "train": (83, "83685400a2994db2daa834c5c781abdeccd29269296a904a9019be2d17f32d7e"),
-    "eval": (4, "e3f9e28bd3cef2311878691fdd968b4fe9c933bbf9c91dd36f334055e13f6964"),
+    "train": (83, "90b805138540c59498b233b5ddc6e356bad53232d27b9fcd5d525b3d44c1b7f5"),
+    "eval": (4, "366dc91bab8fc5c3e55724b18ac9023807adefd64020660d4d7c00b131f0bce4"),
 }
 
 

@@ -45,7 +45,7 @@ def plan(config: TrainConfig, world_size: int | None = None, vocab_size: int | N
     from transformers import AutoConfig, LlamaConfig, LlamaForCausalLM
 
     from trainer_plugin.tokenizer import TokenizerError, load_tokenizer
-    from trainer_plugin.train import llama_config
+    from trainer_plugin.train import llama_config, tokens_per_step
 
     tokenizer = None
     if vocab_size is None:
@@ -65,7 +65,7 @@ def plan(config: TrainConfig, world_size: int | None = None, vocab_size: int | N
     counts = count_parameters(model)
     world = world_size or int(os.environ.get("WORLD_SIZE", 1))
     t = config.training
-    tokens_per_step = config.data.seq_len * t.per_device_batch_size * t.gradient_accumulation_steps * world
+    per_step = tokens_per_step(config, world)
     steps = t.stop_after_steps or t.max_steps
     return {
         **counts,
@@ -80,12 +80,12 @@ def plan(config: TrainConfig, world_size: int | None = None, vocab_size: int | N
         },
         "world_size": world,
         "seq_len": config.data.seq_len,
-        "tokens_per_step": tokens_per_step,
+        "tokens_per_step": per_step,
         "steps": steps,
-        "total_tokens": tokens_per_step * steps,
-        "tokens_per_parameter": tokens_per_step * steps / counts["parameters"],
+        "total_tokens": per_step * steps,
+        "tokens_per_parameter": per_step * steps / counts["parameters"],
         # 6 N D: forward + backward matmul FLOPs of the non-embedding weights (attention scores not counted)
-        "train_flops": 6 * counts["non_embedding_parameters"] * tokens_per_step * steps,
+        "train_flops": 6 * counts["non_embedding_parameters"] * per_step * steps,
         "condition": config.condition if isinstance(config.condition, str) else dict(config.condition),
         "document_isolation": config.data.document_isolation,
         "attn_implementation": config.model.attn_implementation,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,12 @@ from transformers import (
     TrainerState,
     TrainingArguments,
 )
+from transformers.trainer_callback import PrinterCallback
 
 from trainer_plugin.callbacks import DatasetStateCallback, restore_dataset_state
 from trainer_plugin.checkpoints import (
     INITIAL_DIR,
+    MODEL_DIR,
     CheckpointError,
     latest_checkpoint,
     resolve_model_dir,
@@ -39,6 +42,8 @@ from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import ConfigError, TrainConfig, load_config
 from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources
 from trainer_plugin.loader import ResumableDataLoader
+from trainer_plugin.model_card import write_model_folder
+from trainer_plugin.progress import TrainingProgress
 from trainer_plugin.tokenizer import load_tokenizer, tokenizer_fingerprint
 
 
@@ -275,24 +280,59 @@ def save_initial_state(run: Run) -> Path | None:
     return folder
 
 
+def tokens_per_step(config: TrainConfig, world_size: int) -> int:
+    t = config.training
+    return config.data.seq_len * t.per_device_batch_size * t.gradient_accumulation_steps * world_size
+
+
 def train(config_path_or_dict: str | Path | Mapping[str, Any]) -> dict:
-    """Run one training job; returns the step reached, the logged losses and where it resumed from."""
-    run = prepare_run(load_config(config_path_or_dict))
+    """Run one training job and write its final ``model/`` folder; returns the summary (with the losses).
+
+    Progress (step, loss, tokens/s, ETA) goes to stderr on rank 0.
+    """
+    config = load_config(config_path_or_dict)
+    run = prepare_run(config)
     trainer, dataset = run.trainer, run.dataset
+    per_step = tokens_per_step(config, trainer.args.world_size)
+    trainer.remove_callback(PrinterCallback)  # HF prints every log dict on stdout; stdout is for the summary
+    trainer.add_callback(TrainingProgress(per_step))
     initial = save_initial_state(run)
+    start_step, started = 0, time.perf_counter()
+    if run.resume_from:
+        start_step = json.loads((Path(run.resume_from) / "trainer_state.json").read_text(encoding="utf-8"))[
+            "global_step"
+        ]
     output = trainer.train(resume_from_checkpoint=run.resume_from)
+    wall = time.perf_counter() - started
     losses = [(entry["step"], entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
-    return {
-        "output_dir": run.config.output_dir,
+    step = trainer.state.global_step
+    signature = dataset.signature()
+    result = {
+        "output_dir": config.output_dir,
+        "model_dir": str(Path(config.output_dir) / MODEL_DIR),
         "condition": dataset.condition.name,
-        "global_step": trainer.state.global_step,
+        "condition_description": dataset.condition.description,
+        "metadata": list(dataset.condition.metadata),
+        "global_step": step,
         "train_loss": output.training_loss,
+        "final_loss": losses[-1][1] if losses else None,
         "losses": losses,
+        "tokens_per_step": per_step,
+        "tokens_seen": step * per_step,
+        "tokens_per_second": (step - start_step) * per_step / wall if wall > 0 else 0.0,
+        "wall_seconds": round(wall, 2),
+        "seq_len": config.data.seq_len,
+        "document_isolation": config.data.document_isolation,
         "resumed_from": run.resume_from,
         "init_from": str(run.init_from) if run.init_from else None,
         "initial_state": str(initial) if initial else None,
         "num_documents": dataset.num_documents,
+        "corpus_fingerprint": ",".join(source["files"] for source in signature["corpus"]),
+        "tokenizer_fingerprint": signature["tokenizer"],
     }
+    card = {k: v for k, v in result.items() if k != "losses"}
+    write_model_folder(trainer, Path(result["model_dir"]), card, asdict(config))
+    return result
 
 
 def summary_line(result: Mapping[str, Any]) -> str:

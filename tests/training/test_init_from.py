@@ -56,8 +56,9 @@ def same_weights(a: dict, b: dict) -> bool:
 
 def test_init_from_takes_weights_only_and_the_initial_state_is_saved(news, tiny_tokenizer_dir, tmp_path, one_thread):
     first = train(config(news, tiny_tokenizer_dir, tmp_path / "global"))
-    source = resolve_model_dir(tmp_path / "global")  # a run folder means its newest weights
-    assert source.name == "checkpoint-6" and first["global_step"] == 6
+    source = resolve_model_dir(tmp_path / "global")  # a run folder means its final model/ folder
+    assert source == tmp_path / "global" / "model" and first["global_step"] == 6
+    assert same_weights(weights(source), weights(tmp_path / "global" / "checkpoint-6"))
     second_config = config(news, tiny_tokenizer_dir, tmp_path / "regional", save_initial_state=True)
     del second_config["model"]
     second_config["init_from"] = str(tmp_path / "global")

@@ -43,10 +43,18 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def require_local_dir(path: str | Path, what: str) -> Path:
-    """A local folder, or a clear error (never a silent Hub lookup)."""
+    """A local folder, or a clear error (never a silent Hub lookup). A model may be given as a training
+    run folder (its final model/, else its latest checkpoint) or a checkpoint."""
     folder = Path(path)
     if not folder.is_dir():
         raise EvaluationError(f"{what} {str(path)!r} is not a local folder (nothing is downloaded)")
+    if what == "model":
+        from trainer_plugin.checkpoints import CheckpointError, resolve_model_dir
+
+        try:
+            return resolve_model_dir(folder)
+        except CheckpointError as exc:
+            raise EvaluationError(str(exc)) from None
     return folder
 
 

@@ -156,7 +156,9 @@ def registry_build(
 @app.command()
 def train(
     config: Path = typer.Argument(..., help="Training config (YAML): model, tokenizer, data, condition."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Build the model on the meta device; print sizes and tokens."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Build the model on the meta device; print sizes and tokens."
+    ),
     world_size: int | None = typer.Option(None, help="Ranks to plan for with --dry-run (default $WORLD_SIZE or 1)."),
     vocab_size: int | None = typer.Option(None, help="Vocabulary for --dry-run when the tokenizer is not here."),
 ) -> None:
@@ -194,6 +196,42 @@ def tokenizer(
     except FileNotFoundError as exc:
         _fail(str(exc))
     console.print(f"[green]tokenizer saved:[/] {saved}")
+
+
+@app.command()
+def tokenize(
+    corpus: list[Path] = typer.Argument(..., help="Tagged Parquet: a run folder, its data/ folder or shard files."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="Tokenizer folder (the one training will use)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the token store (new, or one this command wrote)."),
+    split: str = typer.Option("train", help="Which split's shards to tokenize."),
+    batch: int = typer.Option(512, min=1, help="Documents per tokenizer call."),
+) -> None:
+    """Pre-tokenize a corpus once for every condition: token shards + a document index (prefix lines apart)."""
+    from rich.progress import Progress
+
+    from trainer_plugin.tokenized import tokenize_corpus
+    from trainer_plugin.tokenizer import load_tokenizer
+
+    try:
+        tok = load_tokenizer(tokenizer, require_eos=True)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("tokenize", total=None)
+            manifest = tokenize_corpus(
+                [str(c) for c in corpus],
+                tok,
+                out,
+                split=split,
+                batch=batch,
+                tokenizer_name=str(tokenizer),
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    rate = manifest["tokens"] / manifest["seconds"] if manifest["seconds"] else 0.0
+    console.print(
+        f"[green]tokenized:[/] {manifest['documents']:,} documents, {manifest['tokens']:,} tokens in "
+        f"{len(manifest['shards'])} shard(s), {rate:,.0f} tokens/s -> {out} (train with data.train: {out})"
+    )
 
 
 def _mount_eval() -> None:

@@ -94,6 +94,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def tokens_per_step(self, world_size: int) -> int:
+        """Tokens per optimizer step over all ranks (padding and masked tokens included)."""
+        t = self.training
+        return self.data.seq_len * t.per_device_batch_size * t.gradient_accumulation_steps * world_size
+
 
 _SECTIONS = ("data", "model", "training")
 

@@ -31,6 +31,7 @@ from trainer_plugin.shards import (
     list_units,
     slot_slices,
 )
+from trainer_plugin.tokenized import TokenDoc, TokenReader, TokenStore, is_tokenized
 from trainer_plugin.tokenizer import tokenizer_fingerprint
 
 STATE_VERSION = 2
@@ -180,10 +181,20 @@ class PackedDataset(IterableDataset):
             self.hash_range = (lo, hi)
         self._packer()  # fail now on a slow tokenizer or missing EOS
         self._source_conditions = [self._condition_for(s) for s in self.sources]
-        self._units: list[list[Unit]] = [
-            list_units(expand_paths(s.paths, split), c, s.name or ",".join(s.paths), self.hash_range)
-            for s, c in zip(self.sources, self._source_conditions)
-        ]
+        self._stores: list[list[TokenStore]] = [self._token_stores(s) for s in self.sources]
+        self._units: list[list[Unit]] = []
+        self._files: list[list[str]] = []
+        for source, condition, stores in zip(self.sources, self._source_conditions, self._stores):
+            name = source.name or ",".join(source.paths)
+            if stores:
+                files = [f for store in stores for f in store.shard_files()]
+                columns = stores[0].columns(condition)
+                self._units.append(list_units(files, condition, name, self.hash_range, columns))
+                self._files.append([f for store in stores for f in store.files()])
+            else:
+                files = expand_paths(source.paths, split)
+                self._units.append(list_units(files, condition, name, self.hash_range))
+                self._files.append(files)
         self.num_documents = sum(u.n_kept for units in self._units for u in units)
         if self.num_documents < self.world_size:
             raise CorpusError(f"{self.num_documents} document(s) cannot be shared by {self.world_size} ranks")
@@ -191,6 +202,15 @@ class PackedDataset(IterableDataset):
         self._resume: dict[int, tuple[int, int, int]] = {}
         self._num_workers = 0
         self._next_worker = 0  # the DataLoader starts at worker 0; on resume it plays this role
+
+    def _token_stores(self, source: Source) -> list[TokenStore]:
+        """The pre-tokenized stores of a source (``geocorpus tokenize`` folders), or [] for tagged Parquet."""
+        tokenized = [is_tokenized(p) for p in source.paths]
+        if not any(tokenized):
+            return []
+        if not all(tokenized):
+            raise CorpusError(f"source {source.name or source.paths} mixes token stores and Parquet; split it in two")
+        return [TokenStore(p, self.tokenizer) for p in source.paths]
 
     def _condition_for(self, source: Source) -> Condition:
         if not source.include_regions:
@@ -218,9 +238,10 @@ class PackedDataset(IterableDataset):
                         "name": s.name,
                         "weight": s.weight,
                         "regions": list(s.include_regions),
-                        "files": files_fingerprint(u.file for u in units),
+                        "files": files_fingerprint(files),
+                        "tokenized": bool(stores),
                     }
-                    for s, units in zip(self.sources, self._units)
+                    for s, files, stores in zip(self.sources, self._files, self._stores)
                 ],
                 "split": self.split,
                 "hash_range": list(self.hash_range) if self.hash_range else None,
@@ -355,23 +376,35 @@ class PackedDataset(IterableDataset):
     def _epoch_samples(self, epoch: int, slot: int, n_slots: int, total_before: int) -> Iterator[dict]:
         packer = self._packer()
         produced = total_before
-        batch: list[dict] = []
+        batch: list[Any] = []
         docs = self._shuffled(self._mixed(epoch, slot, n_slots), epoch, slot)
         for doc in _chain_end(docs):
             if doc is not None:
                 batch.append(doc)
             if batch and (doc is None or len(batch) >= self.tokenize_batch):
-                with_metadata = self._metadata_on(produced)
-                texts: list[tuple[Sequence[str] | str, str]] = [
-                    (self.template.prefix_pieces(d) if with_metadata else [], self.template.body(d)) for d in batch
-                ]
+                encoded = self._encode(packer, batch, self._metadata_on(produced))
                 batch = []
-                for sample in packer.add(packer.encode(texts)):
+                for sample in packer.add(encoded):
                     produced += 1
                     yield sample
         tail = packer.flush()
         if tail is not None:
             yield tail
+
+    def _encode(self, packer: Packer, batch: list[Any], with_metadata: bool) -> list[tuple[np.ndarray, int]]:
+        """Token ids of a batch of documents: rendered and tokenized in one call, or, from a token store,
+        assembled from the stored spans (the same ids)."""
+        fields = self.condition.metadata if with_metadata else ()
+        texts = [
+            (self.template.prefix_pieces(d) if with_metadata else [], self.template.body(d))
+            for d in batch
+            if not isinstance(d, TokenDoc)
+        ]
+        from_text = iter(packer.encode(texts) if texts else [])
+        return [
+            packer.assemble(*d.store.assemble(d, fields)) if isinstance(d, TokenDoc) else next(from_text)
+            for d in batch
+        ]
 
     def _metadata_on(self, produced: int) -> bool:
         if self.cooldown_after_sequences is None:
@@ -384,7 +417,11 @@ class PackedDataset(IterableDataset):
         streams = []
         for index, (units, condition) in enumerate(zip(self._units, self._source_conditions)):
             order = np.random.default_rng([self.seed, epoch, index]).permutation(len(units))
-            streams.append(_read(UnitReader(condition, self.hash_range), slot_slices(units, order, slot, n_slots)))
+            stores = self._stores[index]
+            reader = (
+                TokenReader(stores, condition, self.hash_range) if stores else UnitReader(condition, self.hash_range)
+            )
+            streams.append(_read(reader, slot_slices(units, order, slot, n_slots)))
         if len(streams) == 1:
             yield from streams[0]
             return

@@ -44,8 +44,8 @@ def plan(config: TrainConfig, world_size: int | None = None, vocab_size: int | N
     """
     from transformers import AutoConfig, LlamaConfig, LlamaForCausalLM
 
+    from trainer_plugin.model import llama_config
     from trainer_plugin.tokenizer import TokenizerError, load_tokenizer
-    from trainer_plugin.train import llama_config, tokens_per_step
 
     tokenizer = None
     if vocab_size is None:
@@ -65,7 +65,7 @@ def plan(config: TrainConfig, world_size: int | None = None, vocab_size: int | N
     counts = count_parameters(model)
     world = world_size or int(os.environ.get("WORLD_SIZE", 1))
     t = config.training
-    per_step = tokens_per_step(config, world)
+    per_step = config.tokens_per_step(world)
     steps = t.stop_after_steps or t.max_steps
     return {
         **counts,

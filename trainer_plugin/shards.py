@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -133,10 +134,14 @@ def _region_mask(table: pa.Table, condition: Condition) -> pa.Array | None:
 
 
 def list_units(
-    files: Sequence[str], condition: Condition, source_name: str = "corpus", hash_range: HashRange | None = None
+    files: Sequence[str],
+    condition: Condition,
+    source_name: str = "corpus",
+    hash_range: HashRange | None = None,
+    columns: Sequence[str] | None = None,
 ) -> list[Unit]:
     """Validate every file's columns, count kept rows per row group; fail before any training."""
-    needed = required_columns(condition)
+    needed = list(columns) if columns is not None else required_columns(condition)
     units: list[Unit] = []
     for file in files:
         try:
@@ -192,13 +197,16 @@ def slot_slices(units: Sequence[Unit], order: np.ndarray, slot: int, n_slots: in
 class UnitReader:
     """Reads slices of kept rows, one row group at a time, keeping file handles open."""
 
-    def __init__(self, condition: Condition, hash_range: HashRange | None = None) -> None:
+    def __init__(
+        self, condition: Condition, hash_range: HashRange | None = None, columns: Sequence[str] | None = None
+    ) -> None:
         self.condition = condition
         self.hash_range = hash_range
-        self.columns = required_columns(condition)
+        self.columns = list(columns) if columns is not None else required_columns(condition)
         self._files: dict[str, pq.ParquetFile] = {}
 
-    def rows(self, unit: Unit, start: int, stop: int) -> Iterator[dict]:
+    def slice(self, unit: Unit, start: int, stop: int) -> pa.Table:
+        """Kept rows ``[start, stop)`` of one unit, as a table of the reader's columns."""
         parquet = self._files.get(unit.file)
         if parquet is None:
             parquet = self._files[unit.file] = pq.ParquetFile(unit.file)
@@ -206,4 +214,7 @@ class UnitReader:
         mask = kept_mask(table, self.condition, self.hash_range)
         if mask is not None:
             table = table.filter(mask)
-        yield from table.slice(start, stop - start).to_pylist()
+        return table.slice(start, stop - start)
+
+    def rows(self, unit: Unit, start: int, stop: int) -> Iterator[Any]:
+        yield from self.slice(unit, start, stop).to_pylist()

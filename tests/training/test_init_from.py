@@ -15,8 +15,9 @@ from transformers import LlamaForCausalLM
 from trainer_plugin.checkpoints import CheckpointError, resolve_model_dir
 from trainer_plugin.config import ConfigError, load_config
 from trainer_plugin.dataset import PackedDataset
+from trainer_plugin.model import build_model
 from trainer_plugin.tokenizer import load_tokenizer, train_bpe_tokenizer
-from trainer_plugin.train import build_model, train
+from trainer_plugin.train import train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "trainer_plugin" / "configs"
 

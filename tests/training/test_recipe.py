@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from trainer_plugin.config import ConfigError, load_config
+from trainer_plugin.model import build_model
 from trainer_plugin.plan import count_parameters, plan
 from trainer_plugin.tokenizer import load_tokenizer
-from trainer_plugin.train import build_model, main, prepare_run
+from trainer_plugin.train import main, prepare_run
 
 CONFIGS = Path(__file__).resolve().parents[2] / "trainer_plugin" / "configs"
 

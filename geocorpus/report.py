@@ -16,6 +16,7 @@ from geocorpus.paths import RunLayout
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from geocorpus.config import CurateConfig
 
@@ -126,7 +127,7 @@ def print_stats(stats: dict, console: Console | None = None, reconcile: dict | N
             *[str(entry.get(s, 0)) for s in splits],
             f"{entry['tokens']:,}",
         )
-    console.print(table)
+    _show(console, table)
     cont = Table(title="Per continent")
     for col in ("continent", *[f"docs {s}" for s in splits], "tokens"):
         cont.add_column(col)
@@ -137,23 +138,49 @@ def print_stats(stats: dict, console: Console | None = None, reconcile: dict | N
         entry["tokens"] += row["tokens"]
     for name, entry in sorted(per_cont.items()):
         cont.add_row(name, *[str(entry.get(s, 0)) for s in splits], f"{entry['tokens']:,}")
-    console.print(cont)
+    _show(console, cont)
     src = Table(title="Tag sources")
     src.add_column("tag_source")
     src.add_column("documents", justify="right")
     for row in stats.get("tag_sources", []):
         src.add_row(str(row["tag_source"]), str(row["documents"]))
     src.add_row("(with tag_conflict)", str(stats.get("conflicts", 0)))
-    console.print(src)
+    _show(console, src)
     ex = Table(title="Exclusions")
     for col in ("stage", "reason", "documents"):
         ex.add_column(col)
     for row in stats.get("exclusions", []):
         ex.add_row(row["stage"], row["reason"], str(row["documents"]))
-    console.print(ex)
+    _show(console, ex)
     if reconcile:
         style = "bold green" if reconcile["ok"] else "bold red"
-        console.print(f"[{style}]reconcile: {reconcile['line']} -> {'OK' if reconcile['ok'] else 'MISMATCH'}[/]")
+        console.print(
+            f"[{style}]reconcile: {reconcile['line']} -> {'OK' if reconcile['ok'] else 'MISMATCH'}[/]", soft_wrap=True
+        )
+
+
+def _show(console: Console, table: Table) -> None:
+    """A rich table on a terminal; a markdown table otherwise (Slurm and CI logs, pipes), never truncated.
+
+    rich fits a table to its console width and cuts headers and cells to do so; a log file has no width.
+    """
+    if console.is_terminal:
+        console.print(table)
+        return
+    console.file.write(markdown_table(table) + "\n")
+
+
+def markdown_table(table: Table) -> str:
+    """The table as GitHub markdown: its title as a heading line, then the header and every row in full."""
+    columns = table.columns
+    rows = [[str(cell) for cell in column.cells] for column in columns]
+    header = [str(column.header) for column in columns]
+    lines = [f"### {table.title}", ""] if table.title else []
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---:" if c.justify == "right" else "---" for c in columns) + "|")
+    for i in range(table.row_count):
+        lines.append("| " + " | ".join(rows[c][i].replace("|", "\\|") for c in range(len(columns))) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:

@@ -6,6 +6,10 @@ as one clear message with exit code 2, not as a traceback from deep inside a lib
 
 from __future__ import annotations
 
+import contextlib
+import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,6 +31,34 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
+#: The one line Ctrl-C prints (and its exit code, 128 + SIGINT, as a shell reports it).
+INTERRUPTED = "interrupted; rerun the same command to resume"
+INTERRUPTED_EXIT = 130
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn Ctrl-C into one line and exit 130, after the run's processes are stopped.
+
+    The first SIGINT raises KeyboardInterrupt here (the stage processes ignore it; the watchdog kills
+    their tree while the exception unwinds) and further ones are ignored, so a second Ctrl-C cannot cut
+    that cleanup short and leave workers running.
+    """
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(INTERRUPTED, highlight=False)
+        raise typer.Exit(code=INTERRUPTED_EXIT) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _load(config_path: Path) -> CurateConfig:
     try:
         return load_config(config_path)
@@ -34,18 +66,46 @@ def _load(config_path: Path) -> CurateConfig:
         _fail(str(exc))
 
 
+QUIET_HELP = "Print only errors (and --json's object): no progress bars, no tables."
+JSON_HELP = "Print one JSON object on stdout (the report); everything else goes to stderr."
+
+
+def _json_out(obj: object) -> None:
+    """One JSON object on stdout: the only thing a ``--json`` command writes there."""
+    print(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _check_inputs(cfg: CurateConfig) -> list[str]:
+    """Read each input's schema or first records; a field its mapping needs but the file lacks exits 2."""
+    from geocorpus.readers.schema_check import InputSchemaError, check_inputs
+
+    try:
+        return check_inputs(cfg.inputs)
+    except (InputSchemaError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+def _top_exclusions(stats: dict, limit: int = 5) -> str:
+    rows = sorted(stats.get("exclusions", []), key=lambda r: -r["documents"])[:limit]
+    return ", ".join(f"{r['stage']}/{r['reason']}: {r['documents']}" for r in rows) or "none recorded"
+
+
 @app.command()
 def curate(
     config: Path = typer.Argument(..., help="Curation config (YAML)."),
-    output: Path | None = typer.Option(None, help="Override the config's output folder."),
+    output: str | None = typer.Option(None, help="Override the config's output folder (a path or fsspec URL)."),
     tasks: int | None = typer.Option(None, help="Override executor.tasks."),
     workers: int | None = typer.Option(None, help="Override executor.workers."),
-    progress: bool = typer.Option(True, help="Show a progress bar per stage."),
+    progress: bool = typer.Option(True, help="Show a progress bar per stage (on stderr)."),
     overwrite: bool = typer.Option(
         False, help="Discard a previous run of other settings in the output folder (only files geocorpus wrote)."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet."""
+    """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet.
+
+    Ctrl-C stops every process of the run and exits 130; the same command again resumes."""
     from geocorpus.finalize import ReconcileError
     from geocorpus.report import print_stats
     from geocorpus.run_guard import RunFolderError
@@ -64,27 +124,50 @@ def curate(
             cfg = cfg.with_executor(**overrides)
         except ConfigError as exc:
             _fail(f"{config}: {exc}")
+    _check_inputs(cfg)
     try:
-        report = run_curation(cfg, show_progress=progress, overwrite=overwrite)
+        with _interruptible():
+            report = run_curation(cfg, show_progress=progress and not quiet and not as_json, overwrite=overwrite)
     except (ReconcileError, ResumeError, RunFolderError, WorkerDiedError) as exc:
         _fail(str(exc))
     if report is None:
-        console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")
+        if as_json:
+            _json_out({"submitted": cfg.executor.type, "output": str(cfg.output)})
+        elif not quiet:
+            console.print(f"submitted to {cfg.executor.type}; run `geocorpus stats {cfg.output}` when it finishes")
         return
-    print_stats(report["stats"], console=Console(), reconcile=report["reconcile"])
-    console.print(
-        f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, plots: {cfg.output_dir}/plots)"
-    )
+    if as_json:
+        _json_out(report)
+    elif not quiet:
+        print_stats(report["stats"], console=Console(), reconcile=report["reconcile"])
+    if not report["reconcile"].get("kept"):
+        _fail(
+            f"the run kept 0 of {report['reconcile'].get('input', 0)} documents; top exclusion reasons: "
+            f"{_top_exclusions(report['stats'])}. See {cfg.output_dir}/exclusions/ (and `fields:` of each input)."
+        )
+    if not quiet and not as_json:
+        console.print(
+            f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, "
+            f"plots: {cfg.output_dir}/plots)"
+        )
 
 
 @app.command()
-def validate(config: Path = typer.Argument(..., help="Curation config (YAML).")) -> None:
-    """Check a config and build its pipelines without running anything."""
+def validate(
+    config: Path = typer.Argument(..., help="Curation config (YAML)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+) -> None:
+    """Check a config, each input's columns against its `fields:` mapping, and build the pipelines; run nothing."""
     from pipelines.curate import build_stages, make_executors
 
     cfg = _load(config)
+    checked = _check_inputs(cfg)
     stages = build_stages(cfg)
     make_executors(cfg, stages)
+    if quiet:
+        return
+    for line in checked:
+        console.print(line, highlight=False)
     for stage in stages:
         console.print(
             f"[bold]{stage.name}[/] ({stage.tasks} tasks): " + " -> ".join(type(s).__name__ for s in stage.steps)
@@ -96,10 +179,10 @@ def validate(config: Path = typer.Argument(..., help="Curation config (YAML)."))
 def stats(
     out_dir: Path = typer.Argument(..., help="A finished run's output folder."),
     plots: Path | None = typer.Option(None, help="Where to write PNG charts (default OUT/plots)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout: stats and reconcile."),
 ) -> None:
     """Per-country/continent documents and tokens, tag sources and exclusions: table and PNG charts."""
-    import json
-
     from geocorpus.report import collect_stats, print_stats, write_plots
 
     if not out_dir.is_dir():
@@ -112,8 +195,13 @@ def stats(
     report_path = layout.report
     if report_path.exists():
         reconcile = json.loads(report_path.read_text()).get("reconcile")
-    print_stats(result, console=Console(), reconcile=reconcile)
     written = write_plots(result, plots or layout.plots)
+    if as_json:
+        _json_out({"stats": result, "reconcile": reconcile, "plots": [str(p) for p in written]})
+        return
+    if quiet:
+        return
+    print_stats(result, console=Console(), reconcile=reconcile)
     console.print("plots: " + ", ".join(str(p) for p in written))
 
 
@@ -232,6 +320,26 @@ def tokenize(
         f"[green]tokenized:[/] {manifest['documents']:,} documents, {manifest['tokens']:,} tokens in "
         f"{len(manifest['shards'])} shard(s), {rate:,.0f} tokens/s -> {out} (train with data.train: {out})"
     )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"geocorpus {version('geocorpus')}")
+        except PackageNotFoundError:
+            print("geocorpus (not installed: run `pip install -e .`)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """geocorpus: curate a region-tagged corpus, inspect it, build the registry, train, evaluate."""
 
 
 def _mount_eval() -> None:

@@ -16,9 +16,11 @@ The same stage list runs locally, on Slurm or on Ray: only the executor class di
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
@@ -239,7 +241,8 @@ def run_curation(config: CurateConfig, show_progress: bool = True, overwrite: bo
         if _finished(config, stages):
             print(
                 f"nothing to do: {config.output_dir} holds a finished run of this config and these inputs "
-                "(same fingerprint); use --overwrite to run it again"
+                "(same fingerprint); use --overwrite to run it again",
+                file=sys.stderr,  # stdout is for --json
             )
             return json.loads(config.layout.report.read_text()) if config.layout.report.exists() else None
         return _run_stages(config, stages, show_progress)
@@ -252,6 +255,7 @@ def _finished(config: CurateConfig, stages: list[Stage]) -> bool:
 
 
 def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) -> dict | None:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from geocorpus.watchdog import run_watched
@@ -265,6 +269,11 @@ def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) 
     if config.executor.type == "ray":
         _connect_ray(config.executor.ray_address)
     executors = [make_executors(config, [stage])[0] for stage in stages]  # no depends: run in order here
+    if config.executor.type == "local":
+        _start_forkserver_ignoring_sigint(layout.logs / "processes.log")
+        executors = [
+            _LoggedToFile(e, str(layout.stage_logs(s.name) / "console.log")) for s, e in zip(stages, executors)
+        ]
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -272,6 +281,7 @@ def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) 
         TextColumn("tasks"),
         TimeElapsedColumn(),
         disable=not show_progress,
+        console=Console(stderr=True),
     ) as progress:
         for stage, executor in zip(stages, executors):
             logging_dir = layout.stage_logs(stage.name)
@@ -295,6 +305,68 @@ def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) 
                 progress.update(bar, completed=_completed(logging_dir))
             _check_stage_finished(stage, executor, logging_dir)
     return json.loads(layout.report.read_text()) if layout.report.exists() else None
+
+
+def _start_forkserver_ignoring_sigint(log_file: Path) -> None:
+    """Start the forkserver that runs the stages with SIGINT ignored, so Ctrl-C reaches only this process.
+
+    Ctrl-C sends SIGINT to the whole process group: every pool worker used to die with its own
+    KeyboardInterrupt traceback while the stage process waited for it. An ignored signal stays ignored
+    across fork and exec, and Python installs its KeyboardInterrupt handler only where SIGINT is not
+    ignored, so the stage processes and datatrove's workers (all started from this forkserver) ignore it;
+    this process gets KeyboardInterrupt and the watchdog kills the stage's whole tree on the way out.
+    The forkserver and the resource tracker write to ``log_file`` (the tracker's warnings about the
+    semaphores of killed workers are for the log, not the terminal).
+    """
+    import os
+    import signal
+
+    import multiprocess
+    from multiprocess import forkserver
+
+    from geocorpus.watchdog import PRELOAD
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread; keep the default behaviour
+    multiprocess.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    stderr = os.dup(2)
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.dup2(log, 2)
+        forkserver.ensure_running()  # starts the resource tracker first
+    finally:
+        os.dup2(stderr, 2)
+        os.close(stderr)
+        os.close(log)
+        signal.signal(signal.SIGINT, previous)
+
+
+class _LoggedToFile:
+    """A local executor whose stage process writes its console output (datatrove's loguru lines, worker
+    tracebacks) to a file in the run folder instead of the terminal, which keeps the progress bars and
+    the summary readable; ``executor.run()`` is the only call made in the stage process."""
+
+    def __init__(self, executor: Any, log_file: str) -> None:
+        self.executor = executor
+        self.log_file = log_file
+
+    def run(self) -> None:
+        import os
+        import sys
+
+        Path(self.log_file).parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr.flush()
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)  # pool workers started from here inherit it too
+        os.close(fd)
+        self.executor.run()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "executor":  # unpickling looks these up before __dict__ is set
+            raise AttributeError(name)
+        return getattr(self.executor, name)
 
 
 class StageFailedError(RuntimeError):

@@ -756,12 +756,14 @@ def build_registry(
     sources: Sequence[str] = DEFAULT_SOURCES,
     conflicts_path: Path | None = None,
     rule: str = "v2",
+    compare_v1: bool = True,
 ) -> BuildReport:
     """Read the source lists under ``shared_dir``, decide every key by ``rule``, write the registry
     TSV and, beside it (or at ``conflicts_path``), every conflict, ignored and skipped row.
 
     The version is a hash of the rule, the sources and the rows, so an identical rebuild gives an
-    identical version (and a changed list or rule a new one)."""
+    identical version (and a changed list or rule a new one). ``compare_v1`` also decides every key
+    by rule v1 to report which keys v1 dropped that v2 decides (doubles the build time)."""
     shared_dir, out_path = Path(shared_dir), Path(out_path)
     conflicts_path = Path(conflicts_path) if conflicts_path else default_conflicts_path(out_path)
     unknown = [name for name in sources if name not in SOURCES]
@@ -811,7 +813,7 @@ def build_registry(
             )
 
     resolved: dict[str, list[str]] = {}
-    if rule == "v2":
+    if rule == "v2" and compare_v1:
         v1 = {
             (d.key, d.level): d
             for d in decide(collect_claims(_read_sources(shared_dir, sources), "v1"), "v1")

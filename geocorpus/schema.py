@@ -30,6 +30,7 @@ CORPUS_FIELDS: list[pa.Field] = [
     pa.field("tag_conflict", pa.string()),  # e.g. "input=IN;registry=GB", null when evidence agrees
     pa.field("tag_evidence", pa.string()),  # the deciding signal, e.g. "registry:theguardian.com/au"
     pa.field("tag_confidence", pa.float64()),  # the classifier's probability when it decided, else null
+    pa.field("page_signals", pa.string()),  # JSON of the page's locale signals (WARC input), see page_evidence
     pa.field("date", pa.string()),
     pa.field("language", pa.string()),
     pa.field("n_tokens", pa.int64()),  # whitespace tokens; what token-based balancing counts

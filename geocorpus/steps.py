@@ -20,12 +20,10 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from geocorpus.base_filter import PerTaskStatsFilter
+from geocorpus.page_evidence import PAGE_SIGNALS_KEY
 from geocorpus.shortlinks import REDIRECT_TARGET_KEY, is_shortener, is_shortlink
 from geocorpus.urls import url_key, url_path
 from geocorpus.writers import INPUT_COUNTRY_KEY
-
-#: Metadata key of the page signals a reader found in a document's HTML (see geocorpus.page_evidence).
-PAGE_SIGNALS_KEY = "page_signals"
 
 if TYPE_CHECKING:
     from geocorpus.config import TaggingConfig
@@ -165,15 +163,22 @@ class TagRegion(PipelineStep):
         try:
             for doc in data:
                 meta = doc.metadata
+                signals = meta.get(PAGE_SIGNALS_KEY)
+                if isinstance(signals, str):  # a tagged shard read again
+                    signals = json.loads(signals)
                 result = tag(
                     meta.get("host"),
                     meta.get("domain"),
                     meta.get("suffix"),
                     meta.get(claim_key),
                     url=meta.get("url_normalized"),
-                    page_signals=meta.get(PAGE_SIGNALS_KEY),
+                    page_signals=signals,
                     text=doc.text if wants_text else None,
                 )
+                if PAGE_SIGNALS_KEY in meta:  # kept as JSON, so that a later run can measure them
+                    meta[PAGE_SIGNALS_KEY] = (
+                        json.dumps(signals, sort_keys=True, ensure_ascii=False) if signals else None
+                    )
                 meta["country"] = result.country
                 meta["country_name"] = result.country_name
                 meta["continent"] = result.continent

@@ -23,6 +23,8 @@ from geocorpus.registry import DEFAULT_SOURCES as DEFAULT_REGISTRY_SOURCES
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 registry_app = typer.Typer(no_args_is_help=True, help="Build or inspect the outlet registry.")
 app.add_typer(registry_app, name="registry")
+classifier_app = typer.Typer(no_args_is_help=True, help="Train the fastText country classifier.")
+app.add_typer(classifier_app, name="classifier")
 console = Console(stderr=True, soft_wrap=True)  # never split a path or key across lines
 
 
@@ -239,6 +241,50 @@ def registry_build(
         _fail(str(exc))
     console.print(report.summary())
     console.print(f"use it with `tagging.registry: {target}` in a curation config")
+
+
+@classifier_app.command("train")
+def classifier_train(
+    corpus: list[Path] = typer.Argument(..., help="Tagged Parquet: a run folder, its data/ folder, or shard files."),
+    out: Path = typer.Option(..., help="Model file to write (its threshold and figures go to OUT.json)."),
+    features: str = typer.Option("url+text", help="Features: url, text or url+text."),
+    target_precision: float = typer.Option(0.98, help="Precision the threshold must reach on held-out outlets."),
+    sources: str = typer.Option("input,registry", help="Tag sources whose country the model learns from."),
+    seed: int = typer.Option(0, help="Seed of the outlet split and of fastText."),
+    page_evidence: Path | None = typer.Option(
+        None,
+        help="Also measure the corpus's page signals against its registry-tagged documents and write the "
+        "signals that reach the target precision here (for tagging.page_evidence).",
+    ),
+) -> None:
+    """Train a country classifier on documents of known country; print precision/coverage per country
+    on held-out outlets. Use it with ``tagging.classifier: OUT`` in a curation config."""
+    from geocorpus.country_classifier import ClassifierError, corpus_docs, train_classifier
+    from geocorpus.page_evidence import PageEvidence, corpus_signal_pairs
+
+    try:
+        report = train_classifier(
+            corpus_docs(corpus, tuple(s for s in sources.split(",") if s)),
+            out,
+            feature_set=features,
+            target_precision=target_precision,
+            seed=seed,
+        )
+    except ClassifierError as exc:
+        _fail(str(exc))
+    console.print(report.summary(), highlight=False)
+    console.print(f"use it with `tagging.classifier: {out}` in a curation config")
+    if page_evidence is not None:
+        try:
+            calibration, measured = PageEvidence.calibrate(corpus_signal_pairs(corpus), target_precision)
+        except ClassifierError as exc:
+            _fail(str(exc))
+        calibration.save(page_evidence, measured)
+        console.print(
+            f"page signals measured: {len(measured)} (signal=country), trusted at >= {target_precision:.2f}: "
+            + (", ".join(f"{k} {v:.3f}" for k, v in sorted(calibration.trusted.items())) or "none")
+        )
+        console.print(f"use it with `tagging.page_evidence: {page_evidence}` in a curation config")
 
 
 @app.command()

@@ -134,6 +134,7 @@ class WarcHtmlReader(GeoDiskReader):
         http = record.http_headers
         status = http.get_statuscode() if http is not None else None
         if status is not None and status != "200":
+            self._note_redirect(record, status, filepath)
             self.stat_update("skipped_http_status")
             return None
         payload = record.content_stream().read(self.max_line_bytes + 1)
@@ -172,7 +173,36 @@ class WarcHtmlReader(GeoDiskReader):
             "content_type": content_type,
         }
         metadata.update(self.convention_metadata(filepath, index, url=url, title=None, date=date, country=None))
+        metadata.update(self._page_evidence(url, html, http, filepath))
         return Document(text=html, id=self.doc_id(filepath, index), metadata=metadata)
+
+    # Page evidence and redirects for tagging (geocorpus.page_evidence, geocorpus.shortlinks): the
+    # HTML and HTTP headers are only here, before ExtractHTML replaces the page by its text.
+    def _note_redirect(self, record: ArcWarcRecord, status: str, filepath: str) -> None:
+        """Remember a 3xx record's hop (this file's earlier records only) to resolve shortlinks."""
+        from geocorpus.shortlinks import REDIRECT_STATUSES
+
+        location = record.http_headers.get_header("Location") if record.http_headers is not None else None
+        source = record.rec_headers.get_header("WARC-Target-URI")
+        if status in REDIRECT_STATUSES and location and source:
+            from urllib.parse import urljoin
+
+            if getattr(self, "_redirects_file", None) != filepath:
+                self._redirects_file, self._redirects = filepath, {}
+            self._redirects[source] = urljoin(source, location.strip())
+            self.stat_update("redirect_recorded")
+
+    def _page_evidence(self, url: str | None, html: str, http: object, filepath: str) -> dict:
+        from geocorpus.page_evidence import PAGE_SIGNALS_KEY, page_signals
+        from geocorpus.shortlinks import REDIRECT_TARGET_KEY, follow_redirects
+
+        language = http.get_header("Content-Language") if http is not None else None  # type: ignore[attr-defined]
+        found: dict = {PAGE_SIGNALS_KEY: page_signals(html, language, url)}
+        if url and getattr(self, "_redirects_file", None) == filepath:
+            target = follow_redirects(self._redirects, url)
+            if target is not None:
+                found[REDIRECT_TARGET_KEY] = target
+        return found
 
 
 def _lone_surrogate(text: str) -> int | None:

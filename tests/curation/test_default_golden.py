@@ -18,8 +18,8 @@ from geocorpus.paths import REPO_ROOT, RunLayout
 from pipelines.curate import run_curation
 
 DEFAULT_CORPUS_DIGEST = {
-    "train": (83, "90b805138540c59498b233b5ddc6e356bad53232d27b9fcd5d525b3d44c1b7f5"),
-    "eval": (4, "366dc91bab8fc5c3e55724b18ac9023807adefd64020660d4d7c00b131f0bce4"),
+    "train": (83, "c20fcc84555386b5e225bca5383f350b5761e8887f04e7956b6e18cd7d5c0ff0"),
+    "eval": (4, "d9a050cca0d776d5f30f9e0888ff274545a4ab5a4d89068302490e0f108a3c45"),
 }
 
 

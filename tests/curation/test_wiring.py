@@ -26,8 +26,10 @@ from datatrove.pipeline.filters import C4QualityFilter
 from support.curation_runs import english_text, real_news_urls
 
 from geocorpus.config import CurateConfig, parse_config
+from geocorpus.country_classifier import LabeledDoc, train_classifier
 from geocorpus.decontaminate import NGramDecontamination
 from geocorpus.finalize import FinalizeCorpus, SelectRows
+from geocorpus.page_evidence import PageEvidence
 from geocorpus.readers.records import RecordCsvReader
 from geocorpus.readers.spec import EXTRACTORS
 from geocorpus.regions import cctld_country
@@ -120,6 +122,13 @@ def files(tmp_path_factory) -> dict[str, Path]:
     )
     for name in ("eval.jsonl", "eval2.jsonl"):
         (root / name).write_text(json.dumps({"text": "an evaluation item", "question": "q"}) + "\n")
+    PageEvidence({"html_lang=KE": 1.0}).save(root / "page.json")
+    docs = [
+        LabeledDoc(c, f"report {c} {i}", f"https://n{i}.example.com/{c}", f"n{i}.example.com")
+        for i in range(40)
+        for c in ("KE", "NG")
+    ]
+    train_classifier(docs, root / "model.bin", epoch=1)
     return {"root": root, "jsonl": root / "folder" / "a.jsonl", **{k: root / v for k, v in _FILES.items()}}
 
 
@@ -131,6 +140,8 @@ _FILES = {
     "elsewhere": "elsewhere",
     "evalset": "eval.jsonl",
     "evalset2": "eval2.jsonl",
+    "page": "page.json",
+    "classifier": "model.bin",
 }
 
 
@@ -304,6 +315,8 @@ TABLE: dict[str, Entry] = {
     ),
     "tagging.user_registry": Entry("@registry", lambda b, v: _check_equal(b.one(TagRegion).user_registry, v)),
     "tagging.registry": Entry("@registry", lambda b, v: _check_equal(b.one(TagRegion).registry, v)),
+    "tagging.page_evidence": Entry("@page", lambda b, v: _check_equal(b.one(TagRegion).page_evidence, v)),
+    "tagging.classifier": Entry("@classifier", lambda b, v: _check_equal(b.one(TagRegion).classifier, v)),
     "tagging.continent_scheme": Entry("m49", lambda b, v: _check_equal(b.one(TagRegion).continent_scheme, v)),
     "tagging.require_country": Entry(False, lambda b, v: _check_equal(b.steps(RequireCountry), [])),
     "tagging.countries": Entry(["ke", "NG"], lambda b, v: _check_equal(b.one(RequireCountry).allowed, {"KE", "NG"})),

@@ -82,8 +82,12 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--setting", default="small", help="small | gpu | smoke | a YAML path")
-    parser.add_argument("--out", required=True, type=Path, help="run folder (reused on a re-run)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run folder, reused on a re-run (default: runs/repro_mini/SETTING)"
+    )
     args = parser.parse_args(argv)
+    if args.out is None:  # the README's command runs as written
+        args.out = Path("runs") / "repro_mini" / Path(args.setting).stem
 
     from benchmarks.repro import curation, evaluation, findings, report, tokenizer, training
     from trainer_plugin.evaluation.perplexity import gap_table, region_table

@@ -150,6 +150,24 @@ class OutputConfig:
 
 
 @dataclass
+class CardConfig:
+    """What the dataset card's YAML header says that the data cannot: its licence, name and sources.
+
+    ``license`` is an SPDX-style id or ``other`` (news texts belong to their publishers: the default
+    claims nothing); ``language`` defaults to the language filter's languages.
+    """
+
+    license: str = "other"
+    pretty_name: str | None = None
+    language: list[str] = field(default_factory=list)
+    source_datasets: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if not self.license.strip():
+            raise ConfigError("card.license must not be empty (use 'other' when unsure)")
+
+
+@dataclass
 class CurateConfig:
     output: str
     inputs: list[InputSpec]
@@ -162,6 +180,7 @@ class CurateConfig:
     decontamination: DecontaminationConfig | None = None  # n-gram overlap with evaluation sets
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     output_options: OutputConfig = field(default_factory=OutputConfig)
+    card: CardConfig = field(default_factory=CardConfig)
 
     def validate(self) -> None:
         if not self.inputs:

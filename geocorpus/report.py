@@ -74,6 +74,7 @@ def collect_stats(out_dir: str | Path, data_files: list[Path] | None = None) -> 
         ]
         stats["splits"] = dict(_rows(con, f"select split, count(*) from {src} group by 1 order by 1"))
         stats["conflicts"] = _rows(con, f"select count(*) from {src} where tag_conflict is not null")[0][0]
+        stats["syndicated"] = _syndicated_pairs(con, src)
     excl = _glob(layout.exclusions)
     if excl:
         stats["exclusions"] = [
@@ -84,6 +85,19 @@ def collect_stats(out_dir: str | Path, data_files: list[Path] | None = None) -> 
             )
         ]
     return stats
+
+
+def _syndicated_pairs(con: duckdb.DuckDBPyConnection, src: str) -> list[dict]:
+    """Kept syndicated copies per (country kept, other country the story also ran in); see geocorpus.minhash."""
+    try:
+        rows = _rows(
+            con,
+            f"select country, other, count(*) from (select country, unnest(string_split(syndicated_countries, ',')) "
+            f"as other from {src} where syndicated) group by 1, 2 order by 3 desc, 1, 2",
+        )
+    except duckdb.BinderException:  # a corpus written before the syndicated columns existed
+        return []
+    return [{"country": c, "other_country": o, "documents": d} for c, o, d in rows]
 
 
 def exclusions_by_stage(stats: dict) -> dict[str, dict[str, int]]:
@@ -253,31 +267,92 @@ def write_plots(stats: dict, plot_dir: str | Path) -> list[Path]:
     return written
 
 
+#: The held-out split's name on the Hub (``datasets`` knows train/validation/test).
+HUB_SPLIT_NAMES = {"train": "train", "eval": "validation", "validation": "validation"}
+SEED_PAPER_BIBTEX = """@article{mukherjee2026metadata,
+  title   = {Metadata Conditioned Large Language Models for Localization},
+  author  = {Mukherjee and Zhu and Anastasopoulos},
+  year    = {2026}
+}"""
+
+
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` bucket for ``n`` examples."""
+    if n < 1000:
+        return "n<1K"
+    bounds = [(10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"), (10**7, "1M<n<10M")]
+    bounds += [(10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B")]
+    for bound, name in bounds:
+        if n < bound:
+            return name
+    return "n>1T"
+
+
+def card_header(config: CurateConfig, stats: dict, split_globs: dict[str, str]) -> dict[str, Any]:
+    """The card's YAML header: what the Hub shows and ``datasets.load_dataset`` reads (only existing splits)."""
+    card = config.card
+    language = card.language or (list(config.filters.language.languages) if config.filters.language else [])
+    total = sum(int(n) for n in stats.get("splits", {}).values())
+    header: dict[str, Any] = {
+        "pretty_name": card.pretty_name or config.name,
+        "license": card.license,
+        "language": language or ["en"],
+        "task_categories": ["text-generation"],
+        "size_categories": [size_category(total)],
+        "source_datasets": card.source_datasets or [spec.name for spec in config.inputs],
+        "tags": ["geocorpus", "news", "localization", "metadata-conditioning"],
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": HUB_SPLIT_NAMES.get(s, s), "path": g} for s, g in split_globs.items()],
+            }
+        ],
+    }
+    return header
+
+
 def write_dataset_card(out_dir: Path, config: CurateConfig, stats: dict, reconcile: dict) -> Path:
-    """README.md in the output folder: a Hugging Face dataset card with the counts and provenance."""
+    """README.md in the output folder: a Hugging Face dataset card with the counts and provenance.
+
+    Its header lists only splits whose files exist (a run that kept nothing lists none), so the card
+    never points ``load_dataset`` at missing files.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    import yaml
+
+    try:
+        made_with = f"geocorpus {version('geocorpus')}"
+    except PackageNotFoundError:
+        made_with = "geocorpus"
+    layout = RunLayout(out_dir)
+    ordered = sorted(stats.get("splits", {}), key=lambda s: (s != "train", s))  # train first, as on the Hub
+    split_globs = {split: f"data/{split}-*.parquet" for split in ordered if layout.split_files(split)}
     countries = _by(stats.get("countries", []), "country", "documents")
+    hub_splits = {HUB_SPLIT_NAMES.get(s, s): n for s, n in stats.get("splits", {}).items() if s in split_globs}
+    header = yaml.safe_dump(card_header(config, stats, split_globs), sort_keys=False, allow_unicode=True)
     lines = [
         "---",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        "    path: data/train-*.parquet",
-        "  - split: eval",
-        "    path: data/eval-*.parquet",
+        header.rstrip("\n"),
         "---",
         "",
-        f"# {config.name}",
+        f"# {config.card.pretty_name or config.name}",
         "",
-        "A region-tagged news corpus built with [geocorpus](https://github.com/) for metadata-conditioned "
+        f"A region-tagged news corpus built with {made_with} for metadata-conditioned "
         "pretraining: every document carries its verified, normalized URL, an ISO 3166-1 country, a "
         f"continent (`{config.tagging.continent_scheme}` scheme) and the provenance of that tag "
         "(`tag_source`, `tag_conflict`).",
         "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        "corpus = load_dataset(PATH_OR_REPO_ID)  # splits: " + ", ".join(hub_splits),
+        "```",
+        "",
         "## Counts",
         "",
         f"- {reconcile['line']} ({'reconciled' if reconcile['ok'] else 'NOT reconciled'})",
-        f"- splits: {json.dumps(stats.get('splits', {}), sort_keys=True)}",
+        f"- splits: {json.dumps(hub_splits, sort_keys=True)}",
         f"- documents with conflicting tag evidence: {stats.get('conflicts', 0)}",
         "",
         "| country | documents |",
@@ -290,15 +365,24 @@ def write_dataset_card(out_dir: Path, config: CurateConfig, stats: dict, reconci
         "",
         "## Files",
         "",
-        "- `data/{train,eval}-*.parquet`: the corpus (schema in `geocorpus.schema.CORPUS_SCHEMA`)",
+        *[f"- `{g}`: the {HUB_SPLIT_NAMES.get(s, s)} split" for s, g in split_globs.items()],
+        *([] if split_globs else ["- no corpus files: the run kept no documents (see `exclusions/`)"]),
         "- `exclusions/<stage>/*.parquet`: every dropped document with its stage and reason",
         "- `manifest.json`: config, input fingerprints, package versions, counts",
         "- `report.json`, `plots/*.png`: the statistics shown by `geocorpus stats`",
         "",
         "## Licence and use",
         "",
-        "The texts belong to their publishers; this card describes a derived research corpus. "
-        "Check the terms of every source before redistribution.",
+        f"Declared licence: `{config.card.license}`. The texts belong to their publishers; this card "
+        "describes a derived research corpus. Check the terms of every source before redistribution.",
+        "",
+        "## Citation",
+        "",
+        "The metadata-conditioning setting this corpus is built for:",
+        "",
+        "```bibtex",
+        SEED_PAPER_BIBTEX,
+        "```",
         "",
     ]
     path = RunLayout(out_dir).card

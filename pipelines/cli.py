@@ -207,6 +207,32 @@ def stats(
     console.print("plots: " + ", ".join(str(p) for p in written))
 
 
+@app.command()
+def push(
+    out_dir: Path = typer.Argument(..., help="A finished run's output folder (its card, data/, manifest, report)."),
+    repo_id: str = typer.Argument(..., help="Hub dataset repository, e.g. my-org/news-geo."),
+    private: bool = typer.Option(False, "--private", help="Create the repository as private (when it is new)."),
+    revision: str | None = typer.Option(None, help="Branch to commit to (created if missing; default main)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the files the commit would add; send nothing."),
+) -> None:
+    """Upload a finished run to the Hugging Face Hub as a dataset (one commit; token from `hf auth login`)."""
+    from geocorpus.hub import PushError, commit_operations, push_to_hub
+
+    try:
+        operations = commit_operations(out_dir)
+    except PushError as exc:
+        _fail(str(exc))
+    if dry_run:
+        for op in operations:
+            print(op.path_in_repo)
+        return
+    try:
+        info = push_to_hub(out_dir, repo_id, private=private, revision=revision)
+    except Exception as exc:  # network, auth, permissions: one line, not a traceback
+        _fail(f"push to {repo_id} failed: {type(exc).__name__}: {exc}")
+    console.print(f"[green]pushed[/] {len(operations)} files: {info.commit_url}")
+
+
 @registry_app.command("build")
 def registry_build(
     shared: Path | None = typer.Option(None, help="Real-data folder (default: $GEOCORPUS_SHARED or ../shared/data)."),

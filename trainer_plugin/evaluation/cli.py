@@ -1,7 +1,9 @@
 """``geocorpus eval``: perplexity, localized MCQ, locale switch and model merging from the shell.
 
-Every command reads models and tokenizers from local folders only, writes CSV + Parquet tables and
-PNG plots to ``--out``, prints a rich table, and shows rich progress bars while scoring.
+Every command reads models and tokenizers from local folders only, writes CSV + Parquet tables, PNG
+plots and ``results.json`` (settings, model/tokenizer/data hashes, versions, metrics) to ``--out``,
+prints a rich table, and shows rich progress bars while scoring. On a CPU shared with other work, set
+``OMP_NUM_THREADS=1``: small models lose more to thread contention than they gain from threads.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from trainer_plugin.conditions import Condition, load_condition
-from trainer_plugin.packing import Packer
+from trainer_plugin.packing import Encoded, Packer
 from trainer_plugin.shards import (
     CorpusError,
     Unit,
@@ -391,7 +391,7 @@ class PackedDataset(IterableDataset):
         if tail is not None:
             yield tail
 
-    def _encode(self, packer: Packer, batch: list[Any], with_metadata: bool) -> list[tuple[np.ndarray, int]]:
+    def _encode(self, packer: Packer, batch: list[Any], with_metadata: bool) -> list[Encoded]:
         """Token ids of a batch of documents: rendered and tokenized in one call, or, from a token store,
         assembled from the stored spans (the same ids)."""
         fields = self.condition.metadata if with_metadata else ()

@@ -2,7 +2,8 @@
 
 Why the prefix is tokenized apart from the body: MeCo masks the metadata tokens (and BOS) out of the
 loss, the paper (probably) did not; both need the exact token boundary. Documents are joined with EOS
-(and begin with BOS when the condition asks, as MeCo does).
+(and begin with BOS when the condition asks, as MeCo does). A sequence's document boundaries are
+where its position ids restart (``document_offsets``).
 
 Document isolation (the default): ``position_ids`` restart at every document and the collator sends
 no ``attention_mask``, so transformers builds its packed-sequence (block-diagonal causal) mask for
@@ -16,7 +17,7 @@ causal over the whole sequence (the paper's Nanotron setting).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -50,13 +51,26 @@ def encode_texts(backend: BatchEncoder, texts: Sequence[str]) -> list[list[int]]
     return [e.ids for e in encode(list(texts), add_special_tokens=False)]
 
 
-class Packer:
-    """Turns documents into dicts of ``seq_len`` tokens: ids, labels, positions, segment lengths.
+class Encoded(NamedTuple):
+    """One document ready to pack: its id arrays in order ([BOS], prefix, body, EOS; not copied
+    together until a whole batch is), and how many leading tokens the loss ignores."""
 
-    Tokens of a document that do not fit continue in the next sequence (nothing is cut off);
-    ``flush`` pads the final partial sequence with label -100 so the last document is not lost.
-    Packing is vectorised with numpy per batch of documents: it runs at tens of millions of tokens/s,
-    so the tokenizer (or, pre-tokenized, the disk) stays the bottleneck.
+    parts: list[np.ndarray]
+    masked: int
+
+    @property
+    def ids(self) -> np.ndarray:
+        return np.concatenate(self.parts).astype(np.int64, copy=False)
+
+
+class Packer:
+    """Turns documents into dicts of ``seq_len`` tokens: ``input_ids``, ``labels``, ``position_ids``.
+
+    Tokens of a document that do not fit continue in the next sequence (nothing is cut off; with
+    isolation its positions restart there); ``flush`` pads the final partial sequence with label
+    -100 so the last document is not lost. Work is vectorised per batch of documents (one
+    concatenation, positions for all rows at once), so packing runs at tens of millions of tokens/s
+    and the tokenizer (or, pre-tokenized, the disk) stays the bottleneck.
     """
 
     def __init__(
@@ -82,13 +96,15 @@ class Packer:
         pad = pad_id if pad_id is not None else getattr(tokenizer, "pad_token_id", None)
         self.pad_id = self.eos_id if pad is None else pad
         self.bos_id = bos_id
+        self._eos = np.array([self.eos_id], np.int64)
+        self._bos = np.array([bos_id], np.int64) if bos_id is not None else None
         self._ids = np.zeros(0, np.int64)
         self._labels = np.zeros(0, np.int64)
         self._starts = np.zeros(0, np.int64)  # offsets in the buffer where a document begins
-        self._arange = np.arange(seq_len, dtype=np.int64)
+        self._index = np.arange(0, dtype=np.int64)  # 0..n-1, grown on demand
 
-    def encode(self, docs: Sequence[tuple[Sequence[str] | str, str]]) -> list[tuple[np.ndarray, int]]:
-        """(token ids with BOS/EOS, number of leading tokens to mask) per (prefix pieces, body).
+    def encode(self, docs: Sequence[tuple[Sequence[str] | str, str]]) -> list[Encoded]:
+        """Each (prefix pieces, body) as an ``Encoded`` document.
 
         The prefix is a list of pieces tokenized apart (``MetadataTemplate.prefix_pieces``) or one
         string; everything of the batch goes to the tokenizer in one call.
@@ -112,40 +128,38 @@ class Packer:
             at += n + 1
         return out
 
-    def assemble(self, prefix: np.ndarray, body: np.ndarray) -> tuple[np.ndarray, int]:
-        """One document's ids ``[BOS] prefix body EOS`` and how many leading tokens are masked."""
-        parts = [prefix, body, np.array([self.eos_id], np.int64)]
-        if self.bos_id is not None:
-            parts.insert(0, np.array([self.bos_id], np.int64))
-        ids = np.concatenate(parts).astype(np.int64, copy=False)
-        masked = (len(prefix) + (self.bos_id is not None)) if self.mask_metadata and len(prefix) else 0
-        return ids, masked
+    def assemble(self, prefix: np.ndarray, body: np.ndarray) -> Encoded:
+        """One document ``[BOS] prefix body EOS`` and how many leading tokens are masked (BOS + prefix
+        when ``mask_metadata`` and there is a prefix, as MeCo)."""
+        parts = [prefix, body, self._eos] if len(prefix) else [body, self._eos]
+        if self._bos is not None:
+            parts.insert(0, self._bos)
+        masked = (len(prefix) + (self._bos is not None)) if self.mask_metadata and len(prefix) else 0
+        return Encoded(parts, masked)
 
-    def add(self, encoded: Sequence[tuple[np.ndarray | Sequence[int], int]]) -> Iterator[dict]:
+    def add(self, encoded: Sequence[Encoded]) -> Iterator[dict]:
         """Append encoded documents; yield every sequence that became full."""
         if not encoded:
             return
-        arrays = [np.asarray(ids, np.int64) for ids, _ in encoded]
-        lengths = np.fromiter((len(a) for a in arrays), np.int64, len(arrays))
-        new_ids = np.concatenate(arrays)
+        parts = [p for doc in encoded for p in doc.parts]
+        counts = np.fromiter((len(doc.parts) for doc in encoded), np.int64, len(encoded))
+        part_lengths = np.fromiter(map(len, parts), np.int64, len(parts))
+        lengths = np.add.reduceat(part_lengths, np.cumsum(counts) - counts)
+        new_ids = np.concatenate(parts).astype(np.int64, copy=False)
+        offsets = np.cumsum(lengths) - lengths
         new_labels = new_ids.copy()
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        for offset, (_, masked) in zip(offsets.tolist(), encoded):
-            if masked:
-                new_labels[offset : offset + masked] = IGNORE_INDEX
-        base = len(self._ids)
+        for offset, doc in zip(offsets.tolist(), encoded):
+            if doc.masked:
+                new_labels[offset : offset + doc.masked] = IGNORE_INDEX
+        starts = np.concatenate([self._starts, offsets + len(self._ids)])
         ids = np.concatenate([self._ids, new_ids])
         labels = np.concatenate([self._labels, new_labels])
-        starts = np.concatenate([self._starts, offsets + base])
         n_rows = len(ids) // self.seq_len
-        bounds = np.searchsorted(starts, np.arange(n_rows + 1) * self.seq_len)
-        for row in range(n_rows):
-            lo = row * self.seq_len
-            row_starts = starts[bounds[row] : bounds[row + 1]] - lo
-            yield self._sample(ids[lo : lo + self.seq_len], labels[lo : lo + self.seq_len], row_starts)
-        cut = n_rows * self.seq_len
-        self._ids, self._labels = ids[cut:], labels[cut:]
-        self._starts = starts[bounds[n_rows] :] - cut
+        block = n_rows * self.seq_len
+        if n_rows:
+            yield from self._rows(ids[:block], labels[:block], starts[starts < block], n_rows)
+        self._ids, self._labels = ids[block:], labels[block:]
+        self._starts = starts[starts >= block] - block
 
     def flush(self) -> dict | None:
         """The buffered tail as one padded sequence (None when the buffer is empty)."""
@@ -159,18 +173,25 @@ class Packer:
         attention = np.ones(self.seq_len, dtype=np.int64)
         attention[n:] = 0
         self._ids, self._labels, self._starts = self._ids[:0], self._labels[:0], self._starts[:0]
-        return {**self._sample(ids, labels, starts), "attention_mask": attention}
+        (sample,) = self._rows(ids, labels, starts, 1)
+        return {**sample, "attention_mask": attention}
 
-    def _sample(self, ids: np.ndarray, labels: np.ndarray, starts: np.ndarray) -> dict:
-        """Numpy arrays: cheap to pickle from workers and to stack into tensors."""
-        if not len(starts) or starts[0] != 0:
-            starts = np.concatenate([[0], starts])  # a document continued from the previous sequence
-        lens = np.diff(np.append(starts, self.seq_len))
+    def _rows(self, ids: np.ndarray, labels: np.ndarray, starts: np.ndarray, n_rows: int) -> list[dict]:
+        """``n_rows`` samples (views of one block): positions restart at every document start and at
+        every row start (a document continued from the previous sequence)."""
+        size = n_rows * self.seq_len
+        if len(self._index) < size:
+            self._index = np.arange(size, dtype=np.int64)
         if self.document_isolation:
-            positions = self._arange - np.repeat(starts, lens)
+            marks = np.zeros(size, np.int64)
+            marks[starts] = starts
+            marks[:: self.seq_len] = self._index[: size : self.seq_len]
+            positions = self._index[:size] - np.maximum.accumulate(marks)
         else:
-            positions = self._arange.copy()
-        return {"input_ids": ids, "labels": labels, "position_ids": positions, "seq_lens": lens.tolist()}
+            positions = np.tile(np.arange(self.seq_len, dtype=np.int64), n_rows)
+        shape = (n_rows, self.seq_len)
+        ids2, labels2, positions2 = ids.reshape(shape), labels.reshape(shape), positions.reshape(shape)
+        return [{"input_ids": ids2[r], "labels": labels2[r], "position_ids": positions2[r]} for r in range(n_rows)]
 
 
 def document_offsets(position_ids: np.ndarray) -> np.ndarray:
@@ -204,10 +225,13 @@ class PackedCollator:
         self.as_numpy = as_numpy
 
     def __call__(self, samples: Sequence[dict]) -> dict:
-        batch: dict[str, Any] = {
-            key: np.stack([np.asarray(s[key], dtype=np.int64) for s in samples])
-            for key in ("input_ids", "labels", "position_ids")
-        }
+        width = len(samples[0]["input_ids"])
+        batch: dict[str, Any] = {}
+        for key in ("input_ids", "labels", "position_ids"):
+            block = np.empty((len(samples), width), np.int64)
+            for row, sample in enumerate(samples):
+                block[row] = sample[key]
+            batch[key] = block
         if self.document_isolation:
             if self.attn_implementation in VARLEN_IMPLEMENTATIONS:
                 offsets = document_offsets(batch["position_ids"])

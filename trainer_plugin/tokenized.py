@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -48,9 +47,9 @@ def is_tokenized(path: str | Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
-@dataclass(frozen=True)
-class TokenDoc:
-    """One document of a token store as the reader yields it: where its body and lines are."""
+class TokenDoc(NamedTuple):
+    """One document of a token store as the reader yields it: where its body and lines are (a tuple:
+    the reader makes one per document, so it must be cheap)."""
 
     store: TokenStore
     shard: int
@@ -109,7 +108,8 @@ class TokenStore:
         array = self._tokens.get(shard)
         if array is None:
             path = self._token_files[shard]
-            array = np.memmap(path, dtype=self.dtype, mode="r") if path.stat().st_size else np.zeros(0, self.dtype)
+            # a plain ndarray view of the map: slicing a np.memmap subclass costs a Python call per slice
+            array = np.asarray(np.memmap(path, dtype=self.dtype, mode="r")) if path.stat().st_size else np.zeros(0)
             self._tokens[shard] = array
         return array
 

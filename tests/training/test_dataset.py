@@ -60,15 +60,19 @@ def test_packing_keeps_every_token_and_restarts_positions(corpus, tokenizer):
     ds = PackedDataset(corpus, tokenizer, condition="url_country_continent", seq_len=64, shuffle_buffer=1)
     samples = list(ds)
     packer = Packer(tokenizer, 64)
-    expected = [t for d in ds.documents() for t in packer.encode([ds.template.render(d)])[0][0]]
+    expected = [t for d in ds.documents() for t in packer.encode([ds.template.render(d)])[0].ids]
     stream = [t for s in samples for t, m in zip(s["input_ids"], s.get("attention_mask", [1] * 64)) if m]
     assert stream == expected  # documents joined with EOS, in order, nothing dropped
     assert all(len(s["input_ids"]) == 64 for s in samples)
     assert stream.count(tokenizer.eos_token_id) == ds.num_documents == 340
+    eos = tokenizer.eos_token_id
     for s in samples:
-        assert sum(s["seq_lens"]) == 64
-        starts = [i for i, p in enumerate(s["position_ids"]) if p == 0]
-        assert starts[: len(s["seq_lens"])] == [sum(s["seq_lens"][:k]) for k in range(len(s["seq_lens"]))]
+        ids, positions = s["input_ids"].tolist(), s["position_ids"].tolist()
+        starts = [i for i, p in enumerate(positions) if p == 0]
+        assert starts[0] == 0  # every sequence starts a segment (a new or a continued document)
+        # a segment starts right after every EOS, and nowhere else
+        assert starts[1:] == [i + 1 for i, t in enumerate(ids[:-1]) if t == eos]
+        assert all(b == a + 1 for a, b in zip(positions, positions[1:]) if b)  # positions count up within
 
 
 def test_metadata_tokens_are_masked_only_when_asked(corpus, tokenizer):
@@ -197,7 +201,7 @@ def test_prefix_tokenized_line_by_line_equals_the_whole_text_for_byte_level_bpe(
     checked = 0
     for row in fundus_rows(shared_data)[:80]:
         pieces, body = template.prefix_pieces(row), template.body(row)
-        ids, _ = packer.encode([(pieces, body)])[0]
+        ids = packer.encode([(pieces, body)])[0].ids
         whole = tokenizer("".join(pieces) + body, add_special_tokens=False)["input_ids"]
         assert ids.tolist() == whole + [tokenizer.eos_token_id], row["id"]
         checked += 1

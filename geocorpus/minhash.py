@@ -4,15 +4,24 @@ The stages are datatrove's own, unchanged; this module only supplies the reader 
 shards, a whitespace word tokenizer (datatrove's default English one needs spaCy), the CorpusWriter and
 an ExclusionWriter that records ``near_duplicate``. Which copy datatrove keeps is described in
 docs/balancing.md ("Near duplicates").
+
+Syndicated copies: one wire story published by outlets of several countries is one MinHash cluster
+whose members carry different countries. Dropping all but one would silently erase that the story
+ran in those other countries, so a ``syndication`` stage (between clusters and filter) collects the
+countries of every cluster, and the kept copy gets ``syndicated = true`` and the *other* countries in
+``syndicated_countries`` (``"IN,US"``); kept documents of single-country clusters and unclustered ones
+get ``syndicated = false``.
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from datatrove.data import Document
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig as DatatroveMinhashConfig
 from datatrove.pipeline.dedup.minhash import (
@@ -73,6 +82,7 @@ class MinhashConfig:
             "signatures": self.tasks,
             "buckets": self.num_buckets * self.workers_per_bucket,
             "clusters": 1,
+            "syndication": 1,
             "filter": self.tasks,
         }
 
@@ -127,6 +137,84 @@ def _corpus_reader(input_folder: str | Path) -> ParquetReader:
     return ParquetReader(str(input_folder), adapter=corpus_parquet_adapter, glob_pattern="*.parquet")
 
 
+class RecordCountries(PipelineStep):
+    """Signature stage: the country of every document, one line per document in the order the MinHash
+    stages number them (``<rank>.countries``), so clusters can be mapped to countries later."""
+
+    name = "🏳 Record countries"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, output_folder: str | Path) -> None:
+        super().__init__()
+        self.output_folder = Path(output_folder)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.output_folder.mkdir(parents=True, exist_ok=True)
+        countries: list[str] = []
+        for doc in data:
+            countries.append(doc.metadata.get("country") or "")
+            yield doc
+        (self.output_folder / f"{rank:06d}.countries").write_text("\n".join(countries), encoding="utf-8")
+
+
+class SyndicationIndex(PipelineStep):
+    """One task: cluster id -> the countries of its members, for clusters spanning several countries
+    (from datatrove's ``.clusters`` files and :class:`RecordCountries`' lists)."""
+
+    name = "📰 Syndication index"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, clusters_folder: str | Path, countries_folder: str | Path, output_file: str | Path) -> None:
+        super().__init__()
+        self.clusters_folder = Path(clusters_folder)
+        self.countries_folder = Path(countries_folder)
+        self.output_file = Path(output_file)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        members: dict[int, set[str]] = {}
+        for path in sorted(self.clusters_folder.glob("*.clusters")):
+            countries_file = self.countries_folder / (path.stem + ".countries")
+            countries = countries_file.read_text(encoding="utf-8").split("\n") if countries_file.exists() else []
+            raw = path.read_bytes()
+            for doc, cluster in struct.iter_unpack("<II", raw):
+                country = countries[doc] if doc < len(countries) else ""
+                if country:
+                    members.setdefault(cluster, set()).add(country)
+        spanning = {str(cluster): sorted(found) for cluster, found in members.items() if len(found) > 1}
+        self.output_file.parent.mkdir(parents=True, exist_ok=True)
+        self.output_file.write_text(json.dumps(spanning, sort_keys=True), encoding="utf-8")
+        self.stat_update("clusters_several_countries", value=len(spanning))
+        yield from data or ()
+
+
+class MarkSyndicated(PipelineStep):
+    """Filter stage, before datatrove's filter: ``syndicated`` and ``syndicated_countries`` from this rank's
+    ``.clusters`` file (documents numbered as the signature stage did); the copies the filter then drops
+    carry them into their exclusion record too."""
+
+    name = "📰 Mark syndicated copies"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, clusters_folder: str | Path, index_file: str | Path) -> None:
+        super().__init__()
+        self.clusters_folder = Path(clusters_folder)
+        self.index_file = Path(index_file)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        spanning = json.loads(self.index_file.read_text(encoding="utf-8")) if self.index_file.exists() else {}
+        clusters_file = self.clusters_folder / f"{rank:06d}.clusters"
+        cluster_of = dict(struct.iter_unpack("<II", clusters_file.read_bytes())) if clusters_file.exists() else {}
+        for index, doc in enumerate(data):
+            meta = doc.metadata
+            countries = spanning.get(str(cluster_of.get(index, -1)))
+            others = [c for c in countries or () if c != meta.get("country")]
+            meta["syndicated"] = bool(others)
+            meta["syndicated_countries"] = ",".join(others) if others else None
+            if others:
+                self.stat_update("syndicated")
+            yield doc
+
+
 def minhash_pipelines(
     input_folder: str | Path,
     output_folder: str | Path,
@@ -134,29 +222,36 @@ def minhash_pipelines(
     exclusion_folder: str | Path,
     config: MinhashConfig,
 ) -> dict[str, list[PipelineStep]]:
-    """The four datatrove MinHash stages over tagged Parquet shards, keyed by stage name.
+    """The MinHash stages over tagged Parquet shards, keyed by stage name: datatrove's four, plus
+    ``syndication`` between clusters and filter (see the module docstring).
 
-    Run them in order (signatures, buckets, clusters, filter) with ``config.stage_tasks()`` tasks each.
-    ``work_folder`` holds the intermediate signatures, duplicate pairs and removal lists. The filter
-    stage writes kept documents to ``output_folder`` (CORPUS_SCHEMA) and dropped ones to
-    ``exclusion_folder`` with stage ``minhash_dedup`` and reason ``near_duplicate``.
+    Run them in order (signatures, buckets, clusters, syndication, filter) with ``config.stage_tasks()``
+    tasks each. ``work_folder`` holds the intermediate signatures, duplicate pairs, removal lists and
+    cluster countries. The filter stage writes kept documents to ``output_folder`` (CORPUS_SCHEMA) and
+    dropped ones to ``exclusion_folder`` with stage ``minhash_dedup`` and reason ``near_duplicate``.
     """
     dt_config = config.to_datatrove()
     work = Path(work_folder)
     signatures, buckets, remove_ids = work / "signatures", work / "buckets", work / "remove_ids"
+    countries, syndication = work / "countries", work / "syndication.json"
     return {
         "signatures": [
             _corpus_reader(input_folder),
+            RecordCountries(countries),
             MinhashDedupSignature(output_folder=str(signatures), config=dt_config, language=WhitespaceWordTokenizer()),
         ],
         "buckets": [
             MinhashDedupBuckets(input_folder=str(signatures), output_folder=str(buckets), config=dt_config),
         ],
         "clusters": [
-            MinhashDedupCluster(input_folder=str(buckets), output_folder=str(remove_ids), config=dt_config),
+            MinhashDedupCluster(
+                input_folder=str(buckets), output_folder=str(remove_ids), config=dt_config, save_cluster_id=True
+            ),
         ],
+        "syndication": [SyndicationIndex(remove_ids, countries, syndication)],
         "filter": [
             _corpus_reader(input_folder),
+            MarkSyndicated(remove_ids, syndication),
             MinhashDedupFilter(
                 input_folder=str(remove_ids),
                 exclusion_writer=NearDuplicateExclusionWriter(str(exclusion_folder), stage=MINHASH_STAGE),

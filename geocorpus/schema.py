@@ -35,6 +35,8 @@ CORPUS_FIELDS: list[pa.Field] = [
     pa.field("language", pa.string()),
     pa.field("n_tokens", pa.int64()),  # whitespace tokens; what token-based balancing counts
     pa.field("text_hash", pa.string()),  # xxh64 of the text (stripped), for exact dedup
+    pa.field("syndicated", pa.bool_()),  # MinHash found the story under other countries too (null: MinHash off)
+    pa.field("syndicated_countries", pa.string()),  # those other countries, "IN,US" (the kept copy is `country`)
     pa.field("source_file", pa.string()),
     pa.field("source_row", pa.int64()),
     pa.field("split", pa.string()),  # train | eval, set by the balancing stage

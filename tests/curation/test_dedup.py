@@ -95,7 +95,7 @@ def test_exact_dedup_rejects_bad_input():
 
 def test_minhash_config_from_dict_validates_keys_and_types():
     config = MinhashConfig.from_dict({"num_buckets": 4, "hashes_per_bucket": 4, "tasks": 2})
-    assert config.stage_tasks() == {"signatures": 2, "buckets": 4, "clusters": 1, "filter": 2}
+    assert config.stage_tasks() == {"signatures": 2, "buckets": 4, "clusters": 1, "syndication": 1, "filter": 2}
     with pytest.raises(ValueError, match="num_bucket"):
         MinhashConfig.from_dict({"num_bucket": 4})
     with pytest.raises(ValueError, match="n_grams"):
@@ -186,7 +186,7 @@ def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
     config = MinhashConfig(num_buckets=4, hashes_per_bucket=4, n_grams=3)
     out, exclusions = tmp_path / "minhash", tmp_path / "exclusions" / "minhash_dedup"
     stages = minhash_pipelines(tagged, out, tmp_path / "work", exclusions, config)
-    assert list(stages) == ["signatures", "buckets", "clusters", "filter"]
+    assert list(stages) == ["signatures", "buckets", "clusters", "syndication", "filter"]
     for name, steps in stages.items():
         LocalPipelineExecutor(
             steps, tasks=config.stage_tasks()[name], workers=1, logging_dir=str(tmp_path / "logs" / name)
@@ -201,7 +201,7 @@ def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
     assert dropped_ids == {"near0", "near3", "near5"}
     assert set(dropped.column("stage").to_pylist()) == {"minhash_dedup"}
     assert set(dropped.column("reason").to_pylist()) == {"near_duplicate"}
-    # every schema column survived the datatrove round trip
+    # every schema column survived the datatrove round trip (MinHash fills syndicated: same-country pairs)
     by_id = {r["id"]: r for r in kept.to_pylist()}
     for original in rows[:12]:
-        assert by_id[original["id"]] == original
+        assert by_id[original["id"]] == {**original, "syndicated": False}

@@ -18,8 +18,8 @@ from geocorpus.paths import REPO_ROOT, RunLayout
 from pipelines.curate import run_curation
 
 DEFAULT_CORPUS_DIGEST = {
-    "train": (83, "c20fcc84555386b5e225bca5383f350b5761e8887f04e7956b6e18cd7d5c0ff0"),
-    "eval": (4, "d9a050cca0d776d5f30f9e0888ff274545a4ab5a4d89068302490e0f108a3c45"),
+    "train": (83, "b93ecb82a21478687a5bf91bf9a4119db92a1972ca1928db74778c3c95e53d63"),
+    "eval": (4, "65961ab3fc1c3e9ab7f090e6dd6ba74f897dc9e2bcf24cd7f79e5e7680367c76"),
 }
 
 

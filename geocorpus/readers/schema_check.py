@@ -48,7 +48,7 @@ def check_inputs(inputs: Iterable[InputSpec]) -> list[str]:
         if spec.format not in RECORD_FORMATS:
             continue  # WARC and NOW inputs have a fixed layout
         reader = build_reader_steps(spec)[0]
-        files = [reader.single_file] if reader.single_file is not None else reader.all_files()
+        files = reader.files_shard(0, 1)  # relative to reader.data_folder, every file of the input
         for name in files[:MAX_FILES]:
             columns = _columns(reader.data_folder, name, spec.format)
             if columns is None:

@@ -76,3 +76,106 @@ def test_max_length_must_be_positive(max_length):
     with pytest.raises(ValueError, match="max_length must be positive"):
         URLVerifier(max_length=max_length)
     assert URLVerifier(max_length=1).max_length == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# edges found by mutation testing (.ci/mutation.py urls): each test below failed a surviving mutant
+# --------------------------------------------------------------------------------------------------
+def test_the_default_max_length_is_the_documented_2048():
+    stem = "https://www.bbc.co.uk/"
+    verifier = URLVerifier()
+    assert verifier.verify(stem + "a" * (2048 - len(stem))).ok
+    assert verifier.verify(stem + "a" * (2049 - len(stem))).reason == "too_long"
+
+
+def test_host_cache_size_must_be_positive_and_a_tiny_cache_changes_nothing():
+    with pytest.raises(ValueError, match="host_cache_size must be positive"):
+        URLVerifier(host_cache_size=0)
+    urls = [f"https://www{n % 3}.bbc.co.uk/{n}" for n in range(12)] + ["http://localhost/x", "https://x.co.uk/"]
+    tiny, default = URLVerifier(host_cache_size=1), URLVerifier()
+    assert [tiny.verify(u) for u in urls] == [default.verify(u) for u in urls]
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        (".".join(["a" * 60] * 4) + ".abc.co.uk", True),  # 253 characters: the longest host name
+        (".".join(["a" * 60] * 4) + ".abcd.co.uk", False),  # 254
+        ("a" * 63 + ".co.uk", True),  # the longest label
+        ("a" * 64 + ".co.uk", False),
+    ],
+)
+def test_host_and_label_length_limits(verifier, host, ok):
+    assert len(host) in (253, 254, 69, 70)
+    result = verifier.verify(f"http://{host}/")
+    assert result.ok is ok and (ok or result.reason == "invalid_host"), (len(host), result)
+
+
+def test_a_percent_encoded_host_is_decoded(verifier):
+    assert verifier.verify("http://www.%62bc.co.uk/x").url == "http://www.bbc.co.uk/x"
+    assert verifier.verify("http://www.%ff.co.uk/x").reason == "invalid_host"  # not UTF-8
+
+
+def test_only_ampersand_entities_are_decoded(verifier):
+    assert verifier.verify("http://www.bbc.co.uk/?a=1&para=2").url == "http://www.bbc.co.uk/?a=1&para=2"
+    assert verifier.verify("http://www.bbc.co.uk/?a=1&amp;b=2").url == "http://www.bbc.co.uk/?a=1&b=2"
+    assert verifier.verify("http://www.bbc.co.uk/?a=1&#38;b=2").url == "http://www.bbc.co.uk/?a=1&b=2"
+    assert verifier.verify("http://www.bbc.co.uk/?a=1&amp;amp;b=2").url == "http://www.bbc.co.uk/?a=1&b=2"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"), [("/a/.", "/a/"), ("/a/b/..", "/a/"), ("/a/./b", "/a/b"), ("/%2e%2e/x", "/x")]
+)
+def test_dot_segments_at_the_end_keep_the_trailing_slash(verifier, path, expected):
+    assert verifier.verify(f"http://www.bbc.co.uk{path}").url == f"http://www.bbc.co.uk{expected}"
+
+
+@pytest.mark.parametrize("char", list('"<>`{}'))
+def test_characters_whatwg_encodes_in_a_path_are_percent_encoded(verifier, char):
+    encoded = f"%{ord(char):02X}"
+    assert (
+        verifier.verify(f"http://www.bbc.co.uk/a{char}b?q={char}").url
+        == f"http://www.bbc.co.uk/a{encoded}b?q={encoded}"
+    )
+
+
+def test_scheme_relative_urls_name_their_host_but_three_slashes_do_not(verifier):
+    assert verifier.verify("//www.bbc.co.uk/x").url == "http://www.bbc.co.uk/x"
+    assert verifier.verify("///www.bbc.co.uk/x").reason == "relative_url"
+
+
+def test_a_scheme_followed_by_digits_is_still_a_scheme(verifier):
+    assert verifier.verify("tel:5551234").reason == "unsupported_scheme"
+    assert verifier.verify("www.bbc.co.uk:8080/x").url == "http://www.bbc.co.uk:8080/x"  # a host, then a port
+
+
+def test_archive_links_nest_at_most_three_deep(verifier):
+    url = "https://www.bbc.co.uk/news"
+    for depth in range(1, 5):
+        url = "https://web.archive.org/web/2020/" + url
+        result = verifier.verify(url)
+        assert result.unwrapped is True
+        assert result.ok is (depth <= 3), (depth, result)
+    assert result.reason == "invalid_host"
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "https://web.archive.org/web/20200101id_/",  # a timestamp with a replay-mode suffix
+        "https://web.archive.org/web/20200101if_/",
+        "https://web.archive.org/web/2020*/",
+        "https://web.archive.org/web/*/",
+        "https://archive.org/wayback/available?timestamp=2020&url=",  # url is not the first parameter
+    ],
+)
+def test_archive_link_forms_unwrap_to_the_original(verifier, wrapper):
+    result = verifier.verify(wrapper + "https://www.bbc.co.uk/news")
+    assert (result.ok, result.url, result.unwrapped) == (True, "https://www.bbc.co.uk/news", True)
+
+
+def test_a_rejection_is_unwrapped_only_when_an_archive_link_was(verifier):
+    assert verifier.verify("ftp://www.bbc.co.uk/a").unwrapped is False
+    assert verifier.verify("http://localhost/x").unwrapped is False
+    inner = verifier.verify("https://web.archive.org/web/2020/http://localhost/x")
+    assert (inner.ok, inner.reason, inner.unwrapped) == (False, "local_host", True)

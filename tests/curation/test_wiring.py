@@ -263,6 +263,8 @@ def _check_tasks(b: Built, value: int) -> None:
     assert b.executors()[0].tasks == value
 
 
+#: datatrove's four MinHash stages, in order (geocorpus may add its own between them)
+MINHASH_STAGES = ("minhash_signatures", "minhash_buckets", "minhash_clusters", "minhash_filter")
 SLURM = {"executor": {"type": "slurm", "partition": "cpu", "tasks": 2}}
 RAY = {"executor": {"type": "ray", "tasks": 2}}
 MINHASH = {"dedup": {"minhash": {}}}
@@ -339,13 +341,10 @@ TABLE: dict[str, Entry] = {
         {},
         lambda b, v: _check_equal(
             (
-                [s.name for s in b.stages if s.name.startswith("minhash_")],
+                [s.name for s in b.stages if s.name in MINHASH_STAGES],
                 b.one(SelectRows, "finalize_select").input_folder,
             ),
-            (
-                ["minhash_signatures", "minhash_buckets", "minhash_clusters", "minhash_filter"],
-                str(b.config.layout.minhash_out),
-            ),
+            (list(MINHASH_STAGES), str(b.config.layout.minhash_out)),
         ),
     ),
     "dedup.minhash.num_buckets": Entry(
@@ -423,6 +422,10 @@ TABLE: dict[str, Entry] = {
     "decontamination.n_grams": Entry(9, lambda b, v: _check_equal(_decont(b).n_grams, v), DECONT),
     "decontamination.min_words": Entry(3, lambda b, v: _check_equal(_decont(b).min_words, v), DECONT),
     "decontamination.cross_split_check": Entry(False, _finalize("decontamination.cross_split_check"), DECONT),
+    "card.license": Entry("cc-by-4.0", _finalize("card.license")),
+    "card.pretty_name": Entry("Wired news", _finalize("card.pretty_name")),
+    "card.language": Entry(["en", "fr"], _finalize("card.language")),
+    "card.source_datasets": Entry(["fundus"], _finalize("card.source_datasets")),
     "output_options.rows_per_shard": Entry(1000, _finalize("output_options.rows_per_shard")),
     "output_options.compression": Entry("snappy", _finalize("output_options.compression")),
 }

@@ -77,14 +77,46 @@ def _json_out(obj: object) -> None:
     print(json.dumps(obj, sort_keys=True, default=str))
 
 
-def _check_inputs(cfg: CurateConfig) -> list[str]:
-    """Read each input's schema or first records; a field its mapping needs but the file lacks exits 2."""
-    from geocorpus.readers.schema_check import InputSchemaError, check_inputs
+def _check_locations(cfg: CurateConfig) -> None:
+    """Schemes of the inputs and the output: known, their fsspec implementation importable (no network).
+
+    A remote output is refused for now: the run folder's lock, resume markers and finalize write
+    through local paths, and a URL would become a local folder named ``s3:``."""
+    from geocorpus.remote_paths import RemotePathError, check_location, is_remote
 
     try:
-        return check_inputs(cfg.inputs)
+        for spec in cfg.inputs:
+            check_location(spec.path, f"input {spec.name!r}")
+        check_location(cfg.output, "output")
+    except RemotePathError as exc:
+        _fail(str(exc))
+    if is_remote(cfg.output):
+        _fail(
+            f"output: {cfg.output!r} is remote; a run folder must be local for now (its lock, resume markers and "
+            "finalize use local paths). Curate to a local folder, then `geocorpus push OUT REPO_ID` or copy it."
+        )
+
+
+def _check_inputs(cfg: CurateConfig, network: bool = True) -> list[str]:
+    """Read each input's schema or first records; a field its mapping needs but the file lacks exits 2.
+
+    ``network=False`` (validate) leaves remote inputs unread: their scheme is checked, not their files."""
+    from geocorpus.readers.schema_check import InputSchemaError, check_inputs
+    from geocorpus.remote_paths import is_remote
+
+    _check_locations(cfg)
+    remote = [spec for spec in cfg.inputs if is_remote(spec.path)]
+    local = [spec for spec in cfg.inputs if not is_remote(spec.path)]
+    try:
+        lines = check_inputs(local if not network else cfg.inputs)
     except (InputSchemaError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
+    if not network:
+        lines += [
+            f"input {s.name!r}: {s.path}: remote, not contacted (columns are checked when curate starts)"
+            for s in remote
+        ]
+    return lines
 
 
 def _top_exclusions(stats: dict, limit: int = 5) -> str:
@@ -162,14 +194,19 @@ def validate(
     """Check a config, each input's columns against its `fields:` mapping, and build the pipelines; run nothing."""
     from pipelines.curate import build_stages, make_executors
 
+    from geocorpus.remote_paths import is_remote
+
     cfg = _load(config)
-    checked = _check_inputs(cfg)
-    stages = build_stages(cfg)
+    checked = _check_inputs(cfg, network=False)
+    offline = any(is_remote(spec.path) for spec in cfg.inputs)
+    stages = [] if offline else build_stages(cfg)  # building the readers would list remote files
     make_executors(cfg, stages)
     if quiet:
         return
     for line in checked:
         console.print(line, highlight=False)
+    if offline:
+        console.print("pipelines not built: remote inputs are listed only when curate starts")
     for stage in stages:
         console.print(
             f"[bold]{stage.name}[/] ({stage.tasks} tasks): " + " -> ".join(type(s).__name__ for s in stage.steps)

@@ -192,9 +192,8 @@ def validate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
 ) -> None:
     """Check a config, each input's columns against its `fields:` mapping, and build the pipelines; run nothing."""
-    from pipelines.curate import build_stages, make_executors
-
     from geocorpus.remote_paths import is_remote
+    from pipelines.curate import build_stages, make_executors
 
     cfg = _load(config)
     checked = _check_inputs(cfg, network=False)

@@ -22,6 +22,9 @@ from trainer_plugin.evaluation.protocols import PROTOCOLS, Protocol
 from trainer_plugin.evaluation.qa_data import load_mcq
 from trainer_plugin.evaluation.scoring import ScoringSettings
 
+#: Batching must at least halve the scoring time of the unbatched scorer.
+TARGET_SPEED_UP = 2.0
+
 
 def tiny_model_and_tokenizer(texts: list[str]):
     """A byte-level BPE (vocab 1,000) fitted to the questions and a 2-layer, 64-wide Llama."""
@@ -67,7 +70,10 @@ if __name__ == "__main__":
         baseline = seconds_per_1000(model, tokenizer, items, protocol, batch_size=1)
         for batch_size in (8, 32, 64):
             batched = seconds_per_1000(model, tokenizer, items, protocol, batch_size)
+            speed_up = baseline / batched
+            verdict = "meets" if speed_up >= TARGET_SPEED_UP else "MISSES"
             print(
                 f"{name:>6} batch {batch_size:>2}: {batched:6.2f} s / 1,000 questions (4 options, full metadata, "
-                f"{threads} thread(s)); baseline batch 1: {baseline:6.2f} s; speed-up x{baseline / batched:.2f}"
+                f"{threads} thread(s)); baseline batch 1: {baseline:6.2f} s; speed-up x{speed_up:.2f} "
+                f"({verdict} target x{TARGET_SPEED_UP:.1f})"
             )

@@ -212,23 +212,30 @@ class OutletRegistry:
         self._prefixes: dict[str, list[tuple[str, str]]] = {
             host: sorted(paths.items(), key=lambda item: -len(item[0])) for host, paths in (prefixes or {}).items()
         }
-        self._prefix_domains = frozenset(_extractor()(host).top_domain_under_public_suffix for host in self._prefixes)
+        # registrable domain -> first path segments of its prefixes: most URLs under such a domain start
+        # with another segment, and are answered without splitting and decoding the whole path
+        first_segments: dict[str, set[str]] = defaultdict(set)
+        for host, paths in self._prefixes.items():
+            first_segments[_extractor()(host).top_domain_under_public_suffix].update(
+                path.split("/")[1] for path, _ in paths
+            )
+        self._first_segments = {domain: frozenset(found) for domain, found in first_segments.items()}
+        self._prefix_domains = frozenset(self._first_segments)
         self.version = version
         self.sources = sources
+
+    @property
+    def prefix_domains(self) -> frozenset[str]:
+        """Registrable domains with at least one path-prefix entry."""
+        return self._prefix_domains
+
+    def prefix_could_match(self, domain: str, path: str) -> bool:
+        """Cheap test: could a path-prefix entry under ``domain`` match ``path``? (first segment only)"""
+        return self._prefix_path(domain, path) is not None
 
     def needs_path(self, domain: str | None) -> bool:
         """True when some entry under ``domain`` is a path prefix (the answer may depend on the path)."""
         return bool(domain) and domain in self._prefix_domains
-
-    def _candidates(self, host: str, domain: str) -> Iterator[str]:
-        candidate = host
-        while candidate and candidate != domain:
-            yield candidate
-            if domain and not candidate.endswith("." + domain):
-                return
-            candidate = candidate.partition(".")[2]
-        if domain:
-            yield domain
 
     def match(self, host: str, domain: str, path: str | None = None) -> RegistryMatch | None:
         """Most specific entry for a URL: its host (+ path prefix), the host's parents, then the domain.
@@ -238,20 +245,35 @@ class OutletRegistry:
         """
         host = (host or "").lower().rstrip(".")
         domain = (domain or "").lower().rstrip(".")
-        segments = path_segments(path) if path and self.needs_path(domain) else None
-        joined = "/" + "/".join(segments) if segments else None
-        for candidate in self._candidates(host, domain):
+        joined = self._prefix_path(domain, path) if path else None
+        candidate = host
+        while candidate:
             if joined is not None and candidate in self._prefixes:
                 for prefix, country in self._prefixes[candidate]:
                     if joined == prefix or joined.startswith(prefix + "/"):
                         return RegistryMatch(country, candidate + prefix, "prefix")
-            if candidate == domain:
-                found = self._domains.get(domain)
-                return RegistryMatch(found, domain, "domain") if found is not None else None
+            if candidate == domain or not domain:
+                found = self._domains.get(candidate)
+                return RegistryMatch(found, candidate, "domain") if found is not None else None
             found = self._hosts.get(candidate)
             if found is not None:
                 return RegistryMatch(found, candidate, "host")
+            if not candidate.endswith("." + domain):
+                candidate = domain  # a host outside its own domain (bad input): only the domain is left
+            else:
+                candidate = candidate.partition(".")[2]
         return None
+
+    def _prefix_path(self, domain: str, path: str) -> str | None:
+        """The path as prefixes are compared (``/au/news``), or None when no prefix under ``domain`` can match."""
+        first_segments = self._first_segments.get(domain)
+        if first_segments is None:
+            return None
+        first = path.split("/", 2)[1] if path.startswith("/") and len(path) > 1 else ""
+        if "%" not in first and first.lower() not in first_segments:
+            return None
+        segments = path_segments(path)
+        return "/" + "/".join(segments) if segments else None
 
     def lookup(self, host: str, domain: str, path: str | None = None) -> str | None:
         found = self.match(host, domain, path)

@@ -124,6 +124,12 @@ class RegionTagger:
             for name, registry in (("user_registry", self.user_registry), ("registry", self.builtin_registry))
             if registry is not None and name in self.precedence
         ]
+        # Registrable domains under which some registry entry is a path prefix (the path matters there).
+        self._path_domains: frozenset[str | None] = frozenset().union(
+            *(registry.prefix_domains for _, registry in self._registries)
+        )
+        self._url_only = self.page_evidence is None and self.classifier is None
+        self._by_host: dict[str | None, RegionTag] = {}  # the fast path's cache (see tag)
         # URL decisions per (host, registry path-prefix keys, claim)
         self._cache: dict[tuple[str | None, tuple[str | None, ...], str | None], tuple[RegionTag, _Found]] = {}
         self._cache_size = cache_size
@@ -150,8 +156,8 @@ class RegionTagger:
             return (None,)
         keys: list[str | None] = []
         for _, registry in self._registries:
-            if registry.needs_path(domain):
-                found = registry.match(host, domain or host, path)
+            if domain and registry.prefix_could_match(domain, path):
+                found = registry.match(host, domain, path)
                 keys.append(found.key if found is not None and found.level == "prefix" else None)
             else:
                 keys.append(None)
@@ -194,9 +200,14 @@ class RegionTagger:
         """The tag of one document. ``path`` lets path-prefix registry entries match; ``page_signals``
         (see :func:`geocorpus.page_evidence.page_signals`) and ``text``/``url`` feed the page and
         classifier sources when configured. Without ``path``, the path is taken from ``url``."""
+        # Fast path, most documents: no claim, no path prefix under the domain, no per-document source.
+        if input_country is None and self._url_only and domain not in self._path_domains:
+            plain = self._by_host.get(host)
+            if plain is not None:
+                return plain
         claim = None if input_country is None else str(input_country)
         prefixes: tuple[str | None, ...] = ()
-        if domain and any(registry.needs_path(domain) for _, registry in self._registries):
+        if domain in self._path_domains:
             if path is None and url:
                 path = url_path(url)
             prefixes = self._prefix_keys(host, domain, path)
@@ -210,7 +221,10 @@ class RegionTagger:
             cached = (self._finish(found, unrecognized), found)
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
+                self._by_host.clear()
             self._cache[key] = cached
+            if claim is None and not prefixes:
+                self._by_host[host] = cached[0]
         result, found = cached
         if self.page_evidence is None and self.classifier is None:
             return result

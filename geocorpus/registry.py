@@ -229,6 +229,10 @@ class OutletRegistry:
         """Registrable domains with at least one path-prefix entry."""
         return self._prefix_domains
 
+    def first_segments(self, domain: str) -> frozenset[str]:
+        """First path segments of the path-prefix entries under ``domain`` (lower case)."""
+        return self._first_segments.get(domain, frozenset())
+
     def prefix_could_match(self, domain: str, path: str) -> bool:
         """Cheap test: could a path-prefix entry under ``domain`` match ``path``? (first segment only)"""
         return self._prefix_path(domain, path) is not None

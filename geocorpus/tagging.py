@@ -128,6 +128,13 @@ class RegionTagger:
         self._path_domains: frozenset[str | None] = frozenset().union(
             *(registry.prefix_domains for _, registry in self._registries)
         )
+        self._first_segments: dict[str | None, frozenset[str]] = {}
+        for _, registry in self._registries:
+            for path_domain in registry.prefix_domains:
+                self._first_segments[path_domain] = self._first_segments.get(
+                    path_domain, frozenset()
+                ) | registry.first_segments(path_domain)
+        self._no_prefix: tuple[str | None, ...] = (None,) * len(self._registries)
         self._url_only = self.page_evidence is None and self.classifier is None
         self._by_host: dict[str | None, RegionTag] = {}  # the fast path's cache (see tag)
         # URL decisions per (host, registry path-prefix keys, claim)
@@ -153,7 +160,7 @@ class RegionTagger:
     def _prefix_keys(self, host: str | None, domain: str | None, path: str | None) -> tuple[str | None, ...]:
         """Which path-prefix entry (if any) each registry uses for this URL: part of the cache key."""
         if not path or not host:
-            return (None,)
+            return self._no_prefix
         keys: list[str | None] = []
         for _, registry in self._registries:
             if domain and registry.prefix_could_match(domain, path):
@@ -210,7 +217,11 @@ class RegionTagger:
         if domain in self._path_domains:
             if path is None and url:
                 path = url_path(url)
-            prefixes = self._prefix_keys(host, domain, path)
+            first = path.split("/", 2)[1] if path and len(path) > 1 else ""
+            if "%" in first or first.lower() in self._first_segments[domain]:
+                prefixes = self._prefix_keys(host, domain, path)
+            else:  # no prefix under this domain starts with this segment
+                prefixes, path = self._no_prefix, None
         else:
             path = None
         key = (host, prefixes, claim)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 IGNORE_INDEX = -100
+#: what the collator stacks for the model; the rest of a batch are attention kwargs
+MODEL_INPUTS = ("input_ids", "labels", "position_ids")
 #: attention implementations that take document offsets as flash-attention varlen kwargs
 VARLEN_IMPLEMENTATIONS = ("flash_attention_2", "flash_attention_3")
 
@@ -226,9 +228,11 @@ class PackedCollator:
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         width = len(samples[0]["input_ids"])
+        # int32 to cross from a worker (half the bytes to pickle and pipe); int64 once in the main process
+        dtype = np.int32 if self.as_numpy else np.int64
         batch: dict[str, Any] = {}
-        for key in ("input_ids", "labels", "position_ids"):
-            block = np.empty((len(samples), width), np.int64)
+        for key in MODEL_INPUTS:
+            block = np.empty((len(samples), width), dtype)
             for row, sample in enumerate(samples):
                 block[row] = sample[key]
             batch[key] = block
@@ -248,11 +252,14 @@ class PackedCollator:
 
 
 def to_tensors(batch: dict, pin_memory: bool = False) -> dict:
-    """Numpy arrays of a collated batch as torch tensors (zero-copy; pinned when asked)."""
+    """Numpy arrays of a collated batch as torch tensors, the model inputs as int64 (labels must be);
+    pinned when asked."""
     out = {}
     for key, value in batch.items():
         if isinstance(value, np.ndarray):
             tensor = torch.from_numpy(value)
+            if key in MODEL_INPUTS and tensor.dtype != torch.int64:
+                tensor = tensor.long()
             out[key] = tensor.pin_memory() if pin_memory else tensor
         else:
             out[key] = value

@@ -51,10 +51,17 @@ def _before_finalize(finished) -> tuple[Path, dict]:
     shutil.rmtree(out)
     shutil.copytree(out.parent / "pristine", out)
     layout = RunLayout(out)
-    for logs in out.glob("logs/finalize*"):
-        shutil.rmtree(logs)
-    layout.report.unlink()
-    layout.manifest.unlink()
+    # everything finalize writes goes: the folder is what a run stopped before finalize leaves
+    for folder in [
+        *out.glob("logs/finalize*"),
+        layout.finalize_work,
+        layout.data,
+        layout.exclusion_stage("finalize"),
+        layout.plots,
+    ]:
+        shutil.rmtree(folder, ignore_errors=True)
+    for path in (layout.report, layout.manifest, layout.card):
+        path.unlink(missing_ok=True)
     return out, copy.deepcopy(raw)
 
 
@@ -125,19 +132,34 @@ def test_counts_that_do_not_reconcile_fail_the_run(finished, name):
     assert report["input"] - report["kept"] - report["excluded"] == expected_gap, report["line"]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_the_cli_exits_2_with_the_reconcile_line(finished, tmp_path):
+@pytest.fixture(scope="module")
+def cli_failure(finished, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """``geocorpus curate`` on the run with a count file lost: (result, run folder)."""
     out, raw = _before_finalize(finished)
     _lose_count_file(RunLayout(out))
-    config = tmp_path / "config.yaml"
+    config = tmp_path_factory.mktemp("cli") / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     command = [sys.executable, "-m", "geocorpus", "curate", str(config), "--no-progress"]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=500)
+    return result, out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_cli_exits_2_with_the_reconcile_line(cli_failure):
+    result, out = cli_failure
     assert result.returncode == 2, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: counts do not reconcile: input"), last
     assert _reconcile_records(out)[0]["ok"] is False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_cli_reconcile_error_comes_without_a_traceback(cli_failure):
+    result, _ = cli_failure
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, "a traceback precedes the one-line error"  # pipelines/cli.py's promise
 
 
 def test_a_finished_run_reconciles_and_says_so(finished):

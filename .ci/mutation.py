@@ -92,9 +92,17 @@ MODULES: dict[str, Target] = {
         (
             "tests/curation/test_tagging_edges.py",
             "tests/curation/test_shortlinks_and_url_key.py",
+            "tests/curation/test_country_classifier.py",
+            "tests/curation/test_page_evidence.py",
             "tests/curation/test_wiring.py",
         ),
-        deselect=(SLOW_DEDUP_TEST,),
+        deselect=(
+            SLOW_DEDUP_TEST,
+            # whole runs and model training (~30-70 s each); the tagger's part has faster tests of its own
+            "tests/curation/test_page_evidence.py::test_warc_run_tags_from_trusted_page_signals_and_resolves_shortlinks",
+            "tests/curation/test_country_classifier.py::test_cli_trains_from_a_tagged_corpus_and_tag_region_loads_it",
+            "tests/curation/test_country_classifier.py::test_training_is_deterministic",
+        ),
     ),
     "balance": Target(
         "geocorpus/finalize/balance.py",

@@ -175,7 +175,52 @@ def test_archive_link_forms_unwrap_to_the_original(verifier, wrapper):
 
 
 def test_a_rejection_is_unwrapped_only_when_an_archive_link_was(verifier):
+    for raw in ("", None, 123, "http://www.bbc.co.uk/a b", "https://www.bbc.co.uk/" + "a" * 3000):
+        assert verifier.verify(raw).unwrapped is False, raw  # the early rejections
     assert verifier.verify("ftp://www.bbc.co.uk/a").unwrapped is False
     assert verifier.verify("http://localhost/x").unwrapped is False
     inner = verifier.verify("https://web.archive.org/web/2020/http://localhost/x")
     assert (inner.ok, inner.reason, inner.unwrapped) == (False, "local_host", True)
+
+
+def test_a_path_that_looks_like_a_host_is_still_relative(verifier):
+    assert verifier.verify("/www.bbc.co.uk/x").reason == "relative_url"
+
+
+def test_printable_ascii_stays_as_written_where_other_characters_are_encoded(verifier):
+    assert verifier.verify("http://www.bbc.co.uk/a!b<c").url == "http://www.bbc.co.uk/a!b%3Cc"
+    assert verifier.verify("http://www.bbc.co.uk/a!").url == "http://www.bbc.co.uk/a!"  # only controls are stripped
+
+
+def test_hex_ipv4_hosts_and_trailing_dots(verifier):
+    assert verifier.verify("http://0xc0.0xa8.0x0.0x1/").reason == "ip_address"
+    assert verifier.verify("http://www.bbc.co.uk./x").url == "http://www.bbc.co.uk/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://www.bbc.co.uk/amp/s/www.cnn.com/x",
+            "https://www.bbc.co.uk/amp/s/www.cnn.com/x",
+        ),  # a site's own /amp/
+        (
+            "https://cdn.ampproject.org/x/www.bbc.co.uk/news",
+            "https://cdn.ampproject.org/x/www.bbc.co.uk/news",
+        ),  # no cache kind
+        ("https://cdn.ampproject.org/c/s/?x", "https://cdn.ampproject.org/c/s/?x"),  # no origin host
+        ("https://cdn.ampproject.org/c/s/www.bbc.co.uk/news", "https://www.bbc.co.uk/news"),
+        ("https://www.google.com/amp/s/www.bbc.co.uk/news", "https://www.bbc.co.uk/news"),
+    ],
+)
+def test_only_amp_cache_and_viewer_links_unwrap(verifier, url, expected):
+    result = verifier.verify(url)
+    assert (result.url, result.unwrapped) == (expected, expected != url)
+
+
+def test_url_path_is_the_path_without_query_or_fragment():
+    from geocorpus.urls import url_path
+
+    assert url_path("https://www.theguardian.com/au/news?x=1#f") == "/au/news"
+    assert url_path("https://x.com") == "/"
+    assert url_path("https://x.com/?q") == "/"

@@ -434,14 +434,12 @@ def run_module(name: str, args: argparse.Namespace, overlay: Path) -> ModuleResu
     chosen = mutants
     if args.survivors_of is not None:
         previous = json.loads((args.survivors_of / f"{name}.json").read_text())["mutants"]
-        wanted = {
-            (m["index"], m["line"], m["before"], m["after"])
-            for m in previous
-            if m["status"] in ("survived", "uncovered")
-        }
-        chosen = [m for m in mutants if (m[0].index, m[0].line, m[0].before, m[0].after) in wanted]
-        if len(chosen) != len(wanted):
-            print(f"   {len(wanted) - len(chosen)} earlier survivors no longer exist (the module changed)", flush=True)
+        # matched by what they change, not by position: lines move when the module is edited elsewhere
+        wanted = {(m["kind"], m["before"], m["after"]) for m in previous if m["status"] in ("survived", "uncovered")}
+        chosen = [m for m in mutants if (m[0].kind, m[0].before, m[0].after) in wanted]
+        found = {(m[0].kind, m[0].before, m[0].after) for m in chosen}
+        if len(found) != len(wanted):
+            print(f"   {len(wanted) - len(found)} earlier survivors no longer exist (the module changed)", flush=True)
         result.sampled = True
     if args.sample and args.sample < len(mutants):
         chosen = sorted(random.Random(f"{args.seed}-{name}").sample(mutants, args.sample), key=lambda m: m[0].index)

@@ -224,3 +224,13 @@ def test_url_path_is_the_path_without_query_or_fragment():
     assert url_path("https://www.theguardian.com/au/news?x=1#f") == "/au/news"
     assert url_path("https://x.com") == "/"
     assert url_path("https://x.com/?q") == "/"
+
+
+def test_a_last_label_that_is_0x_and_a_non_hex_letter_is_no_ipv4(verifier):
+    assert verifier.verify("http://a.0xz/").reason == "unknown_suffix"
+
+
+def test_a_tracking_prefix_strips_only_parameters_with_that_prefix(verifier):
+    assert verifier.verify("http://www.bbc.co.uk/x?utm_source=a&user=1&u=2").url == "http://www.bbc.co.uk/x?user=1&u=2"
+    custom = URLVerifier(tracking_params=["ref_*"])
+    assert custom.verify("http://www.bbc.co.uk/x?ref_src=a&r=1&rank=2").url == "http://www.bbc.co.uk/x?r=1&rank=2"

@@ -192,7 +192,10 @@ def clear_run_folder(out: Path) -> None:
 
 
 def settle_fingerprint(config: CurateConfig, overwrite: bool) -> RunState:
-    """Compare this run's fingerprint with the folder's; write it for a new run. Call under the folder lock."""
+    """Compare this run's fingerprint with the folder's; write it for a new run. Call under the folder lock.
+
+    ``overwrite`` discards the folder's run whatever its fingerprint (``--overwrite`` after a finished run
+    runs it again)."""
     out = config.output_dir
     path = out / FINGERPRINT_NAME
     now = run_fingerprint(config)
@@ -200,7 +203,7 @@ def settle_fingerprint(config: CurateConfig, overwrite: bool) -> RunState:
     started = path.is_file() or any((out / name).exists() for name in RUN_ENTRIES)
     if started:
         before = json.loads(path.read_text()) if path.is_file() else None
-        if before == now:
+        if before == now and not overwrite:
             return RunState.RESUME
         if not overwrite:
             changes = fingerprint_changes(before, now) if before is not None else ["no fingerprint.json was found"]

@@ -8,6 +8,7 @@ training one takes seconds for small corpora and keeps every run offline (nothin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,8 @@ class TokenizerNotFoundError(TokenizerError, FileNotFoundError):
 
 
 def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False) -> PreTrainedTokenizerBase:
-    """A fast tokenizer from a local folder or a hub id already in the local cache; never downloads.
+    """A fast tokenizer from a local folder (a run folder means its model's) or a hub id already in
+    the local cache; never downloads.
 
     A missing pad token is borrowed from EOS (batching pads; padded positions are never scored).
     ``require_eos``: training packs documents joined by EOS, so it cannot do without one.
@@ -41,6 +43,11 @@ def load_tokenizer(name_or_path: str | Path, *, require_eos: bool = False) -> Pr
 
     text = str(name_or_path)
     path = Path(text).expanduser()
+    if path.is_dir() and not any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        from trainer_plugin.checkpoints import CheckpointError, resolve_model_dir
+
+        with contextlib.suppress(CheckpointError):  # a run folder: the tokenizer saved with its model/
+            path = resolve_model_dir(path)
     if path.exists() and not path.is_dir():
         raise TokenizerNotFoundError(f"tokenizer {text!r} is a file; expected a tokenizer folder")
     if not path.exists() and (path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1):

@@ -111,3 +111,37 @@ def test_python_module_entry_point_prints_the_same_summary(news, tiny_tokenizer_
     assert main([str(path)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and json.loads(out[0])["global_step"] == 2  # stdout holds the summary only
+
+
+def test_merging_a_global_and_a_regional_run_by_their_run_folders(trained, news, tiny_tokenizer_dir, tmp_path):
+    """GG-EZ's merge: both models share a base (the regional run's initial/ = the global weights)."""
+    from trainer_plugin.train import train
+
+    run, _, _ = trained
+    regional = train(
+        {
+            "output_dir": str(tmp_path / "regional"),
+            "tokenizer": str(tiny_tokenizer_dir),
+            "init_from": str(run),
+            "data": {"train": str(news), "seq_len": 96},
+            "condition": {"name": "regional", "include_regions": ["Europe"]},
+            "training": {"max_steps": 2, "per_device_batch_size": 4, "save_steps": 2, "save_initial_state": True},
+        }
+    )
+    merged = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "merge",
+            "--global",
+            str(run),
+            "--regional",
+            regional["output_dir"],
+            "--base",
+            str(tmp_path / "regional" / "initial"),
+            "--out",
+            str(tmp_path / "merged"),
+        ],
+    )
+    assert merged.exit_code == 0, merged.output
+    assert load_tokenizer(tmp_path / "merged").get_vocab() == load_tokenizer(tiny_tokenizer_dir).get_vocab()

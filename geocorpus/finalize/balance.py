@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 import xxhash
 
@@ -26,6 +27,7 @@ UNKNOWN_REGION = "unknown"
 #: Salt that keeps the within-region ranking independent of the split hash.
 _RANK_SALT = 0x9E3779B97F4A7C15
 _HASH_SPACE = 1 << 64
+_HASH_SLICE = 1 << 16
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,8 +101,17 @@ def _check_number(name: str, value: object) -> None:
 
 
 def _stable_hash(values: pl.Series, seed: int) -> pl.Series:
-    """xxh64 of each string: unlike polars' hash, stable across library versions and platforms."""
-    return pl.Series([xxhash.xxh64_intdigest(v, seed) for v in values.to_list()], dtype=pl.UInt64)
+    """xxh64 of each string: unlike polars' hash, stable across library versions and platforms.
+
+    Hashed in slices straight into a uint64 array, so millions of ids never become one Python list.
+    """
+    hashes = np.empty(len(values), dtype=np.uint64)
+    for start in range(0, len(values), _HASH_SLICE):
+        chunk = values.slice(start, _HASH_SLICE).to_list()
+        hashes[start : start + len(chunk)] = np.fromiter(
+            (xxhash.xxh64_intdigest(v, seed) for v in chunk), dtype=np.uint64, count=len(chunk)
+        )
+    return pl.Series(hashes, dtype=pl.UInt64)
 
 
 def assign_split(frame: pl.DataFrame | pl.LazyFrame, eval_fraction: float, seed: int) -> pl.DataFrame:
@@ -141,9 +152,13 @@ class BalanceResult:
     report: dict[str, dict]
 
 
-def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> BalanceResult:
-    """Split, then filter regions, cap eval per region, and balance the train split by ``config.method``."""
-    rows = _prepare(frame, config)
+def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, *, given_split: bool = False) -> BalanceResult:
+    """Split, then filter regions, cap eval per region, and balance the train split by ``config.method``.
+
+    With ``given_split`` the frame's ``split`` column (from :func:`assign_split` with the same seed and
+    fraction) is used as is and ``url_normalized`` is not needed.
+    """
+    rows = _prepare(frame, config, given_split)
     rows = _mark_region_filters(rows, config)
     rows = _mark_eval_cap(rows, config)
     rows, targets = _BALANCERS[config.method](rows, config)
@@ -154,13 +169,16 @@ def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> Balanc
     return BalanceResult(selected=selected, excluded=excluded, report=_report(rows, targets, config))
 
 
-def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> pl.DataFrame:
+def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_split: bool) -> pl.DataFrame:
     lazy = frame.lazy()
     names = lazy.collect_schema().names()
-    missing = [c for c in BALANCE_COLUMNS if c not in names]
+    # ``given_split``: the frame's ``split`` column is taken as is. Finalize assigns it shard by shard
+    # with assign_split (same seed and fraction), so the URLs need not be held for the whole corpus.
+    needed = [c for c in BALANCE_COLUMNS if not (given_split and c == "url_normalized")]
+    missing = [c for c in needed if c not in names]
     if missing:
         raise ValueError(f"balance: input frame lacks column(s) {missing}; needs {BALANCE_COLUMNS}")
-    rows = lazy.select(BALANCE_COLUMNS).collect()
+    rows = lazy.select(needed + (["split"] if given_split else [])).collect()
     if rows["id"].null_count() or rows["id"].n_unique() != rows.height:
         dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
         raise ValueError(f"balance: ids must be unique and non-null; repeated ids include {dupes}")
@@ -171,7 +189,12 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig) -> pl.Da
                 f"balance: unit='tokens' needs n_tokens >= 0 on every row; {bad.height} row(s) fail, "
                 f"e.g. id {bad['id'][0]!r} has n_tokens={bad['n_tokens'][0]!r}"
             )
-    rows = assign_split(rows, config.eval_fraction, config.seed)
+    if given_split:
+        rows = rows.with_columns(pl.col("split").cast(pl.String))
+        if rows.filter(~pl.col("split").is_in(["train", "eval"]) | pl.col("split").is_null()).height:
+            raise ValueError("balance: a given split column must be 'train' or 'eval' on every row")
+    else:
+        rows = assign_split(rows, config.eval_fraction, config.seed)
     rank_hash = _stable_hash(rows["id"].cast(pl.String), (config.seed ^ _RANK_SALT) % _HASH_SPACE)
     rows = rows.with_columns(
         pl.col(config.by).fill_null(UNKNOWN_REGION).alias("region"),

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
-from geocorpus.finalize.balance import BalanceConfig, balance
+from geocorpus.finalize.balance import BalanceConfig, assign_split, balance
 from geocorpus.finalize.exact_dedup import exact_dedup
-from geocorpus.finalize.shards import PLAN_SCHEMA, open_shard
+from geocorpus.finalize.shards import open_shard
 from geocorpus.paths import SPLITS
 
 SELECTION_COLUMNS = [
@@ -35,18 +34,39 @@ SELECTION_COLUMNS = [
 _FILE, _ROW = "_file", "_row"
 #: Columns with few distinct values, held as categoricals (a few bytes per row instead of a string).
 _CATEGORICAL = ("source_file", "country", "continent")
+#: Keys only compared for equality, held as 128-bit hashes (16 bytes instead of a ~100-character URL).
+_EQUALITY_KEYS = ("url_key", "text_hash")
+_SPLIT = pl.Enum(list(SPLITS))
 
 
-def read_selection_columns(shards: Sequence[Path]) -> pl.DataFrame:
-    """``SELECTION_COLUMNS`` of every shard, plus ``_file`` / ``_row`` (where each row sits)."""
+def _hash128(column: str) -> pl.Expr:
+    """Two seeded 64-bit hashes as one u128; null stays null. Equality within this process is all that
+    is asked of it (polars' hash may change between versions; nothing is stored)."""
+    col = pl.col(column)
+    combined = col.hash(seed=0x5EED).cast(pl.UInt128) * (1 << 64) + col.hash(seed=0xC0FFEE).cast(pl.UInt128)
+    return pl.when(col.is_not_null()).then(combined).alias(column)
+
+
+def read_selection_columns(shards: Sequence[Path], config: BalanceConfig | None = None) -> pl.DataFrame:
+    """``SELECTION_COLUMNS`` of every shard, compacted, plus ``_file`` / ``_row`` (where each row sits).
+
+    Shard by shard, the eval split is assigned (:func:`assign_split` with ``config``'s seed and
+    fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become 128-bit hashes and
+    low-cardinality strings categoricals. What stays per document: the id plus ~80 bytes.
+    """
+    config = config or BalanceConfig()
     frames = []
     for index, path in enumerate(shards):
         table = open_shard(Path(path)).read(columns=SELECTION_COLUMNS)
-        frame = pl.from_arrow(table)
-        assert isinstance(frame, pl.DataFrame)
+        frame = assign_split(pl.DataFrame(table), config.eval_fraction, config.seed)
         frames.append(
-            frame.with_columns(
+            frame.select(
+                "id",
+                *(_hash128(c) for c in _EQUALITY_KEYS),
                 *(pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL),
+                "source_row",
+                "n_tokens",
+                pl.col("split").cast(_SPLIT),
                 pl.lit(index, pl.UInt32).alias(_FILE),
                 pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
             )
@@ -55,19 +75,25 @@ def read_selection_columns(shards: Sequence[Path]) -> pl.DataFrame:
         return pl.DataFrame(
             schema={
                 "id": pl.String,
-                "url_normalized": pl.String,
-                "url_key": pl.String,
-                "text_hash": pl.String,
-                "source_file": pl.Categorical,
+                **dict.fromkeys(_EQUALITY_KEYS, pl.UInt128),
+                **dict.fromkeys(_CATEGORICAL, pl.Categorical),
                 "source_row": pl.Int64,
-                "country": pl.Categorical,
-                "continent": pl.Categorical,
                 "n_tokens": pl.Int64,
+                "split": _SPLIT,
                 _FILE: pl.UInt32,
                 _ROW: pl.UInt32,
             }
         )
-    return pl.concat(frames, rechunk=True)
+    return pl.concat(frames, rechunk=False)
+
+
+def _lexical_rank(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A categorical column as the rank of its values in string order (u32): sorts like the strings."""
+    values = frame.select(pl.col(column).unique().drop_nulls()).to_series()
+    order = sorted(values.cast(pl.String).to_list())
+    rank = {name: i for i, name in enumerate(order)}
+    physical = dict(zip(values.to_physical().to_list(), (rank[v] for v in values.cast(pl.String).to_list())))
+    return pl.col(column).to_physical().replace_strict(physical, default=None, return_dtype=pl.UInt32).alias(column)
 
 
 @dataclass
@@ -79,21 +105,24 @@ class Selection:
     rows: dict[str, int]
     balance: dict[str, dict]
 
-    def file_plan(self, file_index: int) -> pa.Table:
-        """The plan of one tagged shard, row by row (PLAN_SCHEMA)."""
-        rows = self.plan.filter(pl.col(_FILE) == file_index).sort(_ROW)
-        return rows.select(PLAN_SCHEMA.names).to_arrow().cast(PLAN_SCHEMA)
-
 
 def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Selection:
-    """Exact dedup (when ``exact``), then balancing and the split; every row ends kept or excluded."""
+    """Exact dedup (when ``exact``), then balancing; every row of ``frame`` (from
+    :func:`read_selection_columns` with the same ``config``) ends kept or excluded."""
     excluded = [pl.DataFrame(schema={"id": pl.String, "stage": pl.String, "reason": pl.String})]
     candidates = frame
     if exact and frame.height:
-        dedup = exact_dedup(frame.with_columns(pl.col("source_file").cast(pl.String)))
+        # the survivor order (source_file, source_row, id) needs source_file in string order
+        dedup = exact_dedup(frame.with_columns(_lexical_rank(frame, "source_file")))
         excluded.append(dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"))
         candidates = frame.join(dedup.kept.select("id"), on="id", how="semi")
-    result = balance(candidates.with_columns(pl.col(c).cast(pl.String) for c in ("country", "continent")), config)
+        del dedup
+    result = balance(
+        candidates.select("id", "split", "n_tokens", *(pl.col(c).cast(pl.String) for c in ("country", "continent"))),
+        config,
+        given_split=True,
+    )
+    del candidates
     excluded.append(result.excluded.select("id", pl.lit("balance").alias("stage"), "reason"))
     # ``selected`` comes sorted by split then order: number each split's rows from 0.
     kept = result.selected.select(

@@ -119,7 +119,9 @@ def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
     written = work.written(SELECT, 0)
     written.reset()
     shards = list_parquet(Path(input_folder))
-    selection = select_rows(read_selection_columns(shards), config.dedup.exact, config.balance)
+    frame = read_selection_columns(shards, config.balance)
+    selection = select_rows(frame, config.dedup.exact, config.balance)
+    del frame
     layout = ShardLayout.plan(selection.rows, config.output_options.rows_per_shard, average_row_bytes(shards))
     plans = selection.plan.partition_by("_file", as_dict=True, include_key=False)
     for index in range(len(shards)):

@@ -133,7 +133,7 @@ def test_the_task_count_must_match_the_plan(tagged_rows, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1200)
 def test_tagged_shards_rotate_by_size_and_the_corpus_does_not_change(shared_data, tmp_path, monkeypatch):
     import pipelines.curate as curate
 

@@ -195,6 +195,8 @@ def test_printable_ascii_stays_as_written_where_other_characters_are_encoded(ver
 def test_hex_ipv4_hosts_and_trailing_dots(verifier):
     assert verifier.verify("http://0xc0.0xa8.0x0.0x1/").reason == "ip_address"
     assert verifier.verify("http://www.bbc.co.uk./x").url == "http://www.bbc.co.uk/x"
+    assert verifier.verify("http://www.bbc.co.uk../x").url == "http://www.bbc.co.uk/x"  # one dot per pass
+    assert verifier.verify("http://www.bbc.co.uk\u3002/x").url == "http://www.bbc.co.uk/x"  # IDNA maps U+3002 to "."
 
 
 @pytest.mark.parametrize(
@@ -232,5 +234,6 @@ def test_a_last_label_that_is_0x_and_a_non_hex_letter_is_no_ipv4(verifier):
 
 def test_a_tracking_prefix_strips_only_parameters_with_that_prefix(verifier):
     assert verifier.verify("http://www.bbc.co.uk/x?utm_source=a&user=1&u=2").url == "http://www.bbc.co.uk/x?user=1&u=2"
+    assert verifier.verify("http://www.bbc.co.uk/x?utm_source=a&utmost=1").url == "http://www.bbc.co.uk/x?utmost=1"
     custom = URLVerifier(tracking_params=["ref_*"])
     assert custom.verify("http://www.bbc.co.uk/x?ref_src=a&r=1&rank=2").url == "http://www.bbc.co.uk/x?r=1&rank=2"

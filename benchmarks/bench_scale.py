@@ -115,9 +115,16 @@ def build_corpus(folder: Path, target_bytes: float, articles: list[dict], file_b
     return {"bytes": written, "records": records, "files": part}
 
 
-def scale_config(corpus: Path, out: Path) -> dict:
-    """The bundled default config with only inputs, output and executor replaced."""
+def scale_config(corpus: Path, out: Path, overrides: tuple[str, ...] | list[str] = ()) -> dict:
+    """The bundled default config with only inputs, output and executor replaced (and ``--set`` keys)."""
     raw = yaml.safe_load((REPO / "pipelines/configs/default.yaml").read_text(encoding="utf-8"))
+    for item in overrides:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = raw
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[leaf] = yaml.safe_load(value)
     raw["name"] = "bench-scale"
     raw["output"] = str(out)
     raw["inputs"] = [
@@ -203,7 +210,7 @@ def measure(size_gb: float, articles: list[dict], work: Path, args: argparse.Nam
     )
     config_path = folder / "config.yaml"
     out = folder / "out"
-    config_path.write_text(yaml.safe_dump(scale_config(folder / "in", out)), encoding="utf-8")
+    config_path.write_text(yaml.safe_dump(scale_config(folder / "in", out, args.set)), encoding="utf-8")
     result = run_curate(config_path, out, args.sample)
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     tagged = sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "stages/tagged").glob("*.parquet"))
@@ -216,6 +223,7 @@ def measure(size_gb: float, articles: list[dict], work: Path, args: argparse.Nam
         tagged_files=tagged_files,
         reconcile=report["reconcile"],
         language_model=scale_config(folder / "in", out)["filters"]["language"].get("model", "(default)"),
+        overrides=list(args.set),
     )
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
@@ -242,6 +250,9 @@ def report(results: list[dict], max_gb: float) -> list[str]:
     lines = []
     stage_names = list(dict.fromkeys(n for r in results for n in r["stages"]))
     lines.append(f"language ID: {results[0]['language_model']}; tasks=2 workers=2; RSS = sum over the process tree")
+    for r in results:
+        if r.get("overrides"):
+            lines.append(f"{r['input_bytes'] / GB:.2f} GB run: default config with {', '.join(r['overrides'])}")
     lines.append("")
     lines.append("| input GB | records | kept | stage | wall s | docs/s | peak tree RSS GB |")
     lines.append("| ---: | ---: | ---: | --- | ---: | ---: | ---: |")
@@ -342,6 +353,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each size's corpus and output")
     parser.add_argument("--plot", type=Path, default=REPO / "benchmarks/results/bench_scale.png")
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements as JSON")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (dotted; YAML value)"
+    )
     parser.add_argument("--from-json", type=Path, default=None, help="print the table and plot of a --json file")
     args = parser.parse_args()
     if args.from_json:

@@ -162,6 +162,7 @@ def test_slurm_and_ray_pipelines_are_built_and_validated(shared_data, tmp_path):
         "minhash_signatures",
         "minhash_buckets",
         "minhash_clusters",
+        "minhash_syndication",
         "minhash_filter",
         "finalize_select",
         "finalize_scatter",

@@ -148,8 +148,8 @@ def test_resuming_with_another_task_count_loses_nothing_or_refuses(shared_data, 
 
 
 def test_a_finalize_stage_killed_half_way_is_redone_from_scratch(corpus, clean_run, tmp_path):
-    """The state a kill inside finalize's write stage leaves: a truncated data shard, a partial
-    exclusion file, no marker for the write and last stages, no report. The re-run must rebuild
+    """The state kills inside finalize's scatter and write stages leave: a truncated data shard, a partial
+    exclusion file, unsealed written-file records, no marker for those and the last stage, no report. The re-run must rebuild
     byte-identical data, deleting only files finalize itself wrote: a user's file is left alone."""
     tmp, _ = corpus
     clean_out, report = clean_run
@@ -161,6 +161,18 @@ def test_a_finalize_stage_killed_half_way_is_redone_from_scratch(corpus, clean_r
     train = out / "data" / "train-00000.parquet"
     train.write_bytes(train.read_bytes()[: train.stat().st_size // 2])
     (out / "exclusions" / "finalize" / "00000.parquet").write_bytes(b"PAR1 partial")
+    # killed before they sealed their records: a record lists the files created with their inodes (the
+    # copy's, as copytree made new files), without size and mtime
+    for stage in ("finalize_scatter", "finalize_write"):
+        record = out / "stages" / "finalize" / "written" / f"{stage}-00000.txt"
+        unsealed = []
+        for line in record.read_text(encoding="utf-8").splitlines():
+            name, *known = line.split("\t")
+            if not known:
+                unsealed.append(name)
+            elif len(known) == 1 and (out / name).exists():
+                unsealed.append(f"{name}\t{(out / name).stat().st_ino}")
+        record.write_text("".join(f"{line}\n" for line in unsealed), encoding="utf-8")
     users = out / "data" / "my_notes.parquet"
     users.write_bytes(b"not geocorpus's")
     raw = curation_config(out, [jsonl_input("news", tmp / "in")], tasks=1, workers=1, language=True)

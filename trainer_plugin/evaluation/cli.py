@@ -2,8 +2,10 @@
 
 Every command reads models and tokenizers from local folders only, writes CSV + Parquet tables, PNG
 plots and ``results.json`` (settings, model/tokenizer/data hashes, versions, metrics) to ``--out``,
-prints a rich table, and shows rich progress bars while scoring. On a CPU shared with other work, set
-``OMP_NUM_THREADS=1``: small models lose more to thread contention than they gain from threads.
+prints a rich table on stdout, and shows rich progress bars on stderr while scoring. ``--json`` prints
+``results.json``'s content as one JSON object on stdout instead of the table (for scripts); errors always
+go to stderr. On a CPU shared with other work, set ``OMP_NUM_THREADS=1``: small models lose more to
+thread contention than they gain from threads.
 """
 
 from __future__ import annotations
@@ -40,19 +42,29 @@ from trainer_plugin.tokenizer import TokenizerError
 eval_app = typer.Typer(
     help="Evaluate models per region: ppl | cross | mcq | switch | merge | merge-sweep.", no_args_is_help=True
 )
-console = Console(soft_wrap=True)  # error messages keep paths on one line
+console = Console(soft_wrap=True)  # tables (stdout); soft_wrap: paths stay on one line
+err_console = Console(stderr=True, soft_wrap=True)  # progress bars and errors: never mixed into --json
 
 MODEL = typer.Option(..., "--model", help="Local model folder (nothing is downloaded).")
 TOKENIZER = typer.Option(None, "--tokenizer", help="Local tokenizer folder; default: the model folder.")
 DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:1 | mps")
 DTYPE = typer.Option("auto", "--dtype", help="auto (fp32 on CPU, bf16 elsewhere) | float32 | bfloat16 | float16")
 OUT = typer.Option(Path("eval_out"), "--out", help="Folder for tables and PNGs.")
-BATCH = typer.Option(8, "--batch-size", min=1)
+BATCH = typer.Option(8, "--batch-size", min=1, help="Windows scored per forward pass.")
 MAX_LENGTH = typer.Option(None, "--max-length", help="Window in tokens; default: model limit, at most 2048.")
 STRIDE = typer.Option(None, "--stride", help="Sliding-window stride; default: max_length // 2.")
 N_BOOT = typer.Option(1000, "--n-boot", min=0, help="Bootstrap replicates for the 95% intervals.")
-SEED = typer.Option(0, "--seed")
+SEED = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
 LIMIT = typer.Option(None, "--limit", min=1, help="Score only the first N items (documents or questions).")
+SPLIT = typer.Option("eval", "--split", help="Corpus rows with this split (eval = held-out); 'all' for every row.")
+FIELDS = typer.Option(
+    "url,country,continent", "--fields", help="Metadata lines of the prefix, comma-separated; 'none' = no prefix."
+)
+CORPUS = typer.Option(..., "--corpus", help="Tagged Parquet files or folders, a run folder included (repeatable).")
+JSON_OUT = typer.Option(
+    False, "--json", help="Print results.json's content as one JSON object on stdout instead of the table."
+)
+MCQ_BATCH = typer.Option(32, "--batch-size", min=1, help="Prompt + option sequences scored per forward pass.")
 
 
 PROTOCOL = typer.Option("paper", "--protocol", help="paper | letter | cloze (see docs/evaluation.md).")
@@ -98,7 +110,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=err_console,
         transient=False,
     )
 
@@ -111,12 +123,20 @@ def _fields(text: str) -> tuple[str, ...]:
 
 
 def _run(action: Callable[[], None]) -> None:
-    """Run a command body; bad input ends with its message and exit code 2, not a traceback."""
+    """Run a command body; bad input ends with its message (stderr) and exit code 2, not a traceback."""
     try:
         action()
     except (EvaluationError, TemplateError, TokenizerError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(code=2) from None
+
+
+def _report(results: Path, as_json: bool, show: Callable[[], None]) -> None:
+    """``--json``: ``results.json`` as one compact JSON object, the only thing on stdout; else the table."""
+    if as_json:
+        print(json.dumps(json.loads(results.read_text(encoding="utf-8")), sort_keys=False))
+    else:
+        show()
 
 
 def _default_qa(name: str) -> Path:
@@ -146,9 +166,9 @@ def _outlets(path: Path | None) -> dict[str, str] | None:
 @eval_app.command("ppl")
 def ppl_command(
     model: Path = MODEL,
-    corpus: list[Path] = typer.Option(..., "--corpus", help="Tagged Parquet files or folders (repeatable)."),
-    split: str = typer.Option("eval", "--split", help="Rows with this split; 'all' for every row."),
-    fields: str = typer.Option("url,country,continent", "--fields", help="Metadata lines of the prefix."),
+    corpus: list[Path] = CORPUS,
+    split: str = SPLIT,
+    fields: str = FIELDS,
     paper_compat: bool = typer.Option(
         False, "--paper-compat", help="Score as 18_perplexity_eval.py: truncate at 1024 tokens incl. the prefix."
     ),
@@ -163,6 +183,7 @@ def ppl_command(
     seed: int = SEED,
     min_n: int = MIN_N,
     out: Path = OUT,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Per-region perplexity with and without the metadata prefix (body tokens only)."""
 
@@ -183,7 +204,7 @@ def ppl_command(
         mode = "paper-compatible (1024-token truncation)" if paper_compat else "identical body tokens"
         plots.perplexity_heatmap(table, out / "ppl_heatmap.png", note=mode)
         plots.gap_bars(gaps, out / "ppl_gap.png", note=mode)
-        write_results(
+        results = write_results(
             out,
             "ppl",
             {
@@ -203,12 +224,17 @@ def ppl_command(
             _tokenizer_info(tokenizer, model, tok),
             corpus,
         )
-        show_table(
-            _flagged(
-                gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"), gaps
+        _report(
+            results,
+            as_json,
+            lambda: show_table(
+                _flagged(
+                    gaps.select("level", "region", "n_docs", "ppl_without", "ppl_with", "gap", "gap_low", "gap_high"),
+                    gaps,
+                ),
+                f"Perplexity gain from metadata ({documents.height} documents, {mode})",
+                console,
             ),
-            f"Perplexity gain from metadata ({documents.height} documents, {mode})",
-            console,
         )
 
     _run(action)
@@ -221,10 +247,10 @@ def cross_command(
         "--model",
         help="LABEL=PATH (repeatable); a label equal to a test region (IN, Africa) marks that cell in-region.",
     ),
-    corpus: list[Path] = typer.Option(..., "--corpus"),
-    split: str = typer.Option("eval", "--split"),
-    level: str = typer.Option("country", "--level", help="country | continent"),
-    fields: str = typer.Option("url,country,continent", "--fields"),
+    corpus: list[Path] = CORPUS,
+    split: str = SPLIT,
+    level: str = typer.Option("country", "--level", help="Test regions: country | continent."),
+    fields: str = FIELDS,
     limit: int | None = LIMIT,
     device: str = DEVICE,
     dtype: str = DTYPE,
@@ -235,6 +261,7 @@ def cross_command(
     seed: int = SEED,
     min_n: int = MIN_N,
     out: Path = OUT,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Cross-matrix: several (regional) models x test regions, in-region vs out-of-region."""
 
@@ -269,7 +296,7 @@ def cross_command(
         plots.cross_matrix_heatmap(
             cells, out / "cross_matrix.png", condition=f"{condition} ({', '.join(template.fields) or 'no prefix'})"
         )
-        write_results(
+        results = write_results(
             out,
             "cross",
             {
@@ -287,7 +314,7 @@ def cross_command(
             None,
             corpus,
         )
-        show_table(cells, "Cross-region perplexity", console)
+        _report(results, as_json, lambda: show_table(cells, "Cross-region perplexity", console))
 
     _run(action)
 
@@ -343,11 +370,12 @@ def mcq_command(
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     dtype: str = DTYPE,
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    batch_size: int = MCQ_BATCH,
     n_boot: int = N_BOOT,
     seed: int = SEED,
     min_n: int = MIN_N,
     out: Path = OUT,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Localized MCQ accuracy per country and continent under a protocol, beside the position baseline."""
 
@@ -382,7 +410,7 @@ def mcq_command(
         write_table(table, out, "mcq_accuracy")
         plot_metric = metric or chosen.primary_rule
         plots.accuracy_bars(table, out / "mcq_accuracy.png", plot_metric, title_note=_protocol_note(chosen))
-        write_results(
+        results = write_results(
             out,
             "mcq",
             {
@@ -400,11 +428,15 @@ def mcq_command(
             _tokenizer_info(tokenizer, model, tok),
             [data_path],
         )
-        show_table(
-            _flagged(with_intervals(table, [*METRICS, "first_option"], ["level", "region", "n"]), table),
-            f"Localized MCQ ({len(items)} questions, protocol {chosen.name}, metadata {metadata}, "
-            f"primary {chosen.primary_rule}; first_option = always pick the first shown option)",
-            console,
+        _report(
+            results,
+            as_json,
+            lambda: show_table(
+                _flagged(with_intervals(table, [*METRICS, "first_option"], ["level", "region", "n"]), table),
+                f"Localized MCQ ({len(items)} questions, protocol {chosen.name}, metadata {metadata}, "
+                f"primary {chosen.primary_rule}; first_option = always pick the first shown option)",
+                console,
+            ),
         )
 
     _run(action)
@@ -432,11 +464,12 @@ def switch_command(
     tokenizer: Path | None = TOKENIZER,
     device: str = DEVICE,
     dtype: str = DTYPE,
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    batch_size: int = MCQ_BATCH,
     n_boot: int = N_BOOT,
     seed: int = SEED,
     min_n: int = MIN_N,
     out: Path = OUT,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Locale switch: exact-pair and margin switch rates under target vs contrast metadata."""
 
@@ -474,7 +507,7 @@ def switch_command(
         write_table(table, out, "switch_pairs")
         plots.switch_bars(table, out / "switch.png", title_note=_protocol_note(chosen))
         settings = {**chosen.describe(), "shuffle_seed": None, "seeds": seed_list, "rule": rule}
-        write_results(
+        results = write_results(
             out,
             "switch",
             {**settings, "limit": limit, "start_token": start_token, "n_boot": n_boot, "seed": seed, "min_n": min_n},
@@ -486,10 +519,14 @@ def switch_command(
         shown = _flagged(with_intervals(table, ["margin_switch", "exact_pair"], ["pair", "n"]), table).join(
             table.select("pair", "target_correct", "contrast_correct", "changed"), on="pair", maintain_order="left"
         )
-        show_table(
-            shown,
-            f"Locale switch ({len(items)} ambiguous questions x {len(seed_list)} option orders, rule {rule})",
-            console,
+        _report(
+            results,
+            as_json,
+            lambda: show_table(
+                shown,
+                f"Locale switch ({len(items)} ambiguous questions x {len(seed_list)} option orders, rule {rule})",
+                console,
+            ),
         )
 
     _run(action)
@@ -531,6 +568,7 @@ def merge_command(
     density: float = typer.Option(0.2, "--density", help="TIES: share kept by magnitude; DARE: kept at random."),
     seed: int = typer.Option(0, "--seed", help="DARE's drop mask."),
     tokenizer: Path | None = TOKENIZER,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Merge a regional model into a global one; save it with its tokenizer, recipe YAML and model card."""
 
@@ -540,7 +578,7 @@ def merge_command(
             out, global_model, regional_model, base_path=base, tokenizer_path=tokenizer, spec=spec
         )
         models = {"global": global_model, "regional": regional_model, **({"base": base} if base else {})}
-        write_results(
+        results = write_results(
             out,
             "merge",
             {"method": spec.method, "alpha": alpha, "lam": lam, "mu": mu, "density": density, "seed": seed},
@@ -548,20 +586,28 @@ def merge_command(
             models,
             tokenizer_record(tokenizer or global_model),
         )
-        console.print(f"merged checkpoint ({spec.method}): {saved} (recipe: {saved / RECIPE_FILE})")
+        _report(
+            results,
+            as_json,
+            lambda: console.print(f"merged checkpoint ({spec.method}): {saved} (recipe: {saved / RECIPE_FILE})"),
+        )
 
     _run(action)
 
 
 @eval_app.command("merge-sweep")
 def merge_sweep_command(
-    global_model: Path = typer.Option(..., "--global"),
-    regional_model: Path = typer.Option(..., "--regional"),
-    corpus: list[Path] = typer.Option(..., "--corpus"),
+    global_model: Path = typer.Option(..., "--global", help="Global model folder (alpha 0) or a training run folder."),
+    regional_model: Path = typer.Option(
+        ..., "--regional", help="Regional model folder (alpha 1), fine-tuned from the global one."
+    ),
+    corpus: list[Path] = CORPUS,
     region: str = typer.Option(..., "--region", help="Country code or continent of the regional model."),
-    alphas: str = typer.Option("0,0.25,0.5,0.75,1", "--alphas"),
-    split: str = typer.Option("eval", "--split"),
-    fields: str = typer.Option("url,country,continent", "--fields"),
+    alphas: str = typer.Option(
+        "0,0.25,0.5,0.75,1", "--alphas", help="Comma-separated merge weights: (1-alpha)*global + alpha*regional."
+    ),
+    split: str = SPLIT,
+    fields: str = FIELDS,
     save_checkpoints: Path | None = typer.Option(None, "--save-checkpoints", help="Also save each merge here."),
     limit: int | None = LIMIT,
     tokenizer: Path | None = TOKENIZER,
@@ -573,6 +619,7 @@ def merge_sweep_command(
     seed: int = SEED,
     min_n: int = MIN_N,
     out: Path = OUT,
+    as_json: bool = JSON_OUT,
 ) -> None:
     """Linear merges over an alpha grid: in-region vs global perplexity, and the trade-off plot.
 
@@ -606,7 +653,7 @@ def merge_sweep_command(
             )
         write_table(sweep, out, "merge_sweep")
         plots.merge_tradeoff(sweep, out / "merge_tradeoff.png", region=region)
-        write_results(
+        results = write_results(
             out,
             "merge-sweep",
             {
@@ -625,7 +672,7 @@ def merge_sweep_command(
             tokenizer_record(tokenizer or global_model),
             corpus,
         )
-        show_table(sweep, f"Merge sweep, region {region}", console)
+        _report(results, as_json, lambda: show_table(sweep, f"Merge sweep, region {region}", console))
 
     _run(action)
 

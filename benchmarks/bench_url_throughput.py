@@ -62,13 +62,16 @@ def run_verify_warm(urls: list[str]) -> None:
 
 
 def run_verify_and_tag(urls: list[str]) -> None:
-    """The curation hot path: verify + normalize + tag (registry, ccTLD), fresh caches per run."""
+    """The curation hot path: verify + normalize + tag (registry, ccTLD), fresh caches per run.
+
+    The tagger gets the normalized URL as the pipeline's ``TagRegion`` passes it, so path-prefix
+    registry entries (theguardian.com/au ...) are matched as in a real run."""
     verify = URLVerifier().verify
     tag = RegionTagger(builtin_registry=_registry()).tag
     for url in urls:
         result = verify(url)
         if result.ok:
-            tag(result.host, result.domain, result.suffix, None)
+            tag(result.host, result.domain, result.suffix, None, url=result.url)
 
 
 _REGISTRY = None

@@ -164,6 +164,7 @@ def test_archive_links_nest_at_most_three_deep(verifier):
     [
         "https://web.archive.org/web/20200101id_/",  # a timestamp with a replay-mode suffix
         "https://web.archive.org/web/20200101if_/",
+        "https://web.archive.org/web/2id_/",  # a one-digit timestamp (Wayback takes any prefix) with a mode
         "https://web.archive.org/web/2020*/",
         "https://web.archive.org/web/*/",
         "https://archive.org/wayback/available?timestamp=2020&url=",  # url is not the first parameter

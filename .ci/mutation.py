@@ -91,6 +91,7 @@ MODULES: dict[str, Target] = {
         ("tests/curation/test_tagging.py", "tests/curation/test_regions.py"),
         (
             "tests/curation/test_tagging_edges.py",
+            "tests/curation/test_tagging_cache.py",
             "tests/curation/test_shortlinks_and_url_key.py",
             "tests/curation/test_country_classifier.py",
             "tests/curation/test_page_evidence.py",
@@ -415,12 +416,61 @@ class ModuleResult:
     seconds: float = 0.0
     clean_seconds: float = 0.0
     sampled: bool = False
+    seed: int | None = None
     mutants: list[dict] = field(default_factory=list)
 
     @property
     def score(self) -> float:
         decided = self.killed + self.survived + self.uncovered
         return self.killed / decided if decided else float("nan")
+
+
+def _earlier_sample(
+    name: str, folder: Path, mutants: list[tuple[Mutant, int, str, object]], tests: list[str]
+) -> tuple[list[tuple[Mutant, int, str, object]], list[dict]]:
+    """The earlier run's survivors to run again, and its killed mutants to count as killed.
+
+    A mutant is the same when it makes the same change (kind, before, after); among identical changes
+    (``1.0`` -> ``2.0`` in three places) the one at the same index, else the n-th of them, so a sample
+    stays the sample when lines move. Kills carry over only when the earlier run's tests are all among
+    this run's (``--before`` and then the full mapping): a test that failed then still fails now.
+    """
+    path = folder / f"{name}.json"
+    if not path.is_file():  # a --before run's results
+        path = folder / f"{name}-before.json"
+    earlier = json.loads(path.read_text())
+
+    def signature(kind: str, before: str, after: str) -> tuple[str, str, str]:
+        return (kind, before, after)
+
+    by_signature: dict[tuple[str, str, str], list[tuple[Mutant, int, str, object]]] = {}
+    for m in mutants:
+        by_signature.setdefault(signature(m[0].kind, m[0].before, m[0].after), []).append(m)
+    chosen: list[tuple[Mutant, int, str, object]] = []
+    carried: list[dict] = []
+    lost = 0
+    for old in earlier["mutants"]:
+        candidates = by_signature.get(signature(old["kind"], old["before"], old["after"]), [])
+        same_index = [m for m in candidates if m[0].index == old["index"]]
+        match = same_index[0] if same_index else (candidates.pop(0) if candidates else None)
+        if same_index:
+            candidates.remove(match)
+        if match is None:
+            lost += 1
+        elif old["status"] in ("survived", "uncovered"):
+            chosen.append(match)
+        else:
+            carried.append(
+                {**old, "index": match[0].index, "line": match[0].line, "detail": "killed in the earlier run"}
+            )
+    subset = set(earlier["tests"]) <= set(tests)
+    if not subset:
+        print("   the earlier run's tests are not all among these: its kills are not carried over", flush=True)
+        chosen += [m for m in mutants if any(m[0].index == c["index"] for c in carried)]
+        carried = []
+    if lost:
+        print(f"   {lost} mutants of the earlier run no longer exist (the module changed)", flush=True)
+    return sorted(chosen, key=lambda m: m[0].index), carried
 
 
 def run_module(name: str, args: argparse.Namespace, overlay: Path) -> ModuleResult:
@@ -432,22 +482,25 @@ def run_module(name: str, args: argparse.Namespace, overlay: Path) -> ModuleResu
     mutants = enumerate_mutants(source)
     result = ModuleResult(name, target.path, tests, len(mutants))
     chosen = mutants
+    carried: list[dict] = []
     if args.survivors_of is not None:
-        previous = json.loads((args.survivors_of / f"{name}.json").read_text())["mutants"]
-        # matched by what they change, not by position: lines move when the module is edited elsewhere
-        wanted = {(m["kind"], m["before"], m["after"]) for m in previous if m["status"] in ("survived", "uncovered")}
-        chosen = [m for m in mutants if (m[0].kind, m[0].before, m[0].after) in wanted]
-        found = {(m[0].kind, m[0].before, m[0].after) for m in chosen}
-        if len(found) != len(wanted):
-            print(f"   {len(wanted) - len(found)} earlier survivors no longer exist (the module changed)", flush=True)
+        chosen, carried = _earlier_sample(name, args.survivors_of, mutants, tests)
         result.sampled = True
-    if args.sample and args.sample < len(mutants):
+    elif args.sample and args.sample < len(mutants):
         chosen = sorted(random.Random(f"{args.seed}-{name}").sample(mutants, args.sample), key=lambda m: m[0].index)
         result.sampled = True
+        result.seed = args.seed
+    for earlier in carried:
+        result.killed += 1
+        result.mutants.append(earlier)
     destination = overlay / target.path
     destination.write_text(source, encoding="utf-8")
     skip_uncovered = args.skip_uncovered and target.in_process
-    print(f"\n== {name}: {target.path}, {len(chosen)} of {len(mutants)} mutants; tests: {' '.join(tests)}", flush=True)
+    more = f" (+{len(carried)} killed in the earlier run)" if carried else ""
+    print(
+        f"\n== {name}: {target.path}, {len(chosen)}{more} of {len(mutants)} mutants; tests: {' '.join(tests)}",
+        flush=True,
+    )
     status, clean, detail = run_tests_forked(
         overlay, tests, timeout=args.max_clean, coverage_of=destination if skip_uncovered else None
     )
@@ -516,7 +569,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     parser.add_argument("--before", action="store_true", help="only the tests there were when issue 18 was filed")
     parser.add_argument(
-        "--survivors-of", type=Path, metavar="DIR", help="run only the mutants that survived in DIR/<module>.json"
+        "--survivors-of",
+        type=Path,
+        metavar="DIR",
+        help="the sample of DIR/<module>[-before].json: run its survivors again, count its kills as killed",
     )
     parser.add_argument("--no-skip-uncovered", dest="skip_uncovered", action="store_false")
     parser.add_argument("--max-clean", type=float, default=1200, help="seconds the clean run may take")

@@ -80,21 +80,45 @@ def _json_out(obj: object) -> None:
 def _check_locations(cfg: CurateConfig) -> None:
     """Schemes of the inputs and the output: known, their fsspec implementation importable (no network).
 
-    A remote output is refused for now: the run folder's lock, resume markers and finalize write
-    through local paths, and a URL would become a local folder named ``s3:``."""
-    from geocorpus.remote_paths import RemotePathError, check_location, is_remote
+    Inputs on ``memory://`` exist only in this process, so only the local executor (run in process) can
+    read them."""
+    from geocorpus.remote_paths import RemotePathError, check_location, process_local
 
     try:
         for spec in cfg.inputs:
             check_location(spec.path, f"input {spec.name!r}")
+            if process_local(spec.path) and cfg.executor.type != "local":
+                raise RemotePathError(
+                    f"input {spec.name!r}: {spec.path!r} exists only in this process; the {cfg.executor.type} "
+                    "executor's tasks run elsewhere and cannot read it (use executor.type: local)"
+                )
         check_location(cfg.output, "output")
     except RemotePathError as exc:
         _fail(str(exc))
-    if is_remote(cfg.output):
-        _fail(
-            f"output: {cfg.output!r} is remote; a run folder must be local for now (its lock, resume markers and "
-            "finalize use local paths). Curate to a local folder, then `geocorpus push OUT REPO_ID` or copy it."
-        )
+
+
+WORK_DIR_HELP = (
+    "Local folder a remote output is curated in before the finished dataset is uploaded (default: "
+    "$GEOCORPUS_HOME/runs/... or ~/.cache/geocorpus/runs/..., the same for the same URL, so a rerun resumes)."
+)
+
+
+def _local_run(cfg: CurateConfig, work_dir: Path | None) -> tuple[CurateConfig, str | None]:
+    """The config to run and the remote URL to upload to afterwards (None for a local output).
+
+    A run folder needs a lock, resume markers and finalize's disk shuffle, which object stores do not
+    give; so a remote output is curated in a local work folder and uploaded when finished."""
+    from geocorpus.remote_paths import is_remote, work_folder
+
+    if not is_remote(cfg.output):
+        if work_dir is not None:
+            _fail(f"--work-dir is for a remote output; output {cfg.output!r} is local")
+        return cfg, None
+    local = work_dir or work_folder(cfg.output)
+    try:
+        return cfg.with_output(str(local)), cfg.output
+    except ConfigError as exc:
+        _fail(f"--work-dir: {exc}")
 
 
 def _check_inputs(cfg: CurateConfig, network: bool = True) -> list[str]:
@@ -136,10 +160,12 @@ def curate(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help=WORK_DIR_HELP),
 ) -> None:
     """Run the curation pipeline: read, verify, tag, filter, dedup, balance, write tagged Parquet.
 
-    Ctrl-C stops every process of the run and exits 130; the same command again resumes."""
+    The output may be an fsspec URL (s3://, gs://, hf://): the run works in a local folder and uploads the
+    finished dataset there. Ctrl-C stops every process of the run and exits 130; the same command resumes."""
     from geocorpus.finalize import ReconcileError
     from geocorpus.report import print_stats
     from geocorpus.run_guard import RunFolderError
@@ -159,11 +185,16 @@ def curate(
         except ConfigError as exc:
             _fail(f"{config}: {exc}")
     _check_inputs(cfg)
+    cfg, upload_to = _local_run(cfg, work_dir)
+    if upload_to is not None:
+        _check_remote_output(upload_to)
     try:
         with _interruptible():
             report = run_curation(cfg, show_progress=progress and not quiet and not as_json, overwrite=overwrite)
     except (ReconcileError, ResumeError, RunFolderError, WorkerDiedError) as exc:
         _fail(str(exc))
+    if report is not None and upload_to is not None and report["reconcile"].get("kept"):
+        report = {**report, "upload": _upload(cfg, upload_to, quiet or as_json)}
     if report is None:
         if as_json:
             _json_out({"submitted": cfg.executor.type, "output": str(cfg.output)})
@@ -184,6 +215,42 @@ def curate(
             f"[green]done:[/] {cfg.output_dir}/data  (report: {cfg.output_dir}/report.json, "
             f"plots: {cfg.output_dir}/plots)"
         )
+        if upload_to is not None:
+            console.print(
+                f"[green]uploaded:[/] {len(report['upload']['files'])} files to {upload_to}", highlight=False
+            )
+
+
+def _check_remote_output(url: str) -> None:
+    """Before any work: the remote output is reachable and empty, missing, or geocorpus's own upload."""
+    from geocorpus.remote_paths import RemotePathError, check_output_writable
+
+    try:
+        check_output_writable(url)
+    except RemotePathError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # credentials, network, permissions: one line, not a traceback
+        _fail(f"output {url!r}: cannot be reached: {type(exc).__name__}: {exc}")
+
+
+def _upload(cfg: CurateConfig, url: str, quiet: bool) -> dict:
+    """Upload the finished dataset (the files `geocorpus push` publishes) from the work folder to ``url``."""
+    from geocorpus.hub import PushError, files_to_push
+    from geocorpus.remote_paths import RemotePathError, upload_run
+
+    try:
+        files = files_to_push(cfg.output_dir)
+        if not quiet:
+            console.print(f"uploading {len(files)} files from {cfg.output_dir} to {url}", highlight=False)
+        uploaded = upload_run(cfg.output_dir, url, files)
+    except (PushError, RemotePathError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # network, credentials: the local run is finished; the same command retries
+        _fail(
+            f"upload to {url!r} failed: {type(exc).__name__}: {exc}. The finished run is in {cfg.output_dir}; "
+            "run the same command again to retry the upload"
+        )
+    return {"output": url, "work_folder": str(cfg.output_dir), "files": uploaded}
 
 
 @app.command()
@@ -197,6 +264,13 @@ def validate(
 
     cfg = _load(config)
     checked = _check_inputs(cfg, network=False)
+    remote_output = cfg.output if is_remote(cfg.output) else None
+    cfg, _ = _local_run(cfg, None)
+    if remote_output is not None:
+        checked.append(
+            f"output {remote_output!r}: remote, not contacted; curate works in {cfg.output_dir} and uploads "
+            "the finished dataset there"
+        )
     offline = any(is_remote(spec.path) for spec in cfg.inputs)
     stages = [] if offline else build_stages(cfg)  # building the readers would list remote files
     make_executors(cfg, stages)

@@ -269,7 +269,12 @@ def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) 
     if config.executor.type == "ray":
         _connect_ray(config.executor.ray_address)
     executors = [make_executors(config, [stage])[0] for stage in stages]  # no depends: run in order here
-    if config.executor.type == "local":
+    in_process = config.executor.type == "local" and reads_process_local(config)
+    if in_process:  # memory:// inputs exist only here: run every task in this process, one after another
+        for executor in executors:
+            executor.workers = 1
+        show_progress = False  # fd 2 goes to each stage's console.log while it runs (see _logged_here)
+    elif config.executor.type == "local":
         _start_forkserver_ignoring_sigint(layout.logs / "processes.log")
         executors = [
             _LoggedToFile(e, str(layout.stage_logs(s.name) / "console.log")) for s, e in zip(stages, executors)
@@ -295,7 +300,10 @@ def _run_stages(config: CurateConfig, stages: list[Stage], show_progress: bool) 
             watcher = threading.Thread(target=poll, daemon=True)
             watcher.start()
             try:
-                if config.executor.type == "local":
+                if in_process:
+                    with _logged_here(layout.stage_logs(stage.name) / "console.log"):
+                        executor.run()
+                elif config.executor.type == "local":
                     run_watched(executor, stage.name, world_size=stage.tasks)
                 else:
                     executor.run()
@@ -341,6 +349,40 @@ def _start_forkserver_ignoring_sigint(log_file: Path) -> None:
         os.close(stderr)
         os.close(log)
         signal.signal(signal.SIGINT, previous)
+
+
+def reads_process_local(config: CurateConfig) -> bool:
+    """An input on a filesystem only this process can see (``memory://``): the stage processes could not
+    read it, so the local stages run in this process (no watchdog, one task at a time)."""
+    from geocorpus.remote_paths import process_local
+
+    return any(process_local(spec.path) for spec in config.inputs)
+
+
+class _logged_here:
+    """This process's fd 2 to ``log_file`` for a stage run in process (what _LoggedToFile does in a stage
+    process), restored afterwards."""
+
+    def __init__(self, log_file: Path) -> None:
+        self.log_file = log_file
+        self.saved = -1
+
+    def __enter__(self) -> None:
+        import os
+
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+    def __exit__(self, *exc: object) -> None:
+        import os
+
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
 
 
 class _LoggedToFile:

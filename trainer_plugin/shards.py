@@ -4,11 +4,13 @@ Why units: a row group is the smallest piece pyarrow reads lazily, so a reader (
 dataloader worker) only ever holds one row group. Why slices over *kept* rows: splitting the shuffled
 unit list into contiguous, equal ranges of documents gives every reader the same number of documents
 (+-1) with none seen twice or skipped, even when there are fewer units than readers.
+
+Paths may be fsspec URLs (``s3://``, ``gs://``, ``hf://``, ``memory://``): files are listed and opened
+through :mod:`geocorpus.remote_paths`, which leaves local paths spelled as given.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
+from geocorpus import remote_paths
 from geocorpus.paths import RunLayout
 from trainer_plugin.conditions import Condition
 
@@ -43,29 +46,50 @@ def expand_paths(paths: Sequence[str | Path] | str | Path, split: str = "train")
 
     A curation run folder (or its ``data/`` folder) yields that split's final shards, as
     ``geocorpus.paths.RunLayout`` lays them out; any other folder yields its ``{split}-*.parquet``.
+    URLs are listed through fsspec the same way.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[str] = []
     for entry in paths:
+        if remote_paths.is_remote(entry):
+            files += _expand_url(str(entry), split)
+            continue
         entry_path = Path(entry)
         if entry_path.is_dir():
             layout = RunLayout.of_corpus(entry_path)
             if layout is not None:
                 folder, found = layout.data, [str(p) for p in layout.split_files(split)]
             else:
-                folder, found = entry_path, sorted(glob.glob(str(entry_path / f"{split}-*.parquet")))
+                folder, found = entry_path, remote_paths.glob_files(entry_path / f"{split}-*.parquet")
             if not found:
                 raise CorpusError(f"no {split}-*.parquet files in folder {folder}")
             files += found
         elif entry_path.is_file():
             files.append(str(entry_path))
         else:
-            found = sorted(glob.glob(str(entry)))
+            found = remote_paths.glob_files(entry)
             if not found:
                 raise CorpusError(f"no Parquet file matches {entry!s}")
             files += found
     return files
+
+
+def _expand_url(url: str, split: str) -> list[str]:
+    """expand_paths for one URL: a run folder (its ``data/``), a folder, a file or a glob."""
+    if remote_paths.is_dir(url):
+        data = remote_paths.join(url, "data")
+        folder = data if remote_paths.is_dir(data) else url
+        found = remote_paths.glob_files(remote_paths.join(folder, f"{split}-*.parquet"))
+        if not found:
+            raise CorpusError(f"no {split}-*.parquet files in folder {folder}")
+        return found
+    if remote_paths.is_file(url):
+        return [url]
+    found = remote_paths.glob_files(url)
+    if not found:
+        raise CorpusError(f"no Parquet file matches {url}")
+    return found
 
 
 def files_fingerprint(files: Iterable[str]) -> str:
@@ -73,14 +97,13 @@ def files_fingerprint(files: Iterable[str]) -> str:
     any corpus size, changes whenever rows change, and unchanged when the folder moves."""
     digest = hashlib.sha256()
     for file in sorted(dict.fromkeys(files)):
-        path = Path(file)
-        size = path.stat().st_size
-        with path.open("rb") as handle:
+        size = remote_paths.size(file)
+        with remote_paths.open_binary(file) as handle:
             handle.seek(max(0, size - 8))
             tail = handle.read(8)
             footer = int.from_bytes(tail[:4], "little") if tail[4:] == b"PAR1" else 0
             handle.seek(max(0, size - 8 - footer))
-            digest.update(f"{path.name}\0{size}\0".encode())
+            digest.update(f"{remote_paths.basename(file)}\0{size}\0".encode())
             digest.update(handle.read(footer))
     return digest.hexdigest()[:16]
 
@@ -145,7 +168,7 @@ def list_units(
     units: list[Unit] = []
     for file in files:
         try:
-            parquet = pq.ParquetFile(file)
+            parquet = _parquet(file)
         except Exception as exc:  # pyarrow raises several types for non-Parquet input
             raise CorpusError(f"{file}: not a readable Parquet file ({exc})") from exc
         missing = [c for c in needed if c not in parquet.schema_arrow.names]
@@ -173,6 +196,13 @@ def list_units(
             f"{source_name}: no documents for condition {condition.name!r}{regions} in {len(files)} file(s)"
         )
     return units
+
+
+def _parquet(file: str) -> pq.ParquetFile:
+    """A local path as pyarrow opens it; a URL through an fsspec handle."""
+    if not remote_paths.is_remote(file):
+        return pq.ParquetFile(file)
+    return pq.ParquetFile(remote_paths.open_binary(file))
 
 
 def slot_slices(units: Sequence[Unit], order: np.ndarray, slot: int, n_slots: int) -> list[tuple[Unit, int, int]]:
@@ -209,7 +239,7 @@ class UnitReader:
         """Kept rows ``[start, stop)`` of one unit, as a table of the reader's columns."""
         parquet = self._files.get(unit.file)
         if parquet is None:
-            parquet = self._files[unit.file] = pq.ParquetFile(unit.file)
+            parquet = self._files[unit.file] = _parquet(unit.file)
         table = parquet.read_row_group(unit.row_group, columns=self.columns)
         mask = kept_mask(table, self.condition, self.hash_range)
         if mask is not None:

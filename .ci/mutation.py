@@ -118,7 +118,11 @@ MODULES: dict[str, Target] = {
     "scoring": Target(
         "trainer_plugin/evaluation/scoring.py",
         ("tests/evaluation/test_perplexity.py", "tests/evaluation/test_mcq.py"),
-        ("tests/evaluation/test_mcq_answers.py", "tests/evaluation/test_scoring_edges.py"),
+        (
+            "tests/evaluation/test_mcq_answers.py",
+            "tests/evaluation/test_scoring_edges.py",
+            "tests/evaluation/test_scoring_progress.py",
+        ),
     ),
     "merge": Target(
         "trainer_plugin/evaluation/merge.py",

@@ -26,6 +26,10 @@ from trainer_plugin.dataset import PackedDataset
 from trainer_plugin.shards import expand_paths, files_fingerprint
 from trainer_plugin.tokenizer import load_tokenizer
 
+#: Two whole curation runs happen in the module fixture, inside whichever test comes first; on a loaded
+#: machine they can pass the default 120 s timeout (measured here: 20 s idle, 150 s at load average 9).
+E2E_TIMEOUT = pytest.mark.timeout(600)
+
 
 @contextlib.contextmanager
 def _memory_folder():
@@ -94,6 +98,7 @@ def _curate_both(shared_data: Path, tmp_path: Path, memory_root: str) -> dict:
     }
 
 
+@E2E_TIMEOUT
 def test_memory_inputs_and_output_give_the_local_runs_dataset(local_and_memory_runs):
     run = local_and_memory_runs
     out, report = run["remote_out"], run["report"]
@@ -117,6 +122,7 @@ def test_memory_inputs_and_output_give_the_local_runs_dataset(local_and_memory_r
     assert not (run["tmp"] / "memory:").exists()
 
 
+@E2E_TIMEOUT
 def test_the_trainer_reads_a_memory_corpus(local_and_memory_runs, tiny_tokenizer_dir):
     run = local_and_memory_runs
     files = expand_paths(run["remote_out"], "train")  # a run folder URL: its data/train-* shards
@@ -131,6 +137,7 @@ def test_the_trainer_reads_a_memory_corpus(local_and_memory_runs, tiny_tokenizer
     assert [s["input_ids"].tolist() for s in remote] == [s["input_ids"].tolist() for s in local]
 
 
+@E2E_TIMEOUT
 def test_a_rerun_resumes_and_uploads_again_without_touching_other_files(local_and_memory_runs):
     run = local_and_memory_runs
     fs, root = fsspec.core.url_to_fs(run["remote_out"])

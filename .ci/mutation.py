@@ -113,7 +113,11 @@ MODULES: dict[str, Target] = {
     "packing": Target(
         "trainer_plugin/packing.py",
         ("tests/training/test_dataset.py", "tests/training/test_isolation.py"),
-        ("tests/training/test_dataset_masking.py", "tests/training/test_packing_edges.py"),
+        (
+            "tests/training/test_dataset_masking.py",
+            "tests/training/test_packing_edges.py",
+            "tests/training/test_packing_stream.py",
+        ),
     ),
     "scoring": Target(
         "trainer_plugin/evaluation/scoring.py",

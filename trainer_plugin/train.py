@@ -96,6 +96,20 @@ class StopAfterSteps(TrainerCallback):
         return control
 
 
+class ThisRunsCadence(TrainerCallback):
+    """Log and save at this config's ``logging_steps`` / ``save_steps`` after a resume.
+
+    HF's Trainer takes them from the checkpoint's ``trainer_state.json`` (it only warns), so a MeCo
+    cooldown stage (``init_optimizer``) or a resume with a new cadence silently kept the old one.
+    """
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        state.compute_steps(args, state.max_steps)
+        return control
+
+
 class GeoTrainer(Trainer):
     """HF Trainer that trains from a ResumableDataLoader as it is.
 
@@ -189,7 +203,7 @@ def prepare_run(config: TrainConfig) -> Run:
         attn_implementation=config.model.attn_implementation,
         pin_memory=torch.cuda.is_available(),
     )
-    callbacks: list[TrainerCallback] = [DatasetStateCallback(dataset)]
+    callbacks: list[TrainerCallback] = [DatasetStateCallback(dataset), ThisRunsCadence()]
     if config.training.stop_after_steps is not None:
         callbacks.append(StopAfterSteps(config.training.stop_after_steps))
     trainer = GeoTrainer(

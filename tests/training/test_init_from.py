@@ -90,7 +90,9 @@ def test_init_optimizer_continues_schedule_and_step_with_a_fresh_stream(
     """MeCo's two stages: stop at step 4 of an 8-step schedule, then continue on other documents."""
     common = {"max_steps": 8, "lr_scheduler": "cosine", "min_lr": 3e-4, "warmup_steps": 2, "adam_beta2": 0.95}
     straight = train(config(news, tiny_tokenizer_dir, tmp_path / "straight", **common))
-    stage1_cfg = config(news, tiny_tokenizer_dir, tmp_path / "stage1", stop_after_steps=4, save_steps=100, **common)
+    stage1_cfg = config(
+        news, tiny_tokenizer_dir, tmp_path / "stage1", stop_after_steps=4, save_steps=100, logging_steps=2, **common
+    )
     stage1_cfg["data"]["hash_range"] = [0.0, 0.8]
     stage1 = train(stage1_cfg)
     assert stage1["global_step"] == 4 and (tmp_path / "stage1" / "checkpoint-4").is_dir()
@@ -101,6 +103,8 @@ def test_init_optimizer_continues_schedule_and_step_with_a_fresh_stream(
     stage2_cfg["condition"] = {"name": "none", "bos": True}
     stage2 = train(stage2_cfg)
     assert stage2["resumed_from"].endswith("checkpoint-4") and stage2["global_step"] == 8
+    # stage 2 logs and saves at its own cadence (1 and 3), not at stage 1's (2 and 100) in trainer_state.json
+    assert (tmp_path / "stage2" / "checkpoint-6").is_dir()
     history = json.loads((tmp_path / "stage2" / "checkpoint-8" / "trainer_state.json").read_text())["log_history"]
     rates = {e["step"]: e["learning_rate"] for e in history if "learning_rate" in e}
     want = {

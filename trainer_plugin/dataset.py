@@ -58,9 +58,12 @@ def describe_changes(saved: Mapping[str, Any], current: Mapping[str, Any]) -> li
         if before == after:
             continue
         if key == "seq_len" and isinstance(before, int) and isinstance(after, int):
-            detail = (
-                f"{before} -> {after} ({_WHY[key]}: resuming would skip {after / before:g}x the tokens trained on)"
+            effect = (
+                f"would skip {after / before:g}x the tokens trained on"
+                if after > before
+                else f"would restart at {after / before:g}x the tokens trained on and repeat the rest"
             )
+            detail = f"{before} -> {after} ({_WHY[key]}: resuming {effect})"
         elif key == "corpus" or isinstance(before, dict) or isinstance(after, dict):
             detail = f"changed ({_WHY.get(key, 'another stream')})" + _diff_hint(before, after)
         else:

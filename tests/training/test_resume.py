@@ -84,6 +84,10 @@ def test_resume_with_another_worker_count_or_seed_is_refused(corpus, tokenizer):
     ("change", "message"),
     [
         ({"seq_len": 384}, r"seq_len 96 -> 384 \(positions count sequences of the old length: resuming would skip 4x"),
+        (
+            {"seq_len": 48},
+            r"seq_len 96 -> 48 \(.*resuming would restart at 0.5x the tokens trained on and repeat the rest",
+        ),
         ({"condition": "url_country_continent"}, r"condition changed \(other prefixes.*cooldown_fraction 0.9 -> None"),
         ({"world_size": 2, "rank": 0}, "world_size 1 -> 2"),
         ({"document_isolation": False}, "document_isolation True -> False"),

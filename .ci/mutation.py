@@ -143,6 +143,11 @@ MODULES: dict[str, Target] = {
             "tests/reliability/test_reconcile_failures.py",
         ),
         in_process=False,
+        # its subject is the tag stage's resume, and its SIGKILL must land while tag tasks still run:
+        # under nice 19 on a loaded machine they may all finish first, and the clean run fails
+        deselect=(
+            "tests/reliability/test_faults.py::test_sigkill_mid_run_then_rerun_keeps_every_document_exactly_once",
+        ),
     ),
 }
 
@@ -360,7 +365,7 @@ def run_tests_forked(
             os.dup2(log, 2)
             import pytest
 
-            args = ["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--no-header", "-rN", *tests]
+            args = ["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", "--no-header", "-rfE", *tests]
             cov = None
             if coverage_of is not None:
                 import coverage

@@ -138,6 +138,15 @@ def test_manifest_card_plots_and_stats_cli(finished_run):
     assert all((out / "plots2" / p).stat().st_size > 5000 for p in pngs)
 
 
+def test_the_shuffle_scratch_is_removed_once_finalize_has_reconciled(finished_run):
+    """The scatter files hold every kept row again (as large as the corpus): a finished run keeps none."""
+    _, _, out = finished_run
+    scratch = out / "stages" / "finalize" / "scatter"
+    assert scratch.is_dir()  # the scatter stage ran here
+    assert sorted(p.name for p in scratch.glob("*.parquet")) == []
+    assert sorted((out / "data").glob("*.parquet"))  # and the shards it fed are there
+
+
 def test_rerunning_a_finished_run_does_nothing(finished_run):
     config, report, out = finished_run
     data_files = sorted((out / "data").glob("*.parquet"))

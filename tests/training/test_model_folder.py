@@ -90,6 +90,14 @@ def test_evaluation_takes_a_run_folder_or_a_checkpoint(trained, news, tmp_path):
         ],
     )
     assert cross.exit_code == 0, cross.output  # checkpoints used to lack the tokenizer: a 157-line traceback
+    # results.json hashes the weights and tokenizer actually loaded (they were empty for a run folder)
+    results = json.loads((tmp_path / "c" / "results.json").read_text())
+    final, early = results["models"]["final"], results["models"]["early"]
+    assert final["path"] == str(run.resolve()) and final["loaded"] == str((run / "model").resolve())
+    assert list(final["weights"]) == ["model.safetensors"] and list(early["weights"]) == ["model.safetensors"]
+    assert "loaded" not in early and final["weights"] != early["weights"]
+    ppl_results = json.loads((tmp_path / "p" / "results.json").read_text())
+    assert "tokenizer.json" in ppl_results["tokenizer"]["files"]
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = runner.invoke(

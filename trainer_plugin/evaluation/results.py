@@ -20,6 +20,7 @@ from typing import Any
 import polars as pl
 
 from geocorpus.finalize.manifest import fingerprint_file, package_versions
+from trainer_plugin.checkpoints import CheckpointError, resolve_model_dir
 
 RESULTS_FILE = "results.json"
 #: Files that hold a transformers model's weights (not a checkpoint's optimizer state) or its tokenizer.
@@ -31,18 +32,37 @@ def _files_fingerprint(folder: Path, names: Sequence[Path]) -> dict[str, Any]:
     return {str(p.relative_to(folder)): fingerprint_file(str(p)) for p in sorted(names)}
 
 
-def model_record(path: str | Path) -> dict[str, Any]:
-    """Path and per-file xxh64 of a model folder's weight files."""
+def _loaded_folder(path: str | Path, names: Sequence[str]) -> Path:
+    """The folder the files were loaded from: ``path`` itself, or for a training run folder the model
+    folder or checkpoint the commands load (``resolve_model_dir``), so a run folder's hashes are not empty."""
     folder = Path(path)
+    if not folder.is_dir() or any(next(folder.glob(n), None) for n in names):
+        return folder
+    try:
+        return resolve_model_dir(folder)
+    except CheckpointError:
+        return folder
+
+
+def model_record(path: str | Path) -> dict[str, Any]:
+    """Path (and the folder loaded, for a run folder) and per-file xxh64 of the model's weight files."""
+    given = Path(path)
+    folder = _loaded_folder(given, WEIGHT_PATTERNS)
     weights = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern)}) if folder.is_dir() else []
-    return {"path": str(folder.resolve()), "weights": _files_fingerprint(folder, weights)}
+    record: dict[str, Any] = {"path": str(given.resolve()), "weights": _files_fingerprint(folder, weights)}
+    if folder != given:
+        record["loaded"] = str(folder.resolve())
+    return record
 
 
 def tokenizer_record(path: str | Path, tokenizer: Any = None) -> dict[str, Any]:
-    """Path, class, vocabulary size and file hashes of the tokenizer used."""
-    folder = Path(path)
+    """Path (and the folder loaded, for a run folder), class, vocabulary size and file hashes of the tokenizer."""
+    given = Path(path)
+    folder = _loaded_folder(given, TOKENIZER_FILES)
     files = [folder / n for n in TOKENIZER_FILES if (folder / n).is_file()]
-    record: dict[str, Any] = {"path": str(folder.resolve()), "files": _files_fingerprint(folder, files)}
+    record: dict[str, Any] = {"path": str(given.resolve()), "files": _files_fingerprint(folder, files)}
+    if folder != given:
+        record["loaded"] = str(folder.resolve())
     if tokenizer is not None:
         record["class"] = type(tokenizer).__name__
         record["vocab_size"] = len(tokenizer)

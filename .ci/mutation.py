@@ -138,6 +138,7 @@ MODULES: dict[str, Target] = {
         "geocorpus/finalize/stage.py",
         ("tests/curation/test_manifest.py", "tests/curation/test_pipeline_e2e.py", "tests/reliability/test_faults.py"),
         (
+            "tests/curation/test_finalize_task_counts.py",
             "tests/curation/test_finalize_shuffle.py",
             "tests/curation/test_finalize_written.py",
             "tests/reliability/test_reconcile_failures.py",

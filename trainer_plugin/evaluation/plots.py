@@ -84,11 +84,12 @@ def perplexity_heatmap(table: pl.DataFrame, path: str | Path, note: str = "") ->
     conditions = table["condition"].unique(maintain_order=True).to_list()
     lookup = {(r["level"], r["region"], r["condition"]): r["ppl"] for r in table.iter_rows(named=True)}
     matrix = np.array([[lookup.get((lv, rg, c), np.nan) for c in conditions] for lv, rg in regions])
-    figure, ax = plt.subplots(figsize=(3.5 + 1.6 * len(conditions), 1.6 + 0.35 * len(regions)))
+    # at least 4 inches high: the axis title and a three-line title fit even with a few regions
+    figure, ax = plt.subplots(figsize=(3.5 + 1.6 * len(conditions), max(4.0, 1.6 + 0.35 * len(regions))))
     labels = [_region_label(lv, rg, small.get((lv, rg), False)) for lv, rg in regions]
     _heatmap(ax, matrix, labels, [c.replace("_", " ") for c in conditions], "perplexity (lower is better)")
     ax.set_xlabel("scoring condition")
-    ax.set_ylabel("region (all, then continents, then countries)")
+    ax.set_ylabel("region\n(all, then continents, then countries)")
     title = "Perplexity by region and condition" + (f"\n{note}" if note else "")
     if any(small.values()):
         title += "\n* fewer documents than --min-n: interval unreliable"

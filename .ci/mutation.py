@@ -27,6 +27,7 @@ Usage (from the repository root)::
     .venv/bin/python .ci/mutation.py urls tagging                # full run of two modules
     .venv/bin/python .ci/mutation.py --sample 60 --seed 0        # 60 random mutants per module
     .venv/bin/python .ci/mutation.py merge --before              # only the tests that predate issue 18
+    .venv/bin/python .ci/mutation.py merge --survivors-of DIR    # DIR's sample: survivors again, kills kept
     .venv/bin/python .ci/mutation.py urls --show 17              # print mutant 17 as a diff
 
 Results go to ``--out`` (default ``/tmp/geocorpus-mutation``): one JSON per module with every mutant,

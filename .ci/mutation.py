@@ -30,7 +30,7 @@ Usage (from the repository root)::
     .venv/bin/python .ci/mutation.py merge --survivors-of DIR    # DIR's sample: survivors again, kills kept
     .venv/bin/python .ci/mutation.py urls --show 17              # print mutant 17 as a diff
 
-Results go to ``--out`` (default ``/tmp/geocorpus-mutation``): one JSON per module with every mutant,
+Results go to ``--out`` (default ``geocorpus-mutation`` in the temporary folder): one JSON per module with every mutant,
 and a summary table on stdout. See docs/testing.md for the scores and the surviving mutants.
 """
 

@@ -212,3 +212,20 @@ def test_curation_run_decontaminates_and_reports_cross_split_near_duplicates(sha
     assert off["minhash_on"] is False and off["eval_docs_with_train_near_duplicate"] >= len(straddling)
     on, _ = reports[True]
     assert on["minhash_on"] is True and on["pairs"] == 0 and on["eval_docs"] > 0
+
+
+def test_words_are_datatroves_simplified_words(shared_data):
+    """``words`` skips datatrove's per-character diacritics pass: the words must stay exactly datatrove's, on
+    every real shared text (German, French, isiZulu ... among them) and on marks that stand alone."""
+    from datatrove.utils.text import simplify_text
+
+    from geocorpus.decontaminate import words
+
+    texts = [
+        json.loads(line)["text"] for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")
+    ]
+    texts += pl.read_parquet(shared_data / "qa/localnewsqa_gold_20260516.parquet")["question"].to_list()[:2000]
+    texts += ["Café Ångström naïve São Paulo", "a \u0301 b", "e\u0301\u0302x", "Ｆｕｌｌ width ２０２４", "İstanbul ǅ"]
+    assert sum(not t.isascii() for t in texts) > 50
+    for text in texts:
+        assert words(text) == simplify_text(text).split(), text[:80]

@@ -144,7 +144,9 @@ def test_mcq_switch_and_merge(setup):
     assert recipe["merge_method"] == "linear"
     assert [m["parameters"]["weight"] for m in recipe["models"]] == pytest.approx([0.7, 0.3])
     assert "init_from" in (merged / "README.md").read_text()
-    assert json.loads((merged / "results.json").read_text())["metrics"]["merged_weights"]["model.safetensors"]
+    merge_results = json.loads((merged / "results.json").read_text())
+    assert merge_results["metrics"]["merged_weights"]["model.safetensors"]
+    assert merge_results["settings"] == {"method": "linear", "alpha": 0.3}  # no TIES density on a linear merge
 
 
 def test_bad_input_exits_with_message(setup, tmp_path):

@@ -551,6 +551,17 @@ def _flagged(shown: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     return shown.with_columns(pl.when(table["small_n"]).then(pl.lit("small n")).otherwise(pl.lit("")).alias("flag"))
 
 
+def _merge_settings(spec: MergeSpec) -> dict:
+    """The merge's settings with only the keys its method uses (no TIES density on a linear merge)."""
+    used = {
+        "linear": ("alpha",),
+        "task_arithmetic": ("lam", "mu"),
+        "ties": ("lam", "mu", "density"),
+        "dare": ("lam", "mu", "density", "seed"),
+    }[spec.method]
+    return {"method": spec.method, **{key: getattr(spec, key) for key in used}}
+
+
 @eval_app.command("merge")
 def merge_command(
     global_model: Path = typer.Option(..., "--global", help="Global model folder."),
@@ -581,7 +592,7 @@ def merge_command(
         results = write_results(
             out,
             "merge",
-            {"method": spec.method, "alpha": alpha, "lam": lam, "mu": mu, "density": density, "seed": seed},
+            _merge_settings(spec),
             {"merged": str(saved), "merged_weights": model_record(saved)["weights"]},
             models,
             tokenizer_record(tokenizer or global_model),

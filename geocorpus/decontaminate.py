@@ -144,16 +144,32 @@ class NGramIndex:
     Keys are word tuples. ``starts`` maps each key's first two words to the key lengths that begin
     with them, so a document position is looked up once and only the few plausible windows are built
     (measured on the fundus articles: ~15x faster than trying every window length at every position).
+    Before that scan, one set intersection of the document's windows of the shortest key length with
+    every key's opening words (the anchors) rules out almost every document at C speed.
     """
 
     n_grams: int
     grams: dict[tuple[str, ...], str] = field(default_factory=dict)
     starts: dict[tuple[str, ...], set[int]] = field(default_factory=dict)
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> items, checkable_items
+    _anchors: set[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+    _anchor_length: int = field(default=0, repr=False, compare=False)
 
     def _put(self, key: tuple[str, ...], set_name: str) -> None:
         self.grams.setdefault(key, set_name)
         self.starts.setdefault(key[:2], set()).add(len(key))
+        self._anchors = None
+
+    def _could_match(self, tokens: list[str]) -> bool:
+        """False when no window of the document opens any key (the common case, decided in C)."""
+        if self._anchors is None:
+            self._anchor_length = min((len(key) for key in self.grams), default=2)
+            self._anchors = {key[: self._anchor_length] for key in self.grams}
+        length = self._anchor_length
+        if len(tokens) < length:
+            return False
+        windows = zip(*(tokens[i : len(tokens) - length + 1 + i] for i in range(length)))
+        return not self._anchors.isdisjoint(windows)
 
     def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
         """Index one text's n-grams (or the text whole when short); False when nothing was indexed."""
@@ -176,6 +192,8 @@ class NGramIndex:
     def find(self, text: str) -> tuple[str, str] | None:
         """(set name, matched words) of the first indexed key found in ``text``, or None."""
         tokens = words(text)
+        if not self._could_match(tokens):
+            return None
         grams, starts = self.grams, self.starts
         for position in range(len(tokens) - 1):
             lengths = starts.get((tokens[position], tokens[position + 1]))

@@ -229,3 +229,30 @@ def test_words_are_datatroves_simplified_words(shared_data):
     assert sum(not t.isascii() for t in texts) > 50
     for text in texts:
         assert words(text) == simplify_text(text).split(), text[:80]
+
+
+@pytest.mark.parametrize("min_words", [8, 3])
+def test_anchor_prefilter_finds_what_a_full_scan_finds(shared_data, english_articles, min_words):
+    """``find`` first rules documents out by their windows of the shortest key length: it must find a match
+    exactly when trying every key length at every position does (real articles, planted quotes, and
+    every indexed item's own text)."""
+    from geocorpus.decontaminate import words
+
+    index = build_index(_sets(shared_data, min_words=min_words))
+    lengths = sorted({len(key) for key in index.grams})
+
+    def full_scan(text: str) -> bool:
+        tokens = words(text)
+        return any(
+            tuple(tokens[p : p + n]) in index.grams
+            for p in range(len(tokens))
+            for n in lengths
+            if p + n <= len(tokens)
+        )
+
+    items = pl.read_parquet(shared_data / "qa/localnewsqa_gold_20260516.parquet")["question"].to_list()[:300]
+    texts = [a["text"] for a in english_articles] + [_planted(a["text"]) for a in english_articles[:20]]
+    texts += [f"Some words first. {q} And after." for q in items]
+    found = [index.find(t) is not None for t in texts]
+    assert found == [full_scan(t) for t in texts]
+    assert 0 < sum(found) < len(texts)

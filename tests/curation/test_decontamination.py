@@ -225,7 +225,16 @@ def test_words_are_datatroves_simplified_words(shared_data):
         json.loads(line)["text"] for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")
     ]
     texts += pl.read_parquet(shared_data / "qa/localnewsqa_gold_20260516.parquet")["question"].to_list()[:2000]
-    texts += ["Café Ångström naïve São Paulo", "a \u0301 b", "e\u0301\u0302x", "Ｆｕｌｌ width ２０２４", "İstanbul ǅ"]
+    texts += [
+        "Café Ångström naïve São Paulo",
+        "a \u0301 b",
+        "e\u0301\u0302x",
+        "Ｆｕｌｌ width ２０２４",
+        "İstanbul ǅ",
+        "\u212aelvin 3.5% of $1,200.75 in 2024",
+        "٣٫٥ and ۱۲ à 1.2.3",
+        "tab\tnew\nline\x0bvt\x1cfs",
+    ]
     assert sum(not t.isascii() for t in texts) > 50
     for text in texts:
         assert words(text) == simplify_text(text).split(), text[:80]

@@ -11,6 +11,7 @@ from support.tagged_corpus import write_fundus_eval_file
 from support.tiny_models import build_tiny_llama
 from typer.testing import CliRunner
 
+from trainer_plugin.evaluation import plots
 from trainer_plugin.evaluation.cli import eval_app
 
 runner = CliRunner()
@@ -83,8 +84,11 @@ def test_ppl_cross_and_merge_sweep(setup):
     assert at_zero["ppl"][0] == pytest.approx(overall["ppl"][0], rel=1e-5)  # alpha 0 is the global model
 
 
-def test_mcq_switch_and_merge(setup):
+def test_mcq_switch_and_merge(setup, monkeypatch):
     out = setup["root"] / "qa_out"
+    titles = []
+    switch_bars = plots.switch_bars
+    monkeypatch.setattr(plots, "switch_bars", lambda *a, **k: titles.append(k["title_note"]) or switch_bars(*a, **k))
     _ok(
         [
             "mcq",
@@ -132,6 +136,7 @@ def test_mcq_switch_and_merge(setup):
         ]
     )
     assert _is_png(out / "switch.png")
+    assert titles == ["protocol paper, metadata full, options shuffled with seeds 41, 42 (averaged per question)"]
     pairs = pl.read_csv(out / "switch_pairs.csv")
     assert pairs["pair"][0] == "all" and pairs["n"][0] == 6 and pairs["n_seeds"][0] == 2
     assert {"margin_switch", "margin_switch_low", "exact_pair", "exact_pair_high"} <= set(pairs.columns)

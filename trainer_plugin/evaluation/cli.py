@@ -505,7 +505,7 @@ def switch_command(
         per_question.write_parquet(_mkdir(out) / "switch_questions.parquet")
         table = switch_table(per_question, n_boot, seed, min_n=min_n)
         write_table(table, out, "switch_pairs")
-        plots.switch_bars(table, out / "switch.png", title_note=_protocol_note(chosen))
+        plots.switch_bars(table, out / "switch.png", title_note=_protocol_note(chosen, seed_list))
         settings = {**chosen.describe(), "shuffle_seed": None, "seeds": seed_list, "rule": rule}
         results = write_results(
             out,
@@ -541,8 +541,13 @@ def _seeds(text: str) -> list[int | None]:
         raise EvaluationError(f"--seeds {text!r}: expected comma-separated integers or 'none'") from None
 
 
-def _protocol_note(protocol: Protocol) -> str:
-    shuffle = "file order" if protocol.shuffle_seed is None else f"shuffled (seed {protocol.shuffle_seed})"
+def _protocol_note(protocol: Protocol, seeds: list[int | None] | None = None) -> str:
+    """Plot subtitle; ``seeds``: the switch's option orders (None = file order), which replace the protocol's."""
+    if seeds:
+        orders = ", ".join("file order" if seed is None else str(seed) for seed in seeds)
+        shuffle = f"shuffled with seeds {orders} (averaged per question)"
+    else:
+        shuffle = "file order" if protocol.shuffle_seed is None else f"shuffled (seed {protocol.shuffle_seed})"
     return f"protocol {protocol.name}, metadata {protocol.metadata.level}, options {shuffle}"
 
 

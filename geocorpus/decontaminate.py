@@ -23,6 +23,7 @@ a document. The report says how many items of each set could be checked at all.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import regex
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -91,6 +93,8 @@ _ASCII_PUNCTUATION = bytes.maketrans(
 )
 #: ``NUMBERS_PATTERN`` on ASCII text: ``\p{Nd}`` is 0-9 and the only ASCII separators are . and ,
 _ASCII_NUMBERS = re.compile(r"[0-9]+([.,][0-9]+)?")
+#: the same table as one character class (``str.translate`` with a dict is slow on non-ASCII text)
+_PUNCTUATION = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(PUNCTUATION_TRANS)) + "]")
 
 
 def words(text: str) -> list[str]:
@@ -107,7 +111,7 @@ def words(text: str) -> list[str]:
     if text.isascii():
         text = _ASCII_NUMBERS.sub("0", text)
         return text.encode("ascii").translate(_ASCII_PUNCTUATION).decode("ascii").split()
-    text = NUMBERS_PATTERN.sub("0", text).translate(PUNCTUATION_TRANS)
+    text = _PUNCTUATION.sub(" ", NUMBERS_PATTERN.sub("0", text))
     return _COMBINING_MARKS.sub("", unicodedata.normalize("NFD", text)).split()
 
 
@@ -146,6 +150,19 @@ def item_pieces(spec: EvalSetConfig) -> list[list[str]]:
     return items
 
 
+_HASH_BASE = np.uint64(1099511628211)  # FNV's 64-bit prime: any odd multiplier spreads the words
+
+
+def _window_hashes(tokens: list[str], length: int) -> Any:
+    """One uint64 per window of ``length`` consecutive tokens (wrapping polynomial of the words' hashes)."""
+    words_hashed = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
+    count = len(tokens) - length + 1
+    combined = words_hashed[:count].copy()
+    for offset in range(1, length):
+        combined = combined * _HASH_BASE + words_hashed[offset : offset + count]
+    return combined
+
+
 @dataclass
 class NGramIndex:
     """Word n-grams of evaluation items (and short items whole) -> the set they came from.
@@ -161,8 +178,9 @@ class NGramIndex:
     grams: dict[tuple[str, ...], str] = field(default_factory=dict)
     starts: dict[tuple[str, ...], set[int]] = field(default_factory=dict)
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> items, checkable_items
-    _anchors: set[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
+    _anchors: Any = field(default=None, repr=False, compare=False)  # sorted uint64 hashes of opening words
     _anchor_length: int = field(default=0, repr=False, compare=False)
+    _anchor_pid: int = field(default=0, repr=False, compare=False)
 
     def _put(self, key: tuple[str, ...], set_name: str) -> None:
         self.grams.setdefault(key, set_name)
@@ -170,15 +188,23 @@ class NGramIndex:
         self._anchors = None
 
     def _could_match(self, tokens: list[str]) -> bool:
-        """False when no window of the document opens any key (the common case, decided in C)."""
-        if self._anchors is None:
+        """False when no window of the document opens any key: the common case, decided with numpy.
+
+        Windows of the shortest key length are hashed (Python's string hashes, combined polynomially in
+        uint64) and looked up among the keys' opening words hashed the same way. A collision only sends a
+        document on to the exact scan. String hashes differ between processes, so the anchors are made
+        in the process that uses them.
+        """
+        if self._anchors is None or self._anchor_pid != os.getpid():
             self._anchor_length = min((len(key) for key in self.grams), default=2)
-            self._anchors = {key[: self._anchor_length] for key in self.grams}
-        length = self._anchor_length
-        if len(tokens) < length:
+            opening = [key[: self._anchor_length] for key in self.grams]
+            self._anchors = np.unique(np.array([int(_window_hashes(list(k), len(k))[0]) for k in opening], np.uint64))
+            self._anchor_pid = os.getpid()
+        if len(tokens) < self._anchor_length or not len(self._anchors):
             return False
-        windows = zip(*(tokens[i : len(tokens) - length + 1 + i] for i in range(length)))
-        return not self._anchors.isdisjoint(windows)
+        hashes = _window_hashes(tokens, self._anchor_length)
+        found = np.searchsorted(self._anchors, hashes)
+        return bool((self._anchors[np.minimum(found, len(self._anchors) - 1)] == hashes).any())
 
     def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
         """Index one text's n-grams (or the text whole when short); False when nothing was indexed."""

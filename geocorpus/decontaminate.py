@@ -28,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +198,14 @@ class NGramIndex:
         """
         if self._anchors is None or self._anchor_pid != os.getpid():
             self._anchor_length = min((len(key) for key in self.grams), default=2)
-            opening = [key[: self._anchor_length] for key in self.grams]
-            self._anchors = np.unique(np.array([int(_window_hashes(list(k), len(k))[0]) for k in opening], np.uint64))
+            length = self._anchor_length
+            opening = chain.from_iterable(key[:length] for key in self.grams)
+            hashed = np.fromiter(map(hash, opening), dtype=np.int64, count=len(self.grams) * length)
+            table = hashed.view(np.uint64).reshape(len(self.grams), length)
+            combined = table[:, 0].copy()
+            for offset in range(1, length):  # the same polynomial as _window_hashes, one column at a time
+                combined = combined * _HASH_BASE + table[:, offset]
+            self._anchors = np.unique(combined)
             self._anchor_pid = os.getpid()
         if len(tokens) < self._anchor_length or not len(self._anchors):
             return False

@@ -33,7 +33,7 @@ CORPUS_FIELDS: list[pa.Field] = [
     pa.field("page_signals", pa.string()),  # JSON of the page's locale signals (WARC input), see page_evidence
     pa.field("date", pa.string()),
     pa.field("language", pa.string()),
-    pa.field("n_tokens", pa.int64()),  # whitespace tokens; what token-based balancing counts
+    pa.field("n_tokens", pa.int64()),  # whitespace words, or balance.tokenizer's tokens; what unit: tokens counts
     pa.field("text_hash", pa.string()),  # xxh64 of the text (stripped), for exact dedup
     pa.field("syndicated", pa.bool_()),  # MinHash found the story under other countries too (null: MinHash off)
     pa.field("syndicated_countries", pa.string()),  # those other countries, "IN,US" (the kept copy is `country`)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 from datatrove.data import Document, DocumentsPipeline
@@ -214,7 +214,7 @@ class RequireCountry(PerTaskStatsFilter):
 
 
 class TextStats(PipelineStep):
-    """Whitespace token count (for balancing by tokens) and a hash of the text (for exact dedup).
+    """Whitespace word count (``min_words``; balancing by tokens unless ``CountTokens`` recounts) and a text hash.
 
     Exact duplicates are identical texts (leading/trailing whitespace aside); texts that differ in
     spacing or a few words are near duplicates, MinHash's job. Hashing the raw text instead of a
@@ -236,6 +236,50 @@ class TextStats(PipelineStep):
                 yield doc
         finally:
             self.stat_update("n_tokens", value=total, unit="task")
+
+
+class CountTokens(PipelineStep):
+    """``n_tokens`` in the tokens of the model to be trained (``balance.tokenizer``), not whitespace words.
+
+    Runs after the filters (``min_words`` still counts words) so only kept documents are tokenized;
+    documents go through the Rust tokenizer in batches. Special tokens are not counted: what balancing
+    compares is text, and every document gets the same BOS/EOS in training."""
+
+    name = "🔢 Count tokens"
+    type = "🔢 - STATS"
+
+    def __init__(self, tokenizer: str, batch_size: int = 256) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+
+    def _counts(self, encoder: Any, batch: list[Document]) -> Iterator[Document]:
+        encoded = encoder.encode_batch([doc.text for doc in batch], add_special_tokens=False)
+        for doc, tokens in zip(batch, encoded, strict=True):
+            doc.metadata["n_tokens"] = len(tokens.ids)
+            yield doc
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from tokenizers import Tokenizer
+
+        from geocorpus.finalize.balance import tokenizer_file
+
+        encoder = Tokenizer.from_file(str(tokenizer_file(self.tokenizer)))
+        batch: list[Document] = []
+        total = 0
+        try:
+            for doc in data:
+                batch.append(doc)
+                if len(batch) == self.batch_size:
+                    for done in self._counts(encoder, batch):
+                        total += done.metadata["n_tokens"]
+                        yield done
+                    batch = []
+            for done in self._counts(encoder, batch):
+                total += done.metadata["n_tokens"]
+                yield done
+        finally:
+            self.stat_update("n_target_tokens", value=total, unit="task")
 
 
 class MinLengthFilter(PerTaskStatsFilter):

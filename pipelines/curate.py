@@ -30,6 +30,7 @@ from geocorpus.finalize import FinalizeCorpus, ScatterRows, SelectRows, WriteSha
 from geocorpus.readers import ExcludeReadErrors, ReadInputs, build_reader_steps
 from geocorpus.steps import (
     CountInput,
+    CountTokens,
     LanguageIDFilter,
     MinLengthFilter,
     RequireCountry,
@@ -107,6 +108,8 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
     steps += decontamination_steps(config.decontamination, str(excl))
+    if config.balance.tokenizer is not None:
+        steps.append(CountTokens(config.balance.tokenizer))
     steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet", max_file_size=TAGGED_SHARD_BYTES))
     return steps
 

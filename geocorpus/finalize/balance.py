@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -51,6 +52,9 @@ class BalanceConfig:
     eval_fraction: float = 0.0
     eval_max_per_region: int | None = None
     seed: int = 0
+    #: a local tokenizer (``tokenizer.json`` or a folder holding one): ``n_tokens`` then counts its tokens, so
+    #: ``unit: tokens`` balances in the tokens the model will train on (default: whitespace words)
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         """Value checks; types are checked by the config validator (:mod:`geocorpus.typed_config`)."""
@@ -69,6 +73,8 @@ class BalanceConfig:
         if self.eval_max_per_region is not None:
             _check_int("eval_max_per_region", self.eval_max_per_region, minimum=0)
         _check_int("seed", self.seed, minimum=0)
+        if self.tokenizer is not None:
+            tokenizer_file(self.tokenizer)  # raises naming the key
         if self.method == "paper_interleave" and self.unit != "documents":
             raise ValueError("balance.unit: paper_interleave alternates documents, so unit must be 'documents'")
 
@@ -76,6 +82,19 @@ class BalanceConfig:
     def from_dict(cls, data: dict) -> BalanceConfig:
         """Build from a config mapping; unknown keys or wrong types raise ConfigError naming the key."""
         return from_mapping(cls, data, "balance")
+
+
+def tokenizer_file(path: str) -> Path:
+    """The ``tokenizer.json`` that ``balance.tokenizer`` names (the file, or a folder holding it)."""
+    found = Path(path).expanduser()
+    if found.is_dir():
+        found = found / "tokenizer.json"
+    if not found.is_file():
+        raise ValueError(
+            f"balance.tokenizer: {path} is neither a tokenizer.json file nor a folder holding one "
+            "(a local Hugging Face tokenizer folder; nothing is downloaded)"
+        )
+    return found
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:

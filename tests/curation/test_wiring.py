@@ -33,11 +33,20 @@ from geocorpus.page_evidence import PageEvidence
 from geocorpus.readers.records import RecordCsvReader
 from geocorpus.readers.spec import EXTRACTORS
 from geocorpus.regions import cctld_country
-from geocorpus.steps import CountInput, LanguageIDFilter, MinLengthFilter, RequireCountry, TagRegion, VerifyURL
+from geocorpus.steps import (
+    CountInput,
+    CountTokens,
+    LanguageIDFilter,
+    MinLengthFilter,
+    RequireCountry,
+    TagRegion,
+    VerifyURL,
+)
 from geocorpus.urls import URLVerifier
 from geocorpus.writers import CorpusWriter, ExclusionWriter
 from pipelines import curate
 from pipelines.curate import Stage, build_stages, make_executors, run_curation, tag_stage_steps
+from trainer_plugin.tokenizer import train_bpe_tokenizer
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,6 +138,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         for c in ("KE", "NG")
     ]
     train_classifier(docs, root / "model.bin", epoch=1)
+    train_bpe_tokenizer(["A report on the news of the day."] * 20, root / "tokenizer", vocab_size=300)
     return {"root": root, "jsonl": root / "folder" / "a.jsonl", **{k: root / v for k, v in _FILES.items()}}
 
 
@@ -142,6 +152,7 @@ _FILES = {
     "evalset2": "eval2.jsonl",
     "page": "page.json",
     "classifier": "model.bin",
+    "tokenizer": "tokenizer",
 }
 
 
@@ -384,6 +395,10 @@ TABLE: dict[str, Entry] = {
     "balance.eval_fraction": Entry(0.2, _finalize("balance.eval_fraction")),
     "balance.eval_max_per_region": Entry(5, _finalize("balance.eval_max_per_region")),
     "balance.seed": Entry(3, _finalize("balance.seed")),
+    "balance.tokenizer": Entry(
+        "@tokenizer",
+        lambda b, v: _check_equal((b.one(CountTokens).tokenizer, b.finalize_configs()[0].balance.tokenizer), (v, v)),
+    ),
     "executor.type": Entry(
         "slurm",
         lambda b, v: _check_equal({type(e) for e in b.executors()}, {SlurmPipelineExecutor}),

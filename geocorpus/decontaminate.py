@@ -26,7 +26,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -154,14 +154,22 @@ def item_pieces(spec: EvalSetConfig) -> list[list[str]]:
 _HASH_BASE = np.uint64(1099511628211)  # FNV's 64-bit prime: any odd multiplier spreads the words
 
 
-def _window_hashes(tokens: list[str], length: int) -> Any:
-    """One uint64 per window of ``length`` consecutive tokens (wrapping polynomial of the words' hashes)."""
-    words_hashed = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
-    count = len(tokens) - length + 1
-    combined = words_hashed[:count].copy()
-    for offset in range(1, length):
-        combined = combined * _HASH_BASE + words_hashed[offset : offset + count]
+def _hashed(words: Iterable[str], count: int) -> Any:
+    """Python's string hashes of ``count`` words as uint64."""
+    return np.fromiter(map(hash, words), dtype=np.int64, count=count).view(np.uint64)
+
+
+def _combine(columns: Any) -> Any:
+    """One uint64 per row of a (rows, length) array of word hashes: a wrapping polynomial of its words."""
+    combined = columns[:, 0].copy()
+    for offset in range(1, columns.shape[1]):
+        combined = combined * _HASH_BASE + columns[:, offset]
     return combined
+
+
+def _window_hashes(tokens: list[str], length: int) -> Any:
+    """One uint64 per window of ``length`` consecutive tokens."""
+    return _combine(np.lib.stride_tricks.sliding_window_view(_hashed(tokens, len(tokens)), length))
 
 
 @dataclass
@@ -171,8 +179,8 @@ class NGramIndex:
     Keys are word tuples. ``starts`` maps each key's first two words to the key lengths that begin
     with them, so a document position is looked up once and only the few plausible windows are built
     (measured on the fundus articles: ~15x faster than trying every window length at every position).
-    Before that scan, one set intersection of the document's windows of the shortest key length with
-    every key's opening words (the anchors) rules out almost every document at C speed.
+    Before that scan, the hashes of the document's windows of the shortest key length are looked up
+    among the hashes of every key's opening words (the anchors), which rules out almost every document.
     """
 
     n_grams: int
@@ -200,12 +208,7 @@ class NGramIndex:
             self._anchor_length = min((len(key) for key in self.grams), default=2)
             length = self._anchor_length
             opening = chain.from_iterable(key[:length] for key in self.grams)
-            hashed = np.fromiter(map(hash, opening), dtype=np.int64, count=len(self.grams) * length)
-            table = hashed.view(np.uint64).reshape(len(self.grams), length)
-            combined = table[:, 0].copy()
-            for offset in range(1, length):  # the same polynomial as _window_hashes, one column at a time
-                combined = combined * _HASH_BASE + table[:, offset]
-            self._anchors = np.unique(combined)
+            self._anchors = np.unique(_combine(_hashed(opening, len(self.grams) * length).reshape(-1, length)))
             self._anchor_pid = os.getpid()
         if len(tokens) < self._anchor_length or not len(self._anchors):
             return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import xxhash
 from datatrove.data import Document, DocumentsPipeline
@@ -253,11 +253,15 @@ class CountTokens(PipelineStep):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
 
-    def _counts(self, encoder: Any, batch: list[Document]) -> Iterator[Document]:
-        encoded = encoder.encode_batch([doc.text for doc in batch], add_special_tokens=False)
-        for doc, tokens in zip(batch, encoded, strict=True):
-            doc.metadata["n_tokens"] = len(tokens.ids)
-            yield doc
+    def _batches(self, data: DocumentsPipeline) -> Iterator[list[Document]]:
+        batch: list[Document] = []
+        for doc in data:
+            batch.append(doc)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from tokenizers import Tokenizer
@@ -265,19 +269,14 @@ class CountTokens(PipelineStep):
         from geocorpus.finalize.balance import tokenizer_file
 
         encoder = Tokenizer.from_file(str(tokenizer_file(self.tokenizer)))
-        batch: list[Document] = []
         total = 0
         try:
-            for doc in data:
-                batch.append(doc)
-                if len(batch) == self.batch_size:
-                    for done in self._counts(encoder, batch):
-                        total += done.metadata["n_tokens"]
-                        yield done
-                    batch = []
-            for done in self._counts(encoder, batch):
-                total += done.metadata["n_tokens"]
-                yield done
+            for batch in self._batches(data):
+                encoded = encoder.encode_batch([doc.text for doc in batch], add_special_tokens=False)
+                for doc, tokens in zip(batch, encoded, strict=True):
+                    doc.metadata["n_tokens"] = n = len(tokens.ids)
+                    total += n
+                    yield doc
         finally:
             self.stat_update("n_target_tokens", value=total, unit="task")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from support.tiny_models import build_tiny_llama
+from support.tiny_models import build_merge_models, model_weights
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from trainer_plugin.evaluation.errors import EvaluationError
@@ -15,31 +15,26 @@ from trainer_plugin.evaluation.merge import MergeSpec, merge_checkpoints
 @pytest.fixture(scope="module")
 def three_models(tiny_tokenizer_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("merge")
-    return {
-        name: build_tiny_llama(tiny_tokenizer_dir, root / name, seed=seed)
-        for name, seed in (("global", 1), ("regional", 2), ("base", 3))
-    }
-
-
-def _state(path):
-    return AutoModelForCausalLM.from_pretrained(path, local_files_only=True).state_dict()
+    return build_merge_models(tiny_tokenizer_dir, root, seeds=(1, 2, 3))
 
 
 def test_linear_merge_endpoints_and_mean(three_models, tmp_path):
-    g, r = _state(three_models["global"]), _state(three_models["regional"])
+    g, r = model_weights(three_models["global"]), model_weights(three_models["regional"])
     assert any(not torch.equal(g[k], r[k]) for k in g)
     for alpha, expected in ((0.0, g), (1.0, r)):
         out = merge_checkpoints(tmp_path / f"a{alpha}", three_models["global"], three_models["regional"], alpha=alpha)
-        merged = _state(out)
+        merged = model_weights(out)
         assert all(torch.equal(merged[k], expected[k]) for k in expected)
-    half = _state(merge_checkpoints(tmp_path / "half", three_models["global"], three_models["regional"], alpha=0.5))
+    half = model_weights(
+        merge_checkpoints(tmp_path / "half", three_models["global"], three_models["regional"], alpha=0.5)
+    )
     assert all(torch.equal(half[k], (g[k] + r[k]) / 2) for k in g)
     assert AutoTokenizer.from_pretrained(tmp_path / "half", local_files_only=True).pad_token == "<|pad|>"
 
 
 def test_task_arithmetic(three_models, tmp_path):
-    g, r, b = (_state(three_models[n]) for n in ("global", "regional", "base"))
-    only_regional = _state(
+    g, r, b = (model_weights(three_models[n]) for n in ("global", "regional", "base"))
+    only_regional = model_weights(
         merge_checkpoints(
             tmp_path / "r",
             three_models["global"],
@@ -50,7 +45,7 @@ def test_task_arithmetic(three_models, tmp_path):
         )
     )
     assert all(torch.equal(only_regional[k], r[k]) for k in r)
-    mixed = _state(
+    mixed = model_weights(
         merge_checkpoints(
             tmp_path / "m",
             three_models["global"],
@@ -95,8 +90,8 @@ def test_tied_and_untied_embeddings_are_refused(three_models, tmp_path):
 
 
 def test_ties_and_dare_follow_their_definitions(three_models, tmp_path):
-    g, r, b = (_state(three_models[n]) for n in ("global", "regional", "base"))
-    ties = _state(
+    g, r, b = (model_weights(three_models[n]) for n in ("global", "regional", "base"))
+    ties = model_weights(
         merge_checkpoints(
             tmp_path / "ties",
             three_models["global"],
@@ -117,7 +112,7 @@ def test_ties_and_dare_follow_their_definitions(three_models, tmp_path):
     expected = b[key] + torch.where(total > 0, (weighted[0] * agree[0] + weighted[1] * agree[1]) / total, 0.0)
     torch.testing.assert_close(ties[key], expected)
     assert (ties[key] == b[key]).float().mean() > 0.3  # trimmed entries fall back to the base
-    dense = _state(
+    dense = model_weights(
         merge_checkpoints(
             tmp_path / "dare",
             three_models["global"],

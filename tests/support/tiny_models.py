@@ -52,3 +52,14 @@ def train_on_texts(model_dir: Path, texts: list[str], steps: int = 40, lr: float
         optimizer.step()
     model.save_pretrained(model_dir)
     return model_dir
+
+
+def model_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """A saved model's state dict (local files only)."""
+    return LlamaForCausalLM.from_pretrained(folder, local_files_only=True).state_dict()
+
+
+def build_merge_models(tokenizer_dir: Path, root: Path, seeds: tuple[int, int, int]) -> dict[str, Path]:
+    """Global, regional and base tiny Llamas of one shape (one seed each): the three sides of a merge."""
+    names = ("global", "regional", "base")
+    return {name: build_tiny_llama(tokenizer_dir, root / name, seed=seed) for name, seed in zip(names, seeds)}

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from support.tagged_corpus import fundus_rows, synthetic_rows, write_tagged_corpus
-from transformers import LlamaForCausalLM
+from support.tiny_models import model_weights
 
 from trainer_plugin.checkpoints import CheckpointError, resolve_model_dir
 from trainer_plugin.config import ConfigError, load_config
@@ -47,10 +47,6 @@ def config(data, tokenizer_dir, output_dir, **training) -> dict:
     }
 
 
-def weights(folder: Path) -> dict[str, torch.Tensor]:
-    return LlamaForCausalLM.from_pretrained(folder, local_files_only=True).state_dict()
-
-
 def same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -59,7 +55,7 @@ def test_init_from_takes_weights_only_and_the_initial_state_is_saved(news, tiny_
     first = train(config(news, tiny_tokenizer_dir, tmp_path / "global"))
     source = resolve_model_dir(tmp_path / "global")  # a run folder means its final model/ folder
     assert source == tmp_path / "global" / "model" and first["global_step"] == 6
-    assert same_weights(weights(source), weights(tmp_path / "global" / "checkpoint-6"))
+    assert same_weights(model_weights(source), model_weights(tmp_path / "global" / "checkpoint-6"))
     second_config = config(news, tiny_tokenizer_dir, tmp_path / "regional", save_initial_state=True)
     del second_config["model"]
     second_config["init_from"] = str(tmp_path / "global")
@@ -69,9 +65,9 @@ def test_init_from_takes_weights_only_and_the_initial_state_is_saved(news, tiny_
     assert second["global_step"] == 6  # a fresh schedule: steps 1..6, not 7..12
     state = json.loads((tmp_path / "regional" / "checkpoint-6" / "trainer_state.json").read_text())
     assert [e["step"] for e in state["log_history"] if "loss" in e] == [1, 2, 3, 4, 5, 6]
-    initial = weights(tmp_path / "regional" / "initial")
-    assert same_weights(initial, weights(source))  # step 0 of the regional run is the global model
-    assert not same_weights(initial, weights(tmp_path / "regional" / "checkpoint-6"))
+    initial = model_weights(tmp_path / "regional" / "initial")
+    assert same_weights(initial, model_weights(source))  # step 0 of the regional run is the global model
+    assert not same_weights(initial, model_weights(tmp_path / "regional" / "checkpoint-6"))
     assert (
         load_tokenizer(tmp_path / "regional" / "initial").get_vocab() == load_tokenizer(tiny_tokenizer_dir).get_vocab()
     )
@@ -81,7 +77,7 @@ def test_initial_state_of_a_fresh_run_is_its_seeded_initialisation(news, tiny_to
     cfg = config(news, tiny_tokenizer_dir, tmp_path / "run", max_steps=2, save_steps=2, save_initial_state=True)
     train(cfg)
     fresh = build_model(load_config(cfg), load_tokenizer(tiny_tokenizer_dir)).state_dict()
-    assert same_weights(weights(tmp_path / "run" / "initial"), fresh)
+    assert same_weights(model_weights(tmp_path / "run" / "initial"), fresh)
 
 
 def test_init_optimizer_continues_schedule_and_step_with_a_fresh_stream(
@@ -174,7 +170,9 @@ def test_bundled_multi_stage_configs_run_on_cpu(news, tiny_tokenizer_dir, tmp_pa
     glob = run("tiny_cpu.yaml", short)
     regional = run("tiny_regional_from_global.yaml", {"max_steps": 6, "save_steps": 6})
     assert glob["global_step"] == 12 and regional["global_step"] == 6
-    assert same_weights(weights(tmp_path / "runs/tiny_regional_america/initial"), weights(Path(regional["init_from"])))
+    assert same_weights(
+        model_weights(tmp_path / "runs/tiny_regional_america/initial"), model_weights(Path(regional["init_from"]))
+    )
     stage1 = run("tiny_meco_stage1.yaml")
     assert stage1["global_step"] == 90 and stage1["condition"] == "meco"
     cooldown = run("tiny_meco_cooldown.yaml")

@@ -7,8 +7,7 @@ import json
 import polars as pl
 import pytest
 import yaml
-from support.tagged_corpus import write_fundus_eval_file
-from support.tiny_models import build_tiny_llama
+from support.tiny_models import build_eval_cli_setup
 from typer.testing import CliRunner
 
 from trainer_plugin.evaluation import plots
@@ -30,13 +29,7 @@ def _is_png(path):
 @pytest.fixture(scope="module")
 def setup(shared_data, tiny_tokenizer_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    return {
-        "global": build_tiny_llama(tiny_tokenizer_dir, root / "global", seed=1),
-        "regional": build_tiny_llama(tiny_tokenizer_dir, root / "regional", seed=2),
-        "corpus": write_fundus_eval_file(shared_data, root / "corpus" / "part.parquet", per_country=2, max_chars=200),
-        "qa": shared_data / "qa",
-        "root": root,
-    }
+    return build_eval_cli_setup(shared_data, tiny_tokenizer_dir, root, per_country=2, max_chars=200)
 
 
 def test_ppl_cross_and_merge_sweep(setup):

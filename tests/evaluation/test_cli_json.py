@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.tagged_corpus import write_fundus_eval_file
-from support.tiny_models import build_tiny_llama
+from support.tiny_models import build_eval_cli_setup
 from typer.testing import CliRunner
 
 from trainer_plugin.evaluation.cli import eval_app
@@ -19,13 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def setup(shared_data, tiny_tokenizer_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_json")
-    return {
-        "global": build_tiny_llama(tiny_tokenizer_dir, root / "global", seed=1),
-        "regional": build_tiny_llama(tiny_tokenizer_dir, root / "regional", seed=2),
-        "corpus": write_fundus_eval_file(shared_data, root / "corpus" / "part.parquet", per_country=1, max_chars=120),
-        "qa": shared_data / "qa",
-        "root": root,
-    }
+    return build_eval_cli_setup(shared_data, tiny_tokenizer_dir, root, per_country=1, max_chars=120)
 
 
 def _commands(setup):

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from support.tagged_corpus import write_fundus_eval_file
+
 
 def build_tiny_llama(tokenizer_dir: Path, out_dir: Path, seed: int = 0, max_positions: int = 128) -> Path:
     """A randomly initialised 2-layer Llama saved with its tokenizer; same seed, same weights."""
@@ -63,3 +65,17 @@ def build_merge_models(tokenizer_dir: Path, root: Path, seeds: tuple[int, int, i
     """Global, regional and base tiny Llamas of one shape (one seed each): the three sides of a merge."""
     names = ("global", "regional", "base")
     return {name: build_tiny_llama(tokenizer_dir, root / name, seed=seed) for name, seed in zip(names, seeds)}
+
+
+def build_eval_cli_setup(shared: Path, tokenizer_dir: Path, root: Path, per_country: int, max_chars: int) -> dict:
+    """What the eval CLI tests run on: two tiny Llamas, a small fundus eval corpus, the shared QA folder."""
+    corpus = write_fundus_eval_file(
+        shared, root / "corpus" / "part.parquet", per_country=per_country, max_chars=max_chars
+    )
+    return {
+        "global": build_tiny_llama(tokenizer_dir, root / "global", seed=1),
+        "regional": build_tiny_llama(tokenizer_dir, root / "regional", seed=2),
+        "corpus": corpus,
+        "qa": shared / "qa",
+        "root": root,
+    }

@@ -8,6 +8,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support.tagged_corpus import tagged_row
 
 from geocorpus.finalize.exact_dedup import exact_dedup
 from geocorpus.minhash import MinhashConfig, minhash_pipelines
@@ -152,20 +153,11 @@ def _article(rng: random.Random, n_words: int = 120) -> str:
 
 
 def _corpus_row(doc_id: str, text: str, country: str, row: int) -> dict:
-    row_dict = dict.fromkeys(CORPUS_SCHEMA.names)
-    row_dict.update(
-        id=doc_id,
-        text=text,
-        title=f"title {doc_id}",
-        url=f"https://news.example/{doc_id}",
-        url_normalized=f"https://news.example/{doc_id}",
-        country=country,
-        continent="Asia" if country == "IN" else "Europe",
-        n_tokens=len(text.split()),
-        source_file="input.jsonl",
-        source_row=row,
+    url = f"https://news.example/{doc_id}"
+    row_dict = tagged_row(
+        doc_id, text, url, country, title=f"title {doc_id}", source_file="input.jsonl", source_row=row
     )
-    return row_dict
+    return {**dict.fromkeys(CORPUS_SCHEMA.names), **row_dict}  # every column, as the minhash output has them
 
 
 def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):

@@ -15,6 +15,7 @@ from geocorpus.minhash import MinhashConfig, minhash_pipelines
 from geocorpus.schema import CORPUS_SCHEMA
 from pipelines.curate import run_curation
 from tests.support.curation_runs import curation_config, jsonl_input
+from tests.support.tagged_corpus import tagged_row
 
 
 def _real_texts(shared_data, count: int) -> list[str]:
@@ -34,18 +35,7 @@ def _copy(text: str, rng: random.Random) -> str:
 
 
 def _row(doc_id: str, text: str, country: str, row: int) -> dict:
-    values = dict.fromkeys(CORPUS_SCHEMA.names)
-    values.update(
-        id=doc_id,
-        text=text,
-        url=f"https://news.example/{doc_id}",
-        url_normalized=f"https://news.example/{doc_id}",
-        country=country,
-        n_tokens=len(text.split()),
-        source_file="in.jsonl",
-        source_row=row,
-    )
-    return values
+    return tagged_row(doc_id, text, f"https://news.example/{doc_id}", country, source_file="in.jsonl", source_row=row)
 
 
 def test_minhash_marks_the_kept_copy_of_a_story_run_in_several_countries(shared_data, tmp_path):

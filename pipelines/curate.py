@@ -7,8 +7,9 @@ skips finished tasks and a killed run resumes where it stopped):
                  -> tagged shards (``OUT/stages/tagged``), exclusions per step (``OUT/exclusions/<stage>``)
 2. ``minhash_*`` optional near-duplicate removal with datatrove's MinHash stages
 3. ``finalize_*`` select (one task: exact dedup, balancing, eval split on the metadata columns), scatter
-                 and write (``tasks`` tasks each: a disk shuffle into the final shards), then
-                 ``finalize`` (one task: reconcile, manifest, report, card); see geocorpus/finalize
+                 and write (``tasks`` tasks each: a disk shuffle into the final shards), the
+                 cross-split near-duplicate check (``tasks`` tasks), then ``finalize`` (one task:
+                 reconcile, manifest, report, card); see geocorpus/finalize
 
 The same stage list runs locally, on Slurm or on Ray: only the executor class differs.
 """
@@ -26,7 +27,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from geocorpus.config import CurateConfig, ExecutorConfig
 from geocorpus.decontaminate import decontamination_steps
-from geocorpus.finalize import FinalizeCorpus, ScatterRows, SelectRows, WriteShards
+from geocorpus.finalize import CheckCrossSplit, FinalizeCorpus, ScatterRows, SelectRows, WriteShards
 from geocorpus.readers import ExcludeReadErrors, ReadInputs, build_reader_steps
 from geocorpus.steps import (
     CountInput,
@@ -138,6 +139,7 @@ def build_stages(config: CurateConfig) -> list[Stage]:
         Stage("finalize_select", [SelectRows(config, final_input)], tasks=1, workers=1),
         Stage("finalize_scatter", [ScatterRows(config)], tasks=ex.tasks, workers=ex.workers),
         Stage("finalize_write", [WriteShards(config)], tasks=ex.tasks, workers=ex.workers),
+        Stage("finalize_cross_split", [CheckCrossSplit(config)], tasks=ex.tasks, workers=ex.workers),
         Stage("finalize", [FinalizeCorpus(config)], tasks=1, workers=1),
     ]
     return stages

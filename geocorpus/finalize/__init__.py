@@ -1,6 +1,8 @@
-"""The finalize stages: selection (exact dedup, balancing, eval split), shuffle-write, reconcile and report."""
+"""The finalize stages: selection (exact dedup, balancing, eval split), shuffle-write, the cross-split
+near-duplicate check, reconcile and report."""
 
 from geocorpus.finalize.stage import (
+    CheckCrossSplit,
     FinalizeCorpus,
     ReconcileError,
     ScatterRows,
@@ -11,6 +13,7 @@ from geocorpus.finalize.stage import (
 )
 
 __all__ = [
+    "CheckCrossSplit",
     "FinalizeCorpus",
     "ReconcileError",
     "ScatterRows",

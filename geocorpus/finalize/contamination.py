@@ -7,84 +7,68 @@ Two questions a reader of a localized evaluation asks of its corpus:
   concentrated in one region biases exactly the per-region comparison), and says how many items of
   each set were long enough to be checked at all.
 * Is the corpus's own eval split held out? With MinHash on, near duplicates are removed before the
-  split, so none can straddle it. With MinHash off, a cheap in-memory check finds them: datatrove's
-  MinHash signatures (the run's MinHash settings, or geocorpus's defaults) of every eval document are
-  put in LSH buckets, and every train document is streamed past them; an eval document that shares a
-  bucket with a train document is a near duplicate, exactly as datatrove's dedup would judge it.
+  split, so none can straddle it. Either way, ``finalize_cross_split`` (``cross_split.py``) finds the
+  eval documents that share a datatrove MinHash LSH bucket (the run's MinHash settings, or
+  geocorpus's defaults) with a train document, exactly as datatrove's dedup would judge them; this
+  module sums what its tasks found.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from geocorpus.decontaminate import DECONTAMINATION_STAGE, build_index
-from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
+from geocorpus.finalize.cross_split import MAX_EXAMPLES, near_duplicate_pairs
+from geocorpus.minhash import MinhashConfig
 from geocorpus.paths import RunLayout
 
 if TYPE_CHECKING:
     from geocorpus.config import CurateConfig
 
-#: Pairs listed in the report (the count covers all).
-MAX_EXAMPLES = 10
+__all__ = ["cross_split_enabled", "cross_split_summary", "decontamination_report", "near_duplicate_pairs"]
 
 
-def _documents(files: Sequence[Path]) -> Iterator[tuple[str, str]]:
-    """(id, text) of every row, streamed by record batch."""
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(columns=["id", "text"], batch_size=2048):
-            yield from zip(batch.column("id").to_pylist(), batch.column("text").to_pylist())
+def cross_split_enabled(config: CurateConfig) -> bool:
+    """Whether finalize checks the eval split for near duplicates in train (on unless switched off)."""
+    settings = config.decontamination
+    return settings is None or settings.cross_split_check
 
 
-def near_duplicate_pairs(
-    train_files: Sequence[Path], eval_files: Sequence[Path], minhash: MinhashConfig | None = None
-) -> set[tuple[str, str]]:
-    """(eval id, train id) of every eval document that shares a MinHash LSH bucket with a train document."""
-    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
-
-    settings = minhash or MinhashConfig()
-    with tempfile.TemporaryDirectory(prefix="geocorpus-cross-split-") as scratch:
-        signer = MinhashDedupSignature(scratch, config=settings.to_datatrove(), language=WhitespaceWordTokenizer())
-
-        def buckets(text: str) -> list[tuple[int, tuple[int, ...]]]:
-            shingles = signer.get_shingles(text or "")
-            if shingles.size == 0:  # shorter than one shingle: datatrove's dedup skips it too
-                return []
-            return [(i, tuple(values)) for i, values in enumerate(signer.get_signature(shingles))]
-
-        index: dict[tuple[int, tuple[int, ...]], list[str]] = {}
-        for doc_id, text in _documents(eval_files):
-            for key in buckets(text):
-                index.setdefault(key, []).append(doc_id)
-        pairs: set[tuple[str, str]] = set()
-        if index:
-            for doc_id, text in _documents(train_files):
-                for key in buckets(text):
-                    pairs.update((eval_id, doc_id) for eval_id in index.get(key, ()))
-    return pairs
-
-
-def cross_split_near_duplicates(
-    train_files: Sequence[Path], eval_files: Sequence[Path], minhash: MinhashConfig | None = None
+def cross_split_summary(
+    minhash: MinhashConfig | None,
+    train_files: Sequence[Path],
+    eval_files: Sequence[Path],
+    results: Sequence[dict[str, Any]],
+    hits: Sequence[np.ndarray],
 ) -> dict[str, Any]:
-    """The report's ``cross_split`` numbers: documents compared, pairs, eval documents affected, examples."""
+    """The report's ``cross_split`` numbers from the ``finalize_cross_split`` tasks: each task's pair count
+    and smallest pairs (``results``) and which eval documents it hit (``hits``, by eval position).
+
+    The tasks split the train documents, so no pair is counted twice.
+    """
     settings = minhash or MinhashConfig()
-    pairs = near_duplicate_pairs(train_files, eval_files, settings)
+    eval_docs = _rows(eval_files)
+    hit = np.zeros(eval_docs, bool)
+    for task_hits in hits:
+        hit |= task_hits
+    examples = sorted(tuple(pair) for result in results for pair in result["examples"])[:MAX_EXAMPLES]
     return {
+        "minhash_on": minhash is not None,
         "method": "minhash_lsh",
         "n_grams": settings.n_grams,
         "num_buckets": settings.num_buckets,
         "hashes_per_bucket": settings.hashes_per_bucket,
-        "eval_docs": _rows(eval_files),
+        "eval_docs": eval_docs,
         "train_docs": _rows(train_files),
-        "pairs": len(pairs),
-        "eval_docs_with_train_near_duplicate": len({e for e, _ in pairs}),
-        "examples": [{"eval": e, "train": t} for e, t in sorted(pairs)[:MAX_EXAMPLES]],
+        "pairs": sum(int(result["pairs"]) for result in results),
+        "eval_docs_with_train_near_duplicate": int(hit.sum()),
+        "examples": [{"eval": e, "train": t} for e, t in examples],
     }
 
 
@@ -111,9 +95,12 @@ def excluded_by_region(layout: RunLayout) -> dict[str, dict[str, dict[str, int]]
     return result
 
 
-def decontamination_report(config: CurateConfig, layout: RunLayout) -> dict[str, Any]:
+def decontamination_report(
+    config: CurateConfig, layout: RunLayout, cross_split: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The report's ``decontamination`` section: per-set coverage and exclusions by region, and the
-    cross-split near-duplicate check (``cross_split``: ``minhash_on`` says whether MinHash ran)."""
+    cross-split near-duplicate check (``cross_split``, from :func:`cross_split_summary`; ``minhash_on``
+    says whether MinHash ran)."""
     settings = config.decontamination
     report: dict[str, Any] = {"enabled": bool(settings is not None and settings.sets)}
     if settings is not None and settings.sets:
@@ -130,8 +117,6 @@ def decontamination_report(config: CurateConfig, layout: RunLayout) -> dict[str,
             }
             for name in coverage
         }
-    if settings is None or settings.cross_split_check:
-        minhash = config.dedup.minhash
-        check = cross_split_near_duplicates(layout.split_files("train"), layout.split_files("eval"), minhash)
-        report["cross_split"] = {"minhash_on": minhash is not None, **check}
+    if cross_split is not None:
+        report["cross_split"] = cross_split
     return report

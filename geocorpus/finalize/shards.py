@@ -219,7 +219,7 @@ class _ExclusionFile:
 
 class Scatter:
     """One scatter task: selected rows to pieces in ``path`` (+ ``path.json`` index), excluded rows to
-    ``exclusions`` (``None``: the plan may not exclude anything)."""
+    ``exclusions`` (``None``: the plan may not exclude anything); ``on_rows`` also sees the kept rows."""
 
     def __init__(
         self,
@@ -229,8 +229,10 @@ class Scatter:
         compression: str = "zstd",
         claim: Claim = _no_claim,
         piece_bytes: int | None = None,
+        on_rows: Callable[[str, pa.Table, np.ndarray], None] | None = None,
     ) -> None:
         self.layout, self.path, self.claim = layout, Path(path), claim
+        self.on_rows = on_rows  # sees (split, rows, positions within the split) of every routed batch
         self.piece_bytes = piece_bytes or PIECE_BYTES
         self.exclusions = _ExclusionFile(Path(exclusions), compression, claim) if exclusions else None
         self.buffers: dict[int, list[pa.Table]] = {}
@@ -271,7 +273,10 @@ class Scatter:
                 self._flush()
 
     def _route(self, rows: pa.Table, split: str, positions: pa.ChunkedArray) -> None:
-        _, at, piece = self.layout.place(split, positions.to_numpy())
+        within = positions.to_numpy()
+        _, at, piece = self.layout.place(split, within)
+        if self.on_rows is not None:
+            self.on_rows(split, rows, within)
         index = rows.schema.get_field_index("split")
         rows = rows.set_column(index, "split", pa.array([split] * rows.num_rows, pa.string()))
         rows = rows.append_column(POSITION, pa.array(at, pa.int64()))

@@ -1,13 +1,16 @@
-"""The last curation stages: select, scatter, write, then prove that nothing was lost.
+"""The last curation stages: select, scatter, write, check the splits, then prove that nothing was lost.
 
-Finalize runs as four datatrove stages, so Slurm and Ray runs end the same way as local ones, each
+Finalize runs as five datatrove stages, so Slurm and Ray runs end the same way as local ones, each
 stage's completion markers make a re-run skip finished work, and the heavy part runs on many nodes:
 
 * ``finalize_select`` (1 task): exact dedup, balancing and the eval split on the metadata columns
   only (~100 bytes per document; ``selection.py``); writes the plan.
 * ``finalize_scatter`` (``executor.tasks`` tasks): each task streams its own tagged shards, writes
-  their excluded rows to ``exclusions/finalize/`` and routes their kept rows to shuffle pieces.
+  their excluded rows to ``exclusions/finalize/`` and routes their kept rows to shuffle pieces; it
+  also signs the eval rows it routes for the cross-split check (``cross_split.py``).
 * ``finalize_write`` (``executor.tasks`` tasks): each task writes its share of ``data/*.parquet``.
+* ``finalize_cross_split`` (``executor.tasks`` tasks): each task streams its share of the train row
+  groups past the eval signatures and counts eval/train near duplicates.
 * ``finalize`` (1 task): reconcile, manifest, report, plots, dataset card; removes the scratch.
 
 Every file these tasks create is first put on the task's record (``written.py``): a retried task
@@ -22,11 +25,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from geocorpus.finalize.contamination import decontamination_report
+from geocorpus.finalize.contamination import cross_split_enabled, cross_split_summary, decontamination_report
+from geocorpus.finalize.cross_split import (
+    CrossSplitCounts,
+    EvalIndex,
+    EvalSignatureFile,
+    Signer,
+    eval_ids,
+    scan_train,
+    train_row_groups,
+)
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
 from geocorpus.finalize.selection import SELECTION_COLUMNS, read_selection_columns, select_rows
 from geocorpus.finalize.shards import PLAN_SCHEMA, Scatter, ScatterFiles, ShardLayout, average_row_bytes, gather
@@ -39,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SELECTION_COLUMNS",
+    "CheckCrossSplit",
     "FinalizeCorpus",
     "ReconcileError",
     "ScatterRows",
@@ -49,6 +63,7 @@ __all__ = [
 ]
 
 SELECT, SCATTER, WRITE, FINALIZE = "finalize_select", "finalize_scatter", "finalize_write", "finalize"
+CROSS_SPLIT = "finalize_cross_split"
 
 
 class ReconcileError(RuntimeError):
@@ -89,6 +104,13 @@ class _Work:
     def result_file(self, stage: str, rank: int) -> Path:
         return self.root / "results" / f"{stage}-{rank:05d}.json"
 
+    def eval_signatures(self, rank: int) -> Path:
+        """Stem of the eval signature files scatter task ``rank`` writes."""
+        return self.root / "cross_split" / f"eval-{rank:05d}"
+
+    def hits_file(self, rank: int) -> Path:
+        return self.root / "results" / f"{CROSS_SPLIT}-{rank:05d}.hits.npy"
+
     def written(self, stage: str, rank: int) -> WrittenFiles:
         return WrittenFiles(self.layout.root, self.records / f"{stage}-{rank:05d}.txt")
 
@@ -109,7 +131,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# the four tasks
+# the five tasks
 # --------------------------------------------------------------------------------------------------
 
 
@@ -163,12 +185,21 @@ def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, 
     _check_tasks(info, SCATTER, world_size)
     written = work.written(SCATTER, rank)
     written.reset()
+    signatures = None
+    if cross_split_enabled(config):
+        signatures = EvalSignatureFile(work.eval_signatures(rank), Signer(config.dedup.minhash), claim=written.claim)
+
+    def sign_eval(split: str, rows: Any, positions: np.ndarray) -> None:
+        if split == "eval" and signatures is not None:
+            signatures.add(rows.column("text").to_pylist(), positions.tolist())
+
     scatter = Scatter(
         ShardLayout.from_dict(info["layout"]),
         work.scatter_file(rank),
         exclusions=config.layout.exclusion_stage("finalize") / f"{rank:05d}.parquet",
         compression=config.output_options.compression,
         claim=written.claim,
+        on_rows=sign_eval,
     )
     for index in range(rank, len(info["files"]), world_size):
         scatter.add_shard(Path(info["files"][index]), pq.read_table(work.plan_file(index)))
@@ -195,6 +226,46 @@ def write_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, An
     _write_json(written.claim(work.result_file(WRITE, rank)), result)
     written.seal()
     return result
+
+
+def _split_files(config: CurateConfig, info: dict[str, Any], split: str) -> list[Path]:
+    return [
+        config.layout.data / o.filename for o in ShardLayout.from_dict(info["layout"]).outputs() if o.name == split
+    ]
+
+
+def cross_split_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
+    """``finalize_cross_split``: train row groups rank, rank + world_size, ... against every eval signature."""
+    work = _Work(config.layout)
+    info = work.read_plan()
+    _check_tasks(info, CROSS_SPLIT, world_size)
+    written = work.written(CROSS_SPLIT, rank)
+    written.reset()
+    result: dict[str, Any] = {"skipped": True}
+    if cross_split_enabled(config):
+        signer = Signer(config.dedup.minhash)
+        stems = [work.eval_signatures(r) for r in range(info["tasks"])]
+        index = EvalIndex.load(stems, int(info["rows"].get("eval", 0)), signer)
+        counts = CrossSplitCounts(eval_ids(_split_files(config, info, "eval")))
+        groups = train_row_groups(_split_files(config, info, "train"), rank, world_size)
+        scan_train(index, signer, groups, counts)
+        with written.claim(work.hits_file(rank)).open("wb") as handle:
+            np.save(handle, counts.hit)
+        result = counts.to_dict()
+    _write_json(written.claim(work.result_file(CROSS_SPLIT, rank)), result)
+    written.seal()
+    return result
+
+
+def _cross_split(config: CurateConfig, info: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's ``cross_split`` section from the tasks' results (None when the check is off)."""
+    if not cross_split_enabled(config):
+        return None
+    work = _Work(config.layout)
+    results = [json.loads(work.result_file(CROSS_SPLIT, r).read_text(encoding="utf-8")) for r in range(info["tasks"])]
+    hits = [np.load(work.hits_file(r)) for r in range(info["tasks"])]
+    train, eval_ = _split_files(config, info, "train"), _split_files(config, info, "eval")
+    return cross_split_summary(config.dedup.minhash, train, eval_, results, hits)
 
 
 def report_task(config: CurateConfig) -> dict:
@@ -240,7 +311,7 @@ def report_task(config: CurateConfig) -> dict:
         "balance": info["balance"],
         "write": write_info,
         "stats": stats,
-        "decontamination": decontamination_report(config, layout),
+        "decontamination": decontamination_report(config, layout, _cross_split(config, info)),
     }
     manifest = {
         "name": config.name,
@@ -259,13 +330,15 @@ def report_task(config: CurateConfig) -> dict:
     if not reconcile["ok"]:
         raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {layout.report})")
     for path in work.stage_files(SCATTER):  # the shuffle scratch is as large as the corpus
-        if path.parent == work.scatter_file(0).parent and path.suffix == ".parquet" and path.is_file():
+        signatures = work.eval_signatures(0).parent
+        scratch = {(work.scatter_file(0).parent, ".parquet"), (signatures, ".sig"), (signatures, ".pos")}
+        if (path.parent, path.suffix) in scratch and path.is_file():
             path.unlink()
     return report
 
 
 def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
-    """All four finalize stages in this process, one task after another; returns the report.
+    """All five finalize stages in this process, one task after another; returns the report.
 
     Raises ReconcileError when counts disagree.
     """
@@ -275,6 +348,8 @@ def finalize_output(config: CurateConfig, input_folder: Path) -> dict:
         scatter_task(config, rank, tasks)
     for rank in range(tasks):
         write_task(config, rank, tasks)
+    for rank in range(tasks):
+        cross_split_task(config, rank, tasks)
     return report_task(config)
 
 
@@ -345,6 +420,17 @@ class WriteShards(_FinalizeStep):
     def run_task(self, rank: int, world_size: int) -> None:
         result = write_task(self.config, rank, world_size)
         self.stat_update("kept", value=sum(result["files"].values()))
+
+
+class CheckCrossSplit(_FinalizeStep):
+    """``finalize_cross_split``: run with ``executor.tasks`` tasks after ``finalize_write``."""
+
+    name = "🔎 Cross-split near duplicates"
+    type = "🏁 - FINALIZE"
+
+    def run_task(self, rank: int, world_size: int) -> None:
+        result = cross_split_task(self.config, rank, world_size)
+        self.stat_update("pairs", value=int(result.get("pairs", 0)))
 
 
 class FinalizeCorpus(_FinalizeStep):

@@ -176,13 +176,14 @@ def test_slurm_and_ray_pipelines_are_built_and_validated(shared_data, tmp_path):
         "finalize_select",
         "finalize_scatter",
         "finalize_write",
+        "finalize_cross_split",
         "finalize",
     ]
     executors = make_executors(slurm, stages)
     assert all(isinstance(e, SlurmPipelineExecutor) for e in executors)
     assert executors[0].tasks == 16 and executors[-1].tasks == 1 and executors[-1].depends is executors[-2]
-    # finalize runs on many nodes: the scatter and write stages are 16-task job arrays
-    for executor, array in zip(executors[-4:], ("0-0", "0-15", "0-15", "0-0")):
+    # finalize runs on many nodes: the scatter, write and cross-split stages are 16-task job arrays
+    for executor, array in zip(executors[-5:], ("0-0", "0-15", "0-15", "0-15", "0-0")):
         script = executor.get_launch_file_contents(
             executor.get_sbatch_args(executor.tasks), "launch_pickled_pipeline x"
         )

@@ -4,7 +4,7 @@
   URL, text), plus a few exact duplicates for dedup to remove;
 - ``write_tagged_shards``: rows shuffled into N tagged shards, as the tag stage would leave them;
 - ``finalize_config`` / ``run_finalize_tasks``: a config for a run folder and the select, scatter and
-  write tasks run one after another in this process.
+  write (and cross-split) tasks run one after another in this process.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from geocorpus.config import CurateConfig, parse_config
-from geocorpus.finalize.stage import scatter_task, select_task, write_task
+from geocorpus.finalize.stage import cross_split_task, scatter_task, select_task, write_task
 from geocorpus.schema import CORPUS_SCHEMA
 from support.curation_runs import curation_config, jsonl_input
 from support.tagged_corpus import fundus_rows
@@ -71,11 +71,13 @@ def finalize_config(out: Path, tmp: Path, tasks: int, rows_per_shard: int = 100)
 
 
 def run_finalize_tasks(config: CurateConfig, tagged: Path) -> dict:
-    """select, then every scatter task, then every write task; returns the plan info."""
+    """select, then every scatter, write and cross-split task; returns the plan info."""
     info = select_task(config, tagged)
     tasks = config.executor.tasks
     for rank in range(tasks):
         scatter_task(config, rank, tasks)
     for rank in range(tasks):
         write_task(config, rank, tasks)
+    for rank in range(tasks):
+        cross_split_task(config, rank, tasks)
     return info

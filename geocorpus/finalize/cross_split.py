@@ -1,0 +1,325 @@
+"""The cross-split near-duplicate check, split into datatrove tasks with bounded memory.
+
+An eval document and a train document are near duplicates when they share a MinHash LSH bucket, as
+datatrove's MinHash dedup judges it (``MinhashDedupSignature`` with the run's settings and the
+whitespace word tokenizer of ``geocorpus.minhash``). The check runs in two places of finalize:
+
+* ``finalize_scatter``: each task signs the *eval* rows it routes (a small share of the corpus) and
+  appends their signatures and eval positions to two files of its own (``EvalSignatureFile``).
+* ``finalize_cross_split``: each task loads every eval signature (``EvalIndex``: ``8 x num_buckets x
+  hashes_per_bucket`` bytes per eval document plus a sorted copy of each bucket's first hash) and
+  streams its share of the train row groups past it. A train document is signed in full only when
+  one of its buckets' first hashes equals that of an eval document in the same bucket: equal buckets
+  have equal first hashes, so this skips no pair. Its pairs are then checked on the whole bucket.
+  The task keeps counts, the eval documents hit and the ten smallest pairs, never the pairs.
+
+Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
+(datatrove's simplified text, split), n-grams hashed as slices of one joined string, and the
+``(h * a + b) mod (2**61 - 1)`` permutations reduced with the Mersenne-prime identity, in blocks that
+stay in cache. Tests hold them equal to ``MinhashDedupSignature``'s own on real texts.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from geocorpus.decontaminate import words
+from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
+
+#: Pairs listed in the report (the count covers all).
+MAX_EXAMPLES = 10
+_MERSENNE = np.uint64((1 << 61) - 1)
+_SHIFT = np.uint64(61)
+#: Shingles per block of the signature product (block x hashes x 8 bytes stays in cache).
+_BLOCK = 256
+
+
+class Signer:
+    """datatrove's MinHash signature of a text: ``num_buckets`` buckets of ``hashes_per_bucket`` values."""
+
+    def __init__(self, settings: MinhashConfig | None = None) -> None:
+        import xxhash
+        from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+        self.settings = settings or MinhashConfig()
+        config = self.settings.to_datatrove()
+        if (config.hash_config.precision, config.hash_config.hash_fc) != (64, "xxhash"):
+            raise ValueError(
+                f"cross-split check: only 64-bit xxhash signatures are supported, got {config.hash_config}"
+            )
+        # datatrove's own permutation parameters (its signer writes nothing until it runs)
+        reference = MinhashDedupSignature(
+            "memory://geocorpus-unused", config=config, language=WhitespaceWordTokenizer()
+        )
+        self.a, self.b = reference.parameters
+        self.n_grams = self.settings.n_grams
+        self.width = self.settings.hashes_per_bucket
+        self.buckets = self.settings.num_buckets
+        lead = np.arange(0, self.buckets * self.width, self.width)
+        self.lead_a, self.lead_b = self.a[:, lead], self.b[:, lead]
+        self._hash = xxhash.xxh64_intdigest
+
+    def shingles(self, text: str | None) -> np.ndarray | None:
+        """The hashed word n-grams, shape (n, 1); None when the text has fewer than ``n_grams`` words
+        (datatrove's dedup skips such documents too)."""
+        tokens = words(text or "")
+        count = len(tokens) - self.n_grams + 1
+        if count <= 0:
+            return None
+        joined = " ".join(tokens)
+        ends = list(accumulate(len(t) + 1 for t in tokens))  # one past the space after each word
+        starts = [0, *ends[: count - 1]]
+        h = self._hash
+        hashes = [h(joined[s : e - 1]) for s, e in zip(starts, ends[self.n_grams - 1 :])]
+        return np.fromiter(hashes, np.uint64, count).reshape(-1, 1)
+
+    def signature(self, shingles: np.ndarray) -> np.ndarray:
+        """All ``num_buckets * hashes_per_bucket`` minima, bucket after bucket."""
+        return _minima(shingles, self.a, self.b)
+
+    def leads(self, shingles: np.ndarray) -> np.ndarray:
+        """The first value of every bucket (what :class:`EvalIndex` looks up)."""
+        return _minima(shingles, self.lead_a, self.lead_b)
+
+
+def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``min((shingles * a + b) % (2**61 - 1), axis=0)`` in uint64 arithmetic, as datatrove computes it."""
+    result: np.ndarray | None = None
+    for start in range(0, len(shingles), _BLOCK):
+        x = shingles[start : start + _BLOCK] * a  # wraps at 2**64 like datatrove's product
+        x += b
+        r = x & _MERSENNE  # x mod p = low 61 bits + high 3 bits, minus p once if that reaches p
+        x >>= _SHIFT
+        r += x
+        np.subtract(r, _MERSENNE, out=r, where=r >= _MERSENNE)
+        block = r.min(axis=0)
+        result = block if result is None else np.minimum(result, block, out=result)
+    assert result is not None
+    return result
+
+
+def _texts(files: Sequence[Path], columns: Sequence[str] = ("id", "text")) -> Iterator[pa.RecordBatch]:
+    for file in files:
+        yield from pq.ParquetFile(file).iter_batches(columns=list(columns), batch_size=2048)
+
+
+# --------------------------------------------------------------------------------------------------
+# eval signatures
+# --------------------------------------------------------------------------------------------------
+
+
+class EvalSignatureFile:
+    """Signatures and eval positions of the eval rows one task saw: ``<stem>.sig`` (uint64 rows) and
+    ``<stem>.pos`` (int64), appended as rows arrive; rows without a signature are left out."""
+
+    def __init__(self, stem: Path, signer: Signer, claim: Callable[[Path], Path] | None = None) -> None:
+        self.signer = signer
+        self.sig_path, self.pos_path = paths_of(stem)
+        for path in (self.sig_path, self.pos_path):
+            if claim is not None:
+                claim(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"")
+        self.rows = 0
+
+    def add(self, texts: Iterable[str | None], positions: Iterable[int]) -> None:
+        sigs, kept = [], []
+        for text, position in zip(texts, positions):
+            shingles = self.signer.shingles(text)
+            if shingles is not None:
+                sigs.append(self.signer.signature(shingles))
+                kept.append(position)
+        if kept:
+            with self.sig_path.open("ab") as out:
+                out.write(np.stack(sigs).astype("<u8").tobytes())
+            with self.pos_path.open("ab") as out:
+                out.write(np.asarray(kept, "<i8").tobytes())
+            self.rows += len(kept)
+
+
+def paths_of(stem: Path) -> tuple[Path, Path]:
+    return stem.with_name(stem.name + ".sig"), stem.with_name(stem.name + ".pos")
+
+
+@dataclass
+class EvalIndex:
+    """Every eval signature (by eval position) and, per bucket, the first values sorted."""
+
+    signatures: np.ndarray  # (eval documents, buckets * width), row = eval position; unsigned rows unused
+    width: int
+    lead_values: list[np.ndarray] = field(default_factory=list)  # per bucket, sorted
+    lead_rows: list[np.ndarray] = field(default_factory=list)  # per bucket, the eval position of each value
+
+    @classmethod
+    def load(cls, stems: Iterable[Path], eval_docs: int, signer: Signer) -> EvalIndex:
+        """From the files of :class:`EvalSignatureFile`; ``eval_docs`` is the eval split's row count."""
+        signatures = np.zeros((eval_docs, signer.buckets * signer.width), np.uint64)
+        signed = np.zeros(eval_docs, bool)
+        for stem in stems:
+            sig_path, pos_path = paths_of(stem)
+            positions = np.fromfile(pos_path, "<i8")
+            rows = np.fromfile(sig_path, "<u8")
+            if rows.size != len(positions) * signatures.shape[1]:
+                raise ValueError(
+                    f"{sig_path}: {rows.size} values for {len(positions)} signatures; written by another run?"
+                )
+            rows = rows.reshape(len(positions), signatures.shape[1])
+            if len(positions) and (positions.min() < 0 or positions.max() >= eval_docs or signed[positions].any()):
+                raise ValueError(f"{pos_path}: eval positions outside 0..{eval_docs - 1} or seen twice")
+            signatures[positions] = rows
+            signed[positions] = True
+        return cls.build(signatures, signed, signer.width)
+
+    @classmethod
+    def build(cls, signatures: np.ndarray, signed: np.ndarray, width: int) -> EvalIndex:
+        index = cls(signatures, width)
+        rows = np.flatnonzero(signed)
+        for bucket in range(signatures.shape[1] // width):
+            values = signatures[rows, bucket * width]
+            order = np.argsort(values, kind="stable")
+            index.lead_values.append(values[order])
+            index.lead_rows.append(rows[order])
+        return index
+
+    def hits(self, leads: np.ndarray) -> np.ndarray:
+        """(documents, buckets) of [lo, hi) ranges into each bucket's sorted values, shape (2, docs, buckets)."""
+        ranges = np.empty((2, *leads.shape), np.int64)
+        for bucket, values in enumerate(self.lead_values):
+            ranges[0, :, bucket] = np.searchsorted(values, leads[:, bucket], "left")
+            ranges[1, :, bucket] = np.searchsorted(values, leads[:, bucket], "right")
+        return ranges
+
+    def matches(self, signature: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Eval positions sharing a whole bucket with ``signature`` (given its lead ranges), unique, sorted."""
+        buckets = np.flatnonzero(hi > lo)
+        candidates = np.concatenate([self.lead_rows[b][lo[b] : hi[b]] for b in buckets])
+        which = np.repeat(buckets, (hi - lo)[buckets])
+        mine = signature.reshape(-1, self.width)[which]
+        theirs = self.signatures[candidates].reshape(len(candidates), -1, self.width)[
+            np.arange(len(candidates)), which
+        ]
+        return np.unique(candidates[(mine == theirs).all(axis=1)])
+
+
+# --------------------------------------------------------------------------------------------------
+# the train scan
+# --------------------------------------------------------------------------------------------------
+
+
+def scan(
+    index: EvalIndex, signer: Signer, ids: Sequence[str], texts: Sequence[str | None]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(train id, eval positions) for every train document with at least one eval near duplicate."""
+    leads, where = [], []
+    for i, text in enumerate(texts):
+        shingles = signer.shingles(text)
+        if shingles is not None:
+            leads.append(signer.leads(shingles))
+            where.append((i, shingles))
+    if not leads:
+        return
+    ranges = index.hits(np.stack(leads))
+    found = (ranges[1] > ranges[0]).any(axis=1)
+    for k in np.flatnonzero(found):
+        i, shingles = where[k]
+        matched = index.matches(signer.signature(shingles), ranges[0, k], ranges[1, k])
+        if len(matched):
+            yield ids[i], matched
+
+
+class CrossSplitCounts:
+    """What one task found: pairs, eval documents hit, and its smallest pairs by (eval id, train id)."""
+
+    def __init__(self, eval_ids: pa.Array) -> None:
+        self.eval_ids = eval_ids
+        self.pairs = 0
+        self.hit = np.zeros(len(eval_ids), bool)
+        self.examples: list[tuple[str, str]] = []
+        self._rank = np.empty(len(eval_ids), np.int64)  # place of each eval id in sorted (code point) order
+        self._rank[pc.sort_indices(eval_ids).to_numpy()] = np.arange(len(eval_ids))
+
+    def add(self, train_id: str, matched: np.ndarray) -> None:
+        self.pairs += len(matched)
+        self.hit[matched] = True
+        ranks = self._rank[matched]
+        if len(self.examples) == MAX_EXAMPLES:
+            smallest = (self.eval_ids[int(matched[ranks.argmin()])].as_py(), train_id)
+            if smallest >= self.examples[-1]:
+                return
+        for position in matched[np.argsort(ranks)[:MAX_EXAMPLES]]:
+            pair = (self.eval_ids[int(position)].as_py(), train_id)
+            if len(self.examples) < MAX_EXAMPLES or pair < self.examples[-1]:
+                bisect.insort(self.examples, pair)
+                del self.examples[MAX_EXAMPLES:]
+
+    def to_dict(self) -> dict:
+        return {"pairs": self.pairs, "examples": [list(p) for p in self.examples]}
+
+
+def eval_ids(eval_files: Sequence[Path]) -> pa.Array:
+    """The ids of the eval split in eval-position order."""
+    parts = [pq.read_table(f, columns=["id"]).column("id").combine_chunks() for f in eval_files]
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+def train_row_groups(train_files: Sequence[Path], rank: int, world_size: int) -> Iterator[tuple[Path, int]]:
+    """Row groups ``rank``, ``rank + world_size``, ... of the train files, counted across files."""
+    counter = 0
+    for file in train_files:
+        for group in range(pq.ParquetFile(file).metadata.num_row_groups):
+            if counter % world_size == rank:
+                yield file, group
+            counter += 1
+
+
+def scan_train(
+    index: EvalIndex, signer: Signer, groups: Iterable[tuple[Path, int]], counts: CrossSplitCounts
+) -> CrossSplitCounts:
+    for file, group in groups:
+        table = pq.ParquetFile(file).read_row_group(group, columns=["id", "text"])
+        for train_id, matched in scan(index, signer, table.column("id").to_pylist(), table.column("text").to_pylist()):
+            counts.add(train_id, matched)
+    return counts
+
+
+def sign_eval_files(eval_files: Sequence[Path], signer: Signer) -> EvalIndex:
+    """An :class:`EvalIndex` of the eval files, signed in this process."""
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in eval_files)
+    signatures = np.zeros((total, signer.buckets * signer.width), np.uint64)
+    signed = np.zeros(total, bool)
+    position = 0
+    for batch in _texts(eval_files, ["text"]):
+        for text in batch.column("text").to_pylist():
+            shingles = signer.shingles(text)
+            if shingles is not None:
+                signatures[position] = signer.signature(shingles)
+                signed[position] = True
+            position += 1
+    return EvalIndex.build(signatures, signed, signer.width)
+
+
+def near_duplicate_pairs(
+    train_files: Sequence[Path], eval_files: Sequence[Path], minhash: MinhashConfig | None = None
+) -> set[tuple[str, str]]:
+    """(eval id, train id) of every eval document that shares a MinHash LSH bucket with a train document.
+
+    One process, every pair in memory: for tests and small corpora; runs use the tasks above.
+    """
+    signer = Signer(minhash)
+    index = sign_eval_files(eval_files, signer)
+    ids = eval_ids(eval_files).to_pylist()
+    pairs: set[tuple[str, str]] = set()
+    for batch in _texts(train_files):
+        for train_id, matched in scan(index, signer, batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+            pairs.update((ids[int(p)], train_id) for p in matched)
+    return pairs

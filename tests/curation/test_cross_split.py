@@ -1,0 +1,159 @@
+"""The cross-split near-duplicate check finds exactly the pairs datatrove's MinHash signatures give.
+
+The reference is the check as it ran before it was split into tasks: datatrove's own
+``MinhashDedupSignature`` signs every document, the eval documents' buckets go in a dict and every
+train document is looked up in it. The tasks must report the same pairs, whatever the task count.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from support.finalize_inputs import finalize_config, run_finalize_tasks, unique_fundus_rows, write_tagged_shards
+from support.tagged_corpus import tagged_row, write_tagged_file
+
+from geocorpus.finalize.contamination import near_duplicate_pairs
+from geocorpus.finalize.cross_split import Signer, sign_eval_files
+from geocorpus.finalize.stage import report_task
+from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
+
+#: geocorpus's defaults, and loose settings (bigrams, two hashes per bucket) under which many buckets'
+#: first hashes agree while the whole bucket does not.
+SETTINGS = {"default": MinhashConfig(), "loose": MinhashConfig(n_grams=2, num_buckets=16, hashes_per_bucket=2, seed=5)}
+EDGE_TEXTS = [
+    "",
+    "one two three four",
+    "one two three four five",
+    "Café Ångström naïve São Paulo, 12 März 1971",
+    "In 1971, 3.5% of 1,000 people said: 'no' -- twice!\n\tThen\u00a0again\u2014later.",
+    "ünïcödé wörds ärë hërë ïn thïs sëntëncë",
+]
+
+
+def _datatrove_signer(settings: MinhashConfig):
+    from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+    return MinhashDedupSignature("memory://unused", config=settings.to_datatrove(), language=WhitespaceWordTokenizer())
+
+
+def reference_pairs(train: list[dict], evals: list[dict], settings: MinhashConfig) -> set[tuple[str, str]]:
+    signer = _datatrove_signer(settings)
+
+    def buckets(text: str) -> list[tuple[int, tuple[int, ...]]]:
+        shingles = signer.get_shingles(text or "")
+        if shingles.size == 0:
+            return []
+        return [(i, tuple(values)) for i, values in enumerate(signer.get_signature(shingles))]
+
+    index: dict[tuple[int, tuple[int, ...]], list[str]] = {}
+    for row in evals:
+        for key in buckets(row["text"]):
+            index.setdefault(key, []).append(row["id"])
+    return {(e, row["id"]) for row in train for key in buckets(row["text"]) for e in index.get(key, ())}
+
+
+@pytest.fixture(scope="module")
+def fundus_texts(shared_data) -> list[str]:
+    path = shared_data / "news/fundus/fundus_articles.jsonl"
+    return [json.loads(line)["text"] for line in path.open(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_signatures_are_datatroves(fundus_texts, name):
+    """Every shared fundus text (several languages) and edge cases: the same shingles and signature values."""
+    settings = SETTINGS[name]
+    ours, theirs = Signer(settings), _datatrove_signer(settings)
+    signed = 0
+    for text in fundus_texts + EDGE_TEXTS:
+        expected = theirs.get_shingles(text)
+        shingles = ours.shingles(text)
+        if expected.size == 0:
+            assert shingles is None, text[:80]
+            continue
+        assert shingles is not None and shingles.tolist() == expected.tolist(), text[:80]
+        signature = [v for bucket in theirs.get_signature(expected) for v in bucket]
+        assert ours.signature(shingles).tolist() == signature, text[:80]
+        assert ours.leads(shingles).tolist() == signature[:: settings.hashes_per_bucket]
+        signed += 1
+    assert signed >= len(fundus_texts) - 5 and signed >= 3  # the edge cases with five words and more
+
+
+def _split_rows(texts: list[str]) -> tuple[list[dict], list[dict]]:
+    """Real articles as train; eval: light and heavy edits of some, a reversed one, short and empty texts."""
+    articles = [t for t in texts if len(t.split()) >= 150][:40]
+
+    def row(doc_id: str, text: str, split: str) -> dict:
+        return tagged_row(doc_id, text, f"https://news.example/{doc_id}", "GB", split=split)
+
+    train = [row(f"t{i:02d}", text, "train") for i, text in enumerate(articles)]
+    train.append(row("t-again", articles[3] + " Corrected on Friday.", "train"))  # eval e-light-3 pairs twice
+    train += [row("t-short", "too short", "train"), row("t-empty", "", "train")]
+    evals = []
+    for i in (3, 7, 11):
+        evals.append(row(f"e-light-{i}", articles[i].replace(" the ", " a ", 2) + " Updated at noon.", "eval"))
+    for i in (15, 19):
+        words = articles[i].split()
+        evals.append(row(f"e-heavy-{i}", " ".join(words[: len(words) // 2] + ["new"] * 40), "eval"))
+    evals += [row("e-reversed", articles[0][::-1], "eval"), row("e-short", "one two", "eval")]
+    return train, evals
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_pairs_are_the_reference_pairs(fundus_texts, tmp_path, name):
+    settings = SETTINGS[name]
+    train, evals = _split_rows(fundus_texts)
+    train_files = [
+        write_tagged_file(train[:20], tmp_path / "train-0.parquet"),
+        write_tagged_file(train[20:], tmp_path / "train-1.parquet"),
+    ]
+    eval_files = [write_tagged_file(evals, tmp_path / "eval-0.parquet")]
+    expected = reference_pairs(train, evals, settings)
+    assert {("e-light-3", "t03"), ("e-light-3", "t-again"), ("e-light-7", "t07")} <= expected
+    assert not any(e in ("e-reversed", "e-short") for e, _ in expected)
+    assert near_duplicate_pairs(train_files, eval_files, settings) == expected
+    if name == "loose":  # the first hash of a bucket agrees far more often than the whole bucket
+        signer = Signer(settings)
+        index = sign_eval_files(eval_files, signer)
+        lead_hits = 0
+        for row in train:
+            shingles = signer.shingles(row["text"])
+            if shingles is not None:
+                lo, hi = index.hits(signer.leads(shingles)[None, :])
+                lead_hits += int((hi - lo).sum())
+        assert lead_hits > 2 * len(expected)
+
+
+@pytest.fixture(scope="module")
+def tagged_rows(shared_data) -> list[dict]:
+    return unique_fundus_rows(shared_data)
+
+
+@pytest.mark.parametrize("tasks", [1, 3])
+def test_finalize_tasks_report_the_reference_pairs(tagged_rows, tmp_path, tasks):
+    """Three copies of each fundus article: many eval/train pairs, found by the tasks wherever they sit."""
+    tagged = write_tagged_shards(tagged_rows, tmp_path / "tagged", 2)
+    config = finalize_config(tmp_path / "out", tmp_path, tasks, rows_per_shard=60)
+    run_finalize_tasks(config, tagged)
+    counts = config.layout.counts
+    counts.mkdir(parents=True)
+    (counts / "in-00000.json").write_text(json.dumps({"input": "in", "documents": len(tagged_rows)}))
+    report = report_task(config)
+    found = report["decontamination"]["cross_split"]
+
+    def rows(split: str) -> list[dict]:
+        files = config.layout.split_files(split)
+        return [r for f in files for r in pq.read_table(f, columns=["id", "text"]).to_pylist()]
+
+    train, evals = rows("train"), rows("eval")
+    expected = reference_pairs(train, evals, MinhashConfig())
+    assert len(config.layout.split_files("train")) > tasks  # the train rows are spread over several files
+    assert len(expected) > 20
+    assert found["pairs"] == len(expected)
+    assert found["eval_docs_with_train_near_duplicate"] == len({e for e, _ in expected})
+    assert found["examples"] == [{"eval": e, "train": t} for e, t in sorted(expected)[:10]]
+    assert (found["eval_docs"], found["train_docs"]) == (len(evals), len(train))
+    assert found["minhash_on"] is False and found["method"] == "minhash_lsh"
+    scratch = config.layout.finalize_work / "cross_split"
+    assert not list(scratch.glob("*.sig"))  # the eval signatures are scratch, removed with the shuffle's

@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +75,10 @@ class Signer:
         if count <= 0:
             return None
         joined = " ".join(tokens)
-        ends = list(accumulate(len(t) + 1 for t in tokens))  # one past the space after each word
-        starts = [0, *ends[: count - 1]]
+        after = np.cumsum(np.fromiter(map(len, tokens), np.int64, len(tokens)) + 1)  # past each word's space
+        starts, ends = [0, *after[: count - 1].tolist()], (after[self.n_grams - 1 :] - 1).tolist()
         h = self._hash
-        hashes = [h(joined[s : e - 1]) for s, e in zip(starts, ends[self.n_grams - 1 :])]
+        hashes = [h(joined[s:e]) for s, e in zip(starts, ends)]
         return np.fromiter(hashes, np.uint64, count).reshape(-1, 1)
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
@@ -216,25 +215,45 @@ class EvalIndex:
 # --------------------------------------------------------------------------------------------------
 
 
-def scan(
-    index: EvalIndex, signer: Signer, ids: Sequence[str], texts: Sequence[str | None]
-) -> Iterator[tuple[str, np.ndarray]]:
-    """(train id, eval positions) for every train document with at least one eval near duplicate."""
-    leads, where = [], []
-    for i, text in enumerate(texts):
-        shingles = signer.shingles(text)
-        if shingles is not None:
-            leads.append(signer.leads(shingles))
-            where.append((i, shingles))
-    if not leads:
-        return
-    ranges = index.hits(np.stack(leads))
-    found = (ranges[1] > ranges[0]).any(axis=1)
-    for k in np.flatnonzero(found):
-        i, shingles = where[k]
-        matched = index.matches(signer.signature(shingles), ranges[0, k], ranges[1, k])
-        if len(matched):
-            yield ids[i], matched
+class TrainScan:
+    """Train documents against an :class:`EvalIndex`, a batch at a time.
+
+    A document is signed in full only when one of its buckets' first hashes is an eval document's.
+    While most documents of a batch are such candidates (a corpus of many near duplicates), the next
+    batch is signed in full straight away and its first hashes read off the signatures: the same
+    pairs, without computing the first hashes twice.
+    """
+
+    def __init__(self, index: EvalIndex, signer: Signer) -> None:
+        self.index, self.signer = index, signer
+        self.sign_all = False
+
+    def __call__(self, ids: Sequence[str], texts: Sequence[str | None]) -> Iterator[tuple[str, np.ndarray]]:
+        """(train id, eval positions) for every document with at least one eval near duplicate."""
+        signed_all, width = self.sign_all, self.signer.width
+        firsts, held = [], []
+        for i, text in enumerate(texts):
+            shingles = self.signer.shingles(text)
+            if shingles is None:
+                continue
+            if signed_all:
+                signature = self.signer.signature(shingles)
+                firsts.append(signature[::width])
+                held.append((i, signature))
+            else:
+                firsts.append(self.signer.leads(shingles))
+                held.append((i, shingles))
+        if not firsts:
+            return
+        ranges = self.index.hits(np.stack(firsts))
+        found = np.flatnonzero((ranges[1] > ranges[0]).any(axis=1))
+        self.sign_all = 2 * len(found) > len(firsts)
+        for k in found:
+            i, data = held[k]
+            signature = data if signed_all else self.signer.signature(data)
+            matched = self.index.matches(signature, ranges[0, k], ranges[1, k])
+            if len(matched):
+                yield ids[i], matched
 
 
 class CrossSplitCounts:
@@ -285,9 +304,10 @@ def train_row_groups(train_files: Sequence[Path], rank: int, world_size: int) ->
 def scan_train(
     index: EvalIndex, signer: Signer, groups: Iterable[tuple[Path, int]], counts: CrossSplitCounts
 ) -> CrossSplitCounts:
+    scan = TrainScan(index, signer)
     for file, group in groups:
         table = pq.ParquetFile(file).read_row_group(group, columns=["id", "text"])
-        for train_id, matched in scan(index, signer, table.column("id").to_pylist(), table.column("text").to_pylist()):
+        for train_id, matched in scan(table.column("id").to_pylist(), table.column("text").to_pylist()):
             counts.add(train_id, matched)
     return counts
 
@@ -319,7 +339,8 @@ def near_duplicate_pairs(
     index = sign_eval_files(eval_files, signer)
     ids = eval_ids(eval_files).to_pylist()
     pairs: set[tuple[str, str]] = set()
+    scan = TrainScan(index, signer)
     for batch in _texts(train_files):
-        for train_id, matched in scan(index, signer, batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+        for train_id, matched in scan(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
             pairs.update((ids[int(p)], train_id) for p in matched)
     return pairs

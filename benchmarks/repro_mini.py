@@ -1,23 +1,32 @@
-"""Mini-reproduction of the paper's findings: curate real news, train tiny models per condition, score.
+"""Mini-reproduction of the paper's findings with seeds, controls and verdicts by written rules.
 
-    .venv/bin/python benchmarks/repro_mini.py --setting small --out runs/repro_small
+    .venv/bin/python benchmarks/repro_mini.py --setting small            # 2-core CPU, <= 15 min
+    python benchmarks/repro_mini.py --setting gpu                       # one GPU, 5 seeds at once
+    .venv/bin/python benchmarks/repro_mini.py --setting smoke --out /tmp/repro_smoke
 
-Settings live in ``benchmarks/configs/repro_<setting>.yaml`` (``small``: a 2-core CPU in <= 15 min;
-``gpu``: one GPU; ``smoke``: a few steps of everything). Finished steps are reused on a re-run
-(curation resumes by datatrove markers, a trained condition by its final checkpoint). Writes
-``OUT/report.md`` with the verdicts on findings (a)-(d), the tables and two PNGs.
+Steps: curate real news (``pipelines.curate``), build the study corpora (``repro.design``: regions
+with enough text, title once, slug-stripped URLs, capped shares, positive and negative controls),
+train a BPE, train every model of every seed (``repro.training``), score them (``repro.evaluation``),
+and judge each finding from per-seed paired differences (``repro.findings``). Settings live in
+``benchmarks/configs/repro_<setting>.yaml``. Finished steps are reused on a re-run (a seed's scores,
+a model's final checkpoint, the design), so a run folder prepared on one machine can be trained and
+scored on another (``--train-only`` skips nothing; curation needs the shared data, training does not).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as futures
 import datetime as dt
 import json
+import multiprocessing
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -26,7 +35,6 @@ if str(REPO) not in sys.path:
 import polars as pl  # noqa: E402
 import yaml  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 CONFIGS = REPO / "benchmarks" / "configs"
 console = Console()
@@ -39,160 +47,259 @@ def load_settings(setting: str) -> dict:
         known = sorted(p.stem.removeprefix("repro_") for p in CONFIGS.glob("repro_*.yaml"))
         raise SystemExit(f"unknown setting {setting!r}: no file {path}; known: {known}")
     settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    for key in ("name", "conditions", "curation", "tokenizer", "model", "training", "evaluation"):
+    for key in ("name", "seeds", "curation", "design", "tokenizer", "model", "training", "evaluation"):
         if key not in settings:
             raise SystemExit(f"{path}: missing key {key!r}")
-    settings["_path"], settings["_yaml"] = str(path), path.read_text(encoding="utf-8")
+    settings["_path"] = str(path)
     return settings
 
 
-def choose_left_out(documents: pl.DataFrame) -> tuple[str, str]:
-    """The continent with the most eval documents after the biggest one: enough documents for an
-    interval, without removing the corpus' dominant region (which would change the whole model)."""
-    counts = documents.group_by("continent").len().sort(["len", "continent"], descending=[True, False])
-    if counts.height < 2:
-        raise SystemExit(f"leave_one_out needs at least two continents in the eval split, got {counts.height}")
-    ranked = ", ".join(f"{r} {n}" for r, n in counts.iter_rows())
-    left_out = counts["continent"][1]
-    return left_out, f"second-most eval documents after {counts['continent'][0]} (eval docs: {ranked})"
-
-
-def corpus_summary(corpus_data: Path) -> str:
-    frame = pl.read_parquet(corpus_data / "*.parquet", columns=["id", "split", "continent", "n_tokens"])
-    frame = frame.with_columns(pl.col("id").str.split("/").list.first().alias("input"))
-    table = frame.group_by("split", "continent").agg(pl.len().alias("docs"), pl.col("n_tokens").sum().alias("words"))
-    inputs = frame.group_by("input").len().sort("input")
-    lines = ["| split | continent | docs | words |", "| --- | --- | --- | --- |"]
-    lines += [f"| {s} | {c} | {d} | {w} |" for s, c, d, w in table.sort("split", "continent").iter_rows()]
-    kept = ", ".join(f"{name} {n}" for name, n in inputs.iter_rows())
-    return "\n".join(lines) + f"\n\nKept documents per input: {kept}."
+def choose_left_out(design: dict[str, Any]) -> tuple[str, str]:
+    """The region with the fewest training words after balancing (the paper left out its smallest, Africa)."""
+    train = {r["continent"]: r["words"] for r in design["summary"] if r["split"] == "train"}
+    left = min(sorted(train), key=lambda r: train[r])
+    ranked = ", ".join(f"{r} {w:,}" for r, w in sorted(train.items(), key=lambda kv: kv[1]))
+    return left, f"fewest training words after balancing ({ranked})"
 
 
 def machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     import torch
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return (
-        f"{platform.platform()}, {os.cpu_count()} CPU cores, {device}, torch {torch.__version__}, "
-        f"load average at start {load:.1f}"
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {device}, torch {torch.__version__}, load {load:.1f}"
+
+
+def prepare(out: Path, settings: dict) -> dict[str, Any]:
+    """Curation, design and tokenizer (reused when ``out/design.json`` exists)."""
+    facts_path = out / "design.json"
+    if facts_path.exists():
+        return json.loads(facts_path.read_text(encoding="utf-8"))
+    from benchmarks.repro import curation, design
+
+    t = time.time()
+    console.print("[bold]curation[/bold] (pipelines.curate.run_curation on the shared real news)")
+    curated = curation.run(out, settings["name"], settings["curation"])
+    (out / "curation_config.yaml").write_text(yaml.safe_dump(curated["config"], sort_keys=False))
+    curation_s = time.time() - t
+    t = time.time()
+    console.print("[bold]design[/bold] (regions, title once, slug-stripped URLs, capped shares, controls)")
+    facts = design.build(
+        out / "corpus" / "data", out / "study", design.DesignSettings.from_mapping(settings["design"])
     )
+    facts["left_out"], facts["left_out_reason"] = choose_left_out(facts)
+    if settings["evaluation"].get("mcq"):  # the run folder carries its inputs: scoring needs no shared data
+        shutil.copyfile(curation.require_shared_data() / settings["evaluation"]["mcq"], out / "inputs" / "mcq.jsonl")
+    console.print("[bold]tokenizer[/bold] (BPE on the train splits, rendered with the full prefix)")
+    facts["eval_tokens"] = train_tokenizer(out, int(settings["tokenizer"]["vocab_size"]))
+    facts["timings_s"] = {"curation": curation_s, "design+tokenizer": time.time() - t}
+    minimum = int(settings["design"].get("min_eval_tokens", 20_000))
+    short = {r: n for r, n in facts["eval_tokens"].items() if n < minimum}
+    if short:
+        raise SystemExit(f"eval body tokens below {minimum:,} in {short}: raise design.eval_words in the setting")
+    facts_path.write_text(json.dumps(facts, indent=1, default=str), encoding="utf-8")
+    return facts
+
+
+def train_tokenizer(out: Path, vocab_size: int) -> dict[str, int]:
+    """One BPE for every model (trained on the real and control train splits); returns the real
+    eval set's body tokens per region."""
+    from trainer_plugin.template import PAPER_TEMPLATE, MetadataTemplate
+    from trainer_plugin.tokenizer import load_tokenizer, train_bpe_tokenizer
+
+    folder = out / "tokenizer"
+    if not (folder / "tokenizer.json").exists():
+        train = pl.concat(
+            [pl.read_parquet(out / "study" / s / "train-00000.parquet") for s in ("real", "control_pos")],
+            how="vertical_relaxed",
+        )
+        train_bpe_tokenizer(
+            ("".join(PAPER_TEMPLATE.render(d)) for d in train.iter_rows(named=True)), folder, vocab_size
+        )
+    tokenizer = load_tokenizer(str(folder), require_eos=True)
+    bare = MetadataTemplate(fields=())
+    counts: dict[str, int] = {}
+    for doc in pl.read_parquet(out / "study" / "real" / "eval-00000.parquet").iter_rows(named=True):
+        counts[doc["continent"]] = counts.get(doc["continent"], 0) + len(tokenizer(bare.body(doc))["input_ids"])
+    return counts
+
+
+def run_seed(seed: int, out: Path, settings: dict, facts: dict, device: str, jobs: int = 1) -> dict[str, Any]:
+    """Train and score every model of one seed; writes ``scores/seed{N}.parquet`` (reused on re-run)."""
+    import torch
+
+    from benchmarks.repro import evaluation, training
+
+    if jobs > 1:  # processes side by side: one BLAS pool each, sized to its share of the cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+    target = out / "scores" / f"seed{seed}.parquet"
+    mcq_target = out / "scores" / f"mcq_seed{seed}.parquet"
+    if target.exists() and (mcq_target.exists() or not settings["evaluation"].get("mcq")):
+        return json.loads((out / "scores" / f"seed{seed}.json").read_text(encoding="utf-8"))
+    regional_steps = int(settings["training"].get("regional_steps", int(settings["training"]["max_steps"]) // 3))
+    training_settings = {
+        **settings,
+        "training": {k: v for k, v in settings["training"].items() if k != "regional_steps"},
+    }
+    specs = training.model_specs([seed], facts["regions"], facts["left_out"], regional_steps)
+    started, checkpoints, summaries = time.time(), {}, {}
+    for spec in specs:
+        result = training.train_model(training.train_config(spec, out, out / "tokenizer", training_settings))
+        checkpoints[spec.name], summaries[spec.name] = result["checkpoint"], result
+        console.print(f"seed {seed}: trained {spec.name} ({result.get('wall_seconds', 'reused')} s)")
+    train_s = time.time() - started
+    batch = int(settings["evaluation"]["batch_size"])
+    frames = [
+        evaluation.score_model(
+            spec, checkpoints[spec.name], out / "tokenizer", out / "study" / spec.study, batch, device
+        )
+        for spec in specs
+    ]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pl.concat(frames, how="vertical_relaxed").write_parquet(target)
+    if settings["evaluation"].get("mcq"):
+        path = out / "inputs" / "mcq.jsonl"
+        chosen = [s for s in specs if s.study == "real" and s.label in ("none", "full")]
+        evaluation.score_mcq_models(
+            chosen,
+            checkpoints,
+            out / "tokenizer",
+            path,
+            batch,
+            device,
+            settings["evaluation"].get("mcq_limit"),
+            lambda: None,
+        ).write_parquet(mcq_target)
+    info = {"seed": seed, "train_s": train_s, "score_s": time.time() - started - train_s, "models": summaries}
+    (out / "scores" / f"seed{seed}.json").write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+    return info
+
+
+def dry_run(out: Path, settings: dict, facts: dict) -> str:
+    """Every model's trainer config, validated, with its parameters and token budget; written to
+    ``out/plan.md`` (what ``--setting gpu`` will run, checked on a machine without one)."""
+    from benchmarks.repro import training
+    from trainer_plugin.config import load_config
+    from trainer_plugin.plan import plan
+
+    regional_steps = int(settings["training"].get("regional_steps", int(settings["training"]["max_steps"]) // 3))
+    base = {**settings, "training": {k: v for k, v in settings["training"].items() if k != "regional_steps"}}
+    specs = training.model_specs(
+        [int(s) for s in settings["seeds"]], facts["regions"], facts["left_out"], regional_steps
+    )
+    lines = ["| model | parameters | non-embedding | steps | tokens |", "| --- | --- | --- | --- | --- |"]
+    total = 0
+    for spec in specs:
+        config = training.train_config(spec, out, out / "tokenizer", base)
+        if spec.init_from:  # the base is not trained in a dry run: plan it with the base's shape
+            config = {**config, "init_from": None, "model": dict(settings["model"])}
+        result = plan(load_config(config))
+        steps = int(config["training"]["max_steps"])
+        total += steps * result["tokens_per_step"]
+        lines.append(
+            f"| {spec.name} | {result['parameters']:,} | {result['non_embedding_parameters']:,} | {steps} | "
+            f"{steps * result['tokens_per_step']:,} |"
+        )
+    lines.append(f"\n{len(specs)} models, {total:,} training tokens in all; seeds {settings['seeds']}.")
+    text = "\n".join(lines)
+    (out / "plan.md").write_text(text + "\n", encoding="utf-8")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--setting", default="small", help="small | gpu | smoke | a YAML path")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/repro_mini/SETTING)")
     parser.add_argument(
-        "--out", type=Path, default=None, help="run folder, reused on a re-run (default: runs/repro_mini/SETTING)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="seeds trained at once in processes (default: the setting's jobs, else 1)",
     )
+    parser.add_argument("--prepare-only", action="store_true", help="stop after curation, design and tokenizer")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="prepare, then validate and print every model's plan (no training)"
+    )
+    parser.add_argument("--device", default="auto", help="scoring device: auto | cpu | cuda")
+    parser.add_argument("--docs", type=Path, default=None, help="also write the report to this Markdown file")
     args = parser.parse_args(argv)
-    if args.out is None:  # the README's command runs as written
-        args.out = Path("runs") / "repro_mini" / Path(args.setting).stem
-
-    from benchmarks.repro import curation, evaluation, findings, report, tokenizer, training
-    from trainer_plugin.evaluation.perplexity import gap_table, region_table
-
     settings = load_settings(args.setting)
-    out: Path = args.out.resolve()
+    out: Path = (args.out or Path("runs") / "repro_mini" / settings["name"]).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    started, timings = time.time(), {}
+    started = time.time()
+    console.rule(f"repro_mini: setting {settings['name']} -> {out}")
+    facts = prepare(out, settings)
+    if args.prepare_only:
+        console.print(f"prepared {out} (design.json, study/, tokenizer/)")
+        return 0
+    if args.dry_run:
+        print(dry_run(out, settings, facts))
+        return 0
+    seeds = [int(s) for s in settings["seeds"]]
+    t = time.time()
+    jobs = min(len(seeds), int(args.jobs or settings.get("jobs", 1)))
+    if jobs > 1:
+        console.print(f"[bold]{len(seeds)} seeds[/bold], {jobs} at a time: train and score every model")
+        context = multiprocessing.get_context("spawn")
+        with futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            fixed = [(out, settings, facts, args.device, jobs)] * len(seeds)
+            infos = list(pool.map(run_seed, seeds, *zip(*fixed)))
+    else:
+        infos = []
+        for index, seed in enumerate(seeds):
+            console.print(f"[bold]seed {seed}[/bold] ({index + 1}/{len(seeds)}): train and score every model")
+            infos.append(run_seed(seed, out, settings, facts, args.device))
+    models_s = time.time() - t
+    from benchmarks.repro import findings, report
+
+    t = time.time()
+    scores = pl.concat([pl.read_parquet(out / "scores" / f"seed{s}.parquet") for s in seeds], how="vertical_relaxed")
+    mcq_files = [out / "scores" / f"mcq_seed{s}.parquet" for s in seeds]
+    mcq = pl.concat([pl.read_parquet(f) for f in mcq_files]) if all(f.exists() for f in mcq_files) else None
+    regions = {"real": facts["regions"], "control": facts["control_regions"]}
+    n_boot = int(settings["evaluation"]["n_boot"])
+    results = findings.compute(scores, mcq, seeds, regions, facts["left_out"], n_boot)
+    noise = findings.noise_floor(scores, seeds, facts["regions"])
+    model, training = settings["model"], settings["training"]
     meta = {
         "setting": settings["name"],
-        "machine": machine(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "total_s": time.time() - started + sum(facts.get("timings_s", {}).values()),
+        "timings_s": {**facts.get("timings_s", {}), "train+score": models_s, "findings": time.time() - t},
+        "n_models": sum(len(i["models"]) for i in infos),
+        "model": f"Llama hidden {model['hidden_size']}, {model['num_layers']} layers",
+        "steps": f"{training['max_steps']} steps x {training['per_device_batch_size']} x {training['seq_len']} tokens "
+        f"(regional fine-tunes {training.get('regional_steps')})",
+        "seeds": seeds,
+        "noise": noise,
+        "design": facts,
+        "left_out": facts["left_out"],
+        "left_out_reason": facts["left_out_reason"],
+        "eval_tokens": facts["eval_tokens"],
     }
-    console.rule(f"repro_mini: setting {settings['name']} -> {out}")
-
-    t = time.time()
-    console.print("[bold]1/4 curation[/bold] (pipelines.curate.run_curation)")
-    curated = curation.run(out, settings["name"], settings["curation"])
-    (out / "curation_config.yaml").write_text(yaml.safe_dump(curated["config"], sort_keys=False))
-    corpus_data = out / "corpus" / "data"
-    timings["curation"] = time.time() - t
-
-    t = time.time()
-    console.print("[bold]2/4 tokenizer[/bold] (BPE on the train split)")
-    tokenizer_dir = tokenizer.train_tokenizer(corpus_data, out / "tokenizer", int(settings["tokenizer"]["vocab_size"]))
-    documents = evaluation.eval_documents(corpus_data)
-    left_out, left_out_reason = choose_left_out(documents)
-    timings["tokenizer"] = time.time() - t
-
-    t = time.time()
-    models = list(settings["conditions"])
-    noise_model = None
-    if settings.get("noise_seed") is not None:
-        noise_model = f"none@seed{int(settings['noise_seed'])}"
-        models.append(noise_model)
-    checkpoints, train_results = {}, {}
-    progress_columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*progress_columns, console=console) as progress:
-        bar = progress.add_task("3/4 training conditions", total=len(models))
-        for condition in models:
-            progress.update(bar, description=f"3/4 training {condition}")
-            config = training.train_config(condition, left_out, out, tokenizer_dir, settings)
-            result = training.train_condition(config)
-            checkpoints[condition] = result["checkpoint"]
-            train_results[condition] = {k: v for k, v in result.items() if k != "losses"}
-            train_results[condition]["last_loss"] = result["losses"][-1][1] if result.get("losses") else None
-            progress.advance(bar)
-    timings["training"] = time.time() - t
-
-    t = time.time()
-    ev = settings["evaluation"]
-    with Progress(*progress_columns, console=console) as progress:
-        doc_scores = evaluation.score_models(
-            checkpoints, tokenizer_dir, documents, left_out, int(ev["batch_size"]), progress
-        )
-    n_boot, seed = int(ev["n_boot"]), int(settings.get("seed", 0))
-    regions = pl.concat(
-        [
-            region_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
-            for m in checkpoints
-        ]
-    )
-    gaps = pl.concat(
-        [
-            gap_table(doc_scores.filter(pl.col("model") == m), n_boot, seed).with_columns(pl.lit(m).alias("model"))
-            for m in checkpoints
-        ]
-    )
-    continents = sorted(documents["continent"].unique().to_list())
-    rows = findings.compute_findings(doc_scores, ["all", *continents], left_out, n_boot, seed, noise_model)
-    comparisons = findings.comparisons_frame(rows)
-    verdicts = findings.verdicts(rows, left_out)
-    timings["scoring"] = time.time() - t
-
-    doc_scores.write_parquet(out / "doc_scores.parquet")
-    for name, frame in (("regions", regions), ("gaps", gaps), ("comparisons", comparisons)):
-        frame.write_csv(out / f"{name}.csv")
-    m, tr = settings["model"], settings["training"]
-    meta |= {
-        "total_s": time.time() - started,
-        "timings_s": timings,
-        "left_out": left_out,
-        "left_out_reason": left_out_reason,
-        "corpus_summary": corpus_summary(corpus_data),
-        "model": f"Llama, hidden {m['hidden_size']}, {m['num_layers']} layers, vocab {settings['tokenizer']['vocab_size']}",
-        "steps": f"{tr['max_steps']} (batch {tr['per_device_batch_size']} x seq {tr['seq_len']}, seed {settings.get('seed', 0)})",
-        "min_country_docs": int(ev["min_country_docs"]),
-        "noise_model": noise_model,
-        "settings_yaml": settings["_yaml"].strip(),
-    }
-    path = report.write_report(out, regions, gaps, comparisons, verdicts, meta)
-    (out / "results.json").write_text(
-        json.dumps(
+    path = report.write_report(out, results, meta)
+    summary = {
+        "meta": {k: v for k, v in meta.items() if k != "design"},
+        "findings": [
             {
-                "meta": {k: v for k, v in meta.items() if k != "settings_yaml"},
-                "verdicts": verdicts,
-                "training": train_results,
-            },
-            indent=2,
-            default=str,
-        )
-    )
+                "key": r["finding"].key,
+                "verdict": r["verdict"],
+                "mean": r["interval"].mean,
+                "low": r["interval"].low,
+                "high": r["interval"].high,
+                "per_seed": r["per_seed"],
+            }
+            for r in results
+        ],
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    if args.docs:
+        report.write_docs(args.docs, path, out)
     console.rule("verdicts")
-    for key, text in verdicts.items():
-        console.print(f"({key}) {text}")
+    for row in results:
+        console.print(report.verdict_text(row))
     console.print(f"report: {path}  total {meta['total_s']:.0f} s")
     return 0
 

@@ -1,71 +1,133 @@
-"""Score every trained model on the same held-out documents, with and without the metadata prefix.
+"""Score every model on its study's held-out documents, in every variant its findings need.
 
-Each model sees the prefix it was trained with (``url`` gets the URL line only; ``none`` gets the
-paper's full prefix, a control: a model that never saw metadata should not gain from it). Body
-tokens are the same for every model (one tokenizer), so perplexities compare across models.
+Variants (all score the same body tokens, ``TITLE:`` on, so they compare directly):
+``without`` (no prefix), ``with`` (the model's training prefix), ``swap`` (the prefix of a document
+from another region: the within-model swap test). Regional models are scored on their own region
+only. The MCQs are put to the ``none`` and ``full`` models by the paper's protocol, the latter with
+the question's metadata.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-from rich.progress import Progress
 
+from benchmarks.repro.training import ModelSpec
 from trainer_plugin.conditions import load_condition
-from trainer_plugin.evaluation.corpus import load_eval_documents
-from trainer_plugin.evaluation.perplexity import score_documents
-from trainer_plugin.evaluation.progress import ProgressHook
-from trainer_plugin.evaluation.runtime import load_causal_lm
-from trainer_plugin.evaluation.scoring import ScoringSettings
-from trainer_plugin.template import PAPER_TEMPLATE, MetadataTemplate
+from trainer_plugin.evaluation.scoring import ScoringSettings, score_pairs
+from trainer_plugin.template import MetadataTemplate
+
+BARE = MetadataTemplate(fields=())
 
 
-class RichHook(ProgressHook):
-    """Forwards the scorer's progress to one rich task."""
-
-    def __init__(self, progress: Progress, label: str) -> None:
-        self.progress, self.label, self.task = progress, label, None
-
-    def start(self, total: int, description: str = "") -> None:
-        self.task = self.progress.add_task(f"{self.label} {description}", total=total)
-
-    def advance(self, amount: int) -> None:
-        self.progress.advance(self.task, amount)
+def eval_documents(study_dir: Path) -> pl.DataFrame:
+    return pl.read_parquet(study_dir / "eval-00000.parquet")
 
 
-def eval_template(model_name: str, left_out: str | None) -> MetadataTemplate:
-    """The prefix a model is scored with: its training prefix; the paper's full one for ``none``."""
-    condition = model_name.partition("@")[0]
-    spec = {"name": "leave_one_out", "exclude_regions": [left_out]} if condition == "leave_one_out" else condition
-    fields = load_condition(spec).metadata
-    return MetadataTemplate(fields=tuple(fields)) if fields else PAPER_TEMPLATE
+def swapped(documents: pl.DataFrame) -> pl.DataFrame:
+    """Each document with the metadata of a document from the next region (regions sorted, cyclic):
+    the body is unchanged, only the prefix lies."""
+    regions = sorted(documents["continent"].unique().to_list())
+    if len(regions) < 2:
+        raise SystemExit("the swap test needs at least two regions")
+    by_region = {r: documents.filter(pl.col("continent") == r) for r in regions}
+    url, country, continent = [], [], []
+    for index, region in enumerate(documents["continent"]):
+        other = by_region[regions[(regions.index(region) + 1) % len(regions)]]
+        row = other.row(index % other.height, named=True)
+        url.append(row["url_normalized"])
+        country.append(row["country"])
+        continent.append(row["continent"])
+    return documents.with_columns(
+        pl.Series("url_normalized", url), pl.Series("country", country), pl.Series("continent", continent)
+    )
 
 
-def eval_documents(corpus_data: Path) -> pl.DataFrame:
-    """The held-out split with every column the paper's prefix reads."""
-    return load_eval_documents([corpus_data], split="eval", template=PAPER_TEMPLATE)
+def variants(
+    spec: ModelSpec, documents: pl.DataFrame, left_out: str
+) -> dict[str, tuple[MetadataTemplate, pl.DataFrame]]:
+    """The variants one model's findings read, each with its template and documents (nothing else is
+    scored: scoring is most of a small run's time)."""
+    if spec.label.startswith("regional:"):
+        region = spec.label.partition(":")[2]
+        return {"without": (BARE, documents.filter(pl.col("continent") == region))}
+    fields = tuple(load_condition(spec.condition).metadata)
+    prefixed = MetadataTemplate(fields=fields) if fields else BARE
+    if spec.label == "none":
+        return {"without": (BARE, documents)}
+    if spec.label == "url":
+        return {"with": (prefixed, documents)}
+    if spec.label == "loo":
+        return {"with": (prefixed, documents.filter(pl.col("continent") == left_out))}
+    return {"with": (prefixed, documents), "without": (BARE, documents), "swap": (prefixed, swapped(documents))}
 
 
-def score_models(
+def score_model(
+    spec: ModelSpec,
+    checkpoint: str,
+    tokenizer_dir: Path,
+    study_dir: Path,
+    left_out: str,
+    batch_size: int,
+    device: str,
+) -> pl.DataFrame:
+    """Rows: model, study, label, seed, variant, id, region, nll, n_tokens."""
+    from trainer_plugin.evaluation.runtime import load_causal_lm
+
+    model, tokenizer = load_causal_lm(checkpoint, tokenizer_dir, device=device, dtype="float32")
+    documents = eval_documents(study_dir)
+    frames = []
+    for variant, (template, docs) in variants(spec, documents, left_out).items():
+        pairs = [template.render(doc) for doc in docs.to_dicts()]
+        nll, counts = score_pairs(model, tokenizer, pairs, ScoringSettings(batch_size=batch_size))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "id": docs["id"],
+                    "region": documents["continent"] if variant == "swap" else docs["continent"],  # swap: same order
+                    "nll": nll,
+                    "n_tokens": counts,
+                }
+            ).with_columns(
+                pl.lit(spec.name).alias("model"),
+                pl.lit(spec.study).alias("study"),
+                pl.lit(spec.label).alias("label"),
+                pl.lit(spec.seed).alias("seed"),
+                pl.lit(variant).alias("variant"),
+            )
+        )
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+def score_mcq_models(
+    specs: list[ModelSpec],
     checkpoints: dict[str, str],
     tokenizer_dir: Path,
-    documents: pl.DataFrame,
-    left_out: str | None,
+    mcq_path: Path,
     batch_size: int,
-    progress: Progress,
+    device: str,
+    limit: int | None,
+    advance: Callable[[], None],
 ) -> pl.DataFrame:
-    """Document scores of every model: id, country, continent, condition, nll, n_tokens, model."""
+    """Per question and model: 0/1 correctness under the paper's primary rule (acc_norm_tokens)."""
+    from trainer_plugin.evaluation.mcq import score_mcq
+    from trainer_plugin.evaluation.protocols import Protocol
+    from trainer_plugin.evaluation.qa_data import load_mcq
+    from trainer_plugin.evaluation.question_metadata import QuestionMetadata
+    from trainer_plugin.evaluation.runtime import load_causal_lm
+
+    items = load_mcq(mcq_path, limit=limit)
     frames = []
-    for model_name, checkpoint in checkpoints.items():
-        model, tokenizer = load_causal_lm(checkpoint, tokenizer_dir, device="auto", dtype="float32")
-        scores = score_documents(
-            model,
-            tokenizer,
-            documents,
-            template=eval_template(model_name, left_out),
-            settings=ScoringSettings(batch_size=batch_size),
-            progress=RichHook(progress, model_name),
+    for spec in specs:
+        protocol = Protocol(metadata=QuestionMetadata(level="full" if spec.label == "full" else "none"))
+        model, tokenizer = load_causal_lm(checkpoints[spec.name], tokenizer_dir, device=device, dtype="float32")
+        rows = score_mcq(model, tokenizer, items, protocol=protocol, settings=ScoringSettings(batch_size=batch_size))
+        frames.append(
+            rows.select("id", "continent", pl.col(protocol.primary_rule).alias("correct"), "n_options").with_columns(
+                pl.lit(spec.label).alias("label"), pl.lit(spec.seed).alias("seed")
+            )
         )
-        frames.append(scores.with_columns(pl.lit(model_name).alias("model")))
+        advance()
     return pl.concat(frames)

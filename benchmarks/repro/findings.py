@@ -1,260 +1,222 @@
-"""The paper's four findings as paired comparisons on the same held-out documents, with bootstrap CIs.
+"""The paper's findings, each as a per-seed paired statistic with a verdict by a written rule.
 
-Every comparison is ``ppl(A) - ppl(B)`` where A and B are (model, evaluation condition) pairs scored
-on the same documents; the bootstrap resamples documents once per replicate for both, so the interval
-is of the difference itself. A verdict names the direction *and* whether the interval excludes zero:
-at this scale a direction can hold while its interval still overlaps zero, and the report says so.
+Every statistic is computed once per seed from that seed's models on the same documents, then
+summarised over seeds (``stats.Interval``). Verdict rules (``RULES``) are fixed before the numbers
+are seen and the verdict text is generated from the numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from trainer_plugin.evaluation.bootstrap import bootstrap_ci
-from trainer_plugin.evaluation.perplexity import WITH_METADATA, WITHOUT_METADATA
+from benchmarks.repro.stats import Interval, Scores, bootstrap_weights, pct, percentile_interval
 
-#: Finding (b)'s tolerance: metadata training may cost at most this much relative no-prefix perplexity.
-HURT_TOLERANCE = 0.05
+#: A metadata model may be this much worse (perplexity) on a region and still count as "no harm".
+HARM_TOLERANCE = math.log(1.01)
+#: Share rules: "most of the signal" / "approaches" = at least half of the reference gain.
+SHARE_BAR = 0.5
 
+RULES = {
+    "effect": "shown: the 95% t-interval over seeds is above 0; not shown: below 0; else inconclusive",
+    "bound": "shown: the interval's upper end is below +1% perplexity; not shown: its lower end is above it; "
+    "else inconclusive",
+    "share": "shown: the interval's lower end is >= 50%; not shown: its upper end is < 50%; inconclusive "
+    "when the reference gain itself is not shown",
+    "null": "behaved: the interval contains 0 (no effect where none exists); failed: it excludes 0",
+}
 
-@dataclass
-class Comparison:
-    """ppl(a) - ppl(b) (or a ratio of two gains) on one region, with its interval.
-
-    ``kind``: ``cross`` (two models), ``within`` (one model, without minus with prefix), ``share``
-    (a ratio of gains), ``noise`` / ``noise_rel`` (the same condition, two seeds).
-    """
-
-    finding: str
-    kind: str
-    region: str
-    what: str
-    n_docs: int
-    estimate: float
-    low: float
-    high: float
-
-    @property
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
+Key = tuple[str, str]  # (label, variant)
 
 
-def _matrix(doc_scores: pl.DataFrame, keys: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
-    """(nll, tokens) arrays of shape (len(keys), documents), documents aligned by id."""
-    frame = doc_scores.with_columns((pl.col("model") + "|" + pl.col("condition")).alias("key"))
-    wanted = [f"{m}|{c}" for m, c in keys]
-    missing = sorted(set(wanted) - set(frame["key"].unique().to_list()))
-    if missing:
-        raise ValueError(f"document scores lack {missing}")
-    wide = frame.filter(pl.col("key").is_in(wanted)).pivot(on="key", index="id", values=["nll", "n_tokens"])
-    nll = np.stack([wide[f"nll_{k}"].to_numpy().astype(float) for k in wanted])
-    tokens = np.stack([wide[f"n_tokens_{k}"].to_numpy().astype(float) for k in wanted])
-    return nll, tokens
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    title: str
+    kind: str  # effect | bound | share | null
+    unit: str  # pct (perplexity %) | share | pp (percentage points)
+    study: str
+    needs: tuple[Key, ...]
+    statistic: Callable[[dict[Key, np.ndarray], int], float]  # region log-ppl arrays, left-out index
+    reference: str | None = None  # for shares: the finding whose effect must be shown first
 
 
-def _ppl(nll: np.ndarray, tokens: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
-    if idx is None:
-        return np.exp(nll.sum(-1) / tokens.sum(-1))
-    return np.exp(nll[:, idx].sum(-1) / tokens[:, idx].sum(-1))  # (keys, replicates)
+def _gain(a: Key, b: Key) -> Callable[[dict[Key, np.ndarray], int], float]:
+    return lambda L, _: float(np.mean(L[a] - L[b]))
 
 
-def _region(doc_scores: pl.DataFrame, region: str) -> pl.DataFrame:
-    if region == "all":
-        return doc_scores
-    return doc_scores.filter((pl.col("continent") == region) | (pl.col("country") == region))
+def _share(num: Key, ref: Key, base: Key) -> Callable[[dict[Key, np.ndarray], int], float]:
+    def share(L: dict[Key, np.ndarray], _: int) -> float:
+        denominator = float(np.mean(L[base] - L[ref]))
+        return float(np.mean(L[base] - L[num])) / denominator if denominator != 0 else math.nan
+
+    return share
 
 
-def difference(
-    doc_scores: pl.DataFrame,
-    finding: str,
-    region: str,
-    a: tuple[str, str],
-    b: tuple[str, str],
-    n_boot: int,
-    seed: int,
-    relative: bool = False,
-    kind: str = "cross",
-) -> Comparison:
-    """ppl(a) - ppl(b) on ``region`` (divided by ppl(b) when ``relative``), paired bootstrap CI."""
-    nll, tokens = _matrix(_region(doc_scores, region), [a, b])
+NONE, FULL, FULL_BARE, SWAP = ("none", "without"), ("full", "with"), ("full", "without"), ("full", "swap")
+URL, NOSLUG, LOO, REGIONAL = ("url", "with"), ("url_noslug", "with"), ("loo", "with"), ("regional", "without")
 
-    def stat(ppl_pair: np.ndarray) -> np.ndarray:
-        diff = ppl_pair[0] - ppl_pair[1]
-        return diff / ppl_pair[1] if relative else diff
-
-    low, high = bootstrap_ci(nll.shape[1], lambda idx: stat(_ppl(nll, tokens, idx)), n_boot, seed)
-    what = f"{'rel. ' if relative else ''}ppl[{a[0]}, {_short(a[1])}] - ppl[{b[0]}, {_short(b[1])}]"
-    return Comparison(finding, kind, region, what, nll.shape[1], float(stat(_ppl(nll, tokens))), low, high)
-
-
-def gain_share(
-    doc_scores: pl.DataFrame,
-    region: str,
-    baseline: tuple[str, str],
-    part: tuple[str, str],
-    full: tuple[str, str],
-    n_boot: int,
-    seed: int,
-) -> Comparison:
-    """(ppl(baseline) - ppl(part)) / (ppl(baseline) - ppl(full)): the share of the gain ``part`` keeps."""
-    nll, tokens = _matrix(_region(doc_scores, region), [baseline, part, full])
-
-    def stat(p: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (p[0] - p[1]) / (p[0] - p[2])
-
-    low, high = bootstrap_ci(nll.shape[1], lambda idx: stat(_ppl(nll, tokens, idx)), n_boot, seed)
-    what = f"gain({part[0]}) / gain({full[0]}) vs {baseline[0]}"
-    return Comparison("c", "share", region, what, nll.shape[1], float(stat(_ppl(nll, tokens))), low, high)
+FINDINGS = [
+    Finding("a", "(a) in-region gain: full-prefix model vs no-metadata model", "effect", "pct", "real",
+            (NONE, FULL), _gain(NONE, FULL)),
+    Finding("a_within", "(a') same full-prefix model, without vs with its prefix", "effect", "pct", "real",
+            (FULL_BARE, FULL), _gain(FULL_BARE, FULL)),
+    Finding("b", "(b) no cross-region harm: worst region, full model (own prefix) vs no-metadata model", "bound",
+            "pct", "real", (NONE, FULL), lambda L, _: float(np.max(L[FULL] - L[NONE]))),
+    Finding("c", "(c) URL's share of the full prefix's gain (URL with slug)", "share", "share", "real",
+            (NONE, FULL, URL), _share(URL, FULL, NONE), reference="a"),
+    Finding("c_noslug", "(c) URL's share of the full prefix's gain (slug-stripped URL)", "share", "share", "real",
+            (NONE, FULL, NOSLUG), _share(NOSLUG, FULL, NONE), reference="a"),
+    Finding("d", "(d) coverage: left-out region, leave-one-out model vs full model (both with prefix)", "effect",
+            "pct", "real", (LOO, FULL), lambda L, left: float(L[LOO][left] - L[FULL][left])),
+    Finding("e", "(e) share of the regional models' gain that the global full-prefix model reaches", "share",
+            "share", "real", (NONE, FULL, REGIONAL), _share(FULL, REGIONAL, NONE), reference="e_gap"),
+    Finding("e_gap", "(e') regional models (GG-EZ, from the global none model) vs the no-metadata model", "effect",
+            "pct", "real", (NONE, REGIONAL), _gain(NONE, REGIONAL)),
+    Finding("swap", "swap test: full model, another region's prefix vs the true one", "effect", "pct", "real",
+            (SWAP, FULL), _gain(SWAP, FULL)),
+    Finding("control_pos", "positive control: pseudo-regions with regional spellings, swap test", "effect", "pct",
+            "control_pos", (SWAP, FULL), _gain(SWAP, FULL)),
+    Finding("control_pos_gain", "positive control: same model, without vs with its prefix", "effect", "pct",
+            "control_pos", (FULL_BARE, FULL), _gain(FULL_BARE, FULL)),
+    Finding("control_neg", "negative control: shuffled tags, swap test", "null", "pct", "control_neg",
+            (SWAP, FULL), _gain(SWAP, FULL)),
+]  # fmt: skip
 
 
-def _short(condition: str) -> str:
-    return {WITH_METADATA: "with", WITHOUT_METADATA: "without"}[condition]
+def aligned(scores: pl.DataFrame, study: str, seed: int, regions: list[str]) -> tuple[dict[Key, Scores], np.ndarray]:
+    """Each (label, variant) of one seed's study as arrays over the same documents (sorted by id).
 
-
-def compute_findings(
-    doc_scores: pl.DataFrame,
-    regions: list[str],
-    left_out: str | None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    noise_model: str | None = None,
-) -> list[Comparison]:
-    """All comparisons behind the four findings, for ``regions`` (``all`` first, then continents).
-
-    ``noise_model`` (e.g. ``none@seed1``) is the ``none`` condition trained with another seed: how far
-    it lies from ``none`` is the noise floor that any cross-model difference must clear.
-    """
-    none_plain = ("none", WITHOUT_METADATA)
-    full_with = ("url_country_continent", WITH_METADATA)
-    full_plain = ("url_country_continent", WITHOUT_METADATA)
-    url_with, url_plain = ("url", WITH_METADATA), ("url", WITHOUT_METADATA)
-    models = set(doc_scores["model"].unique().to_list())
-    rows: list[Comparison] = []
-    for region in regions:
-        if noise_model in models:
-            noise_plain = (noise_model, WITHOUT_METADATA)
-            rows.append(difference(doc_scores, "noise", region, noise_plain, none_plain, n_boot, seed, kind="noise"))
-            rows.append(
-                difference(
-                    doc_scores, "noise", region, noise_plain, none_plain, n_boot, seed, relative=True, kind="noise_rel"
-                )
-            )
-        # (a) positive = the metadata model with its prefix beats the baseline; and the same model
-        # with vs without its prefix (no model-to-model difference in it).
-        rows.append(difference(doc_scores, "a", region, none_plain, full_with, n_boot, seed))
-        rows.append(difference(doc_scores, "a", region, full_plain, full_with, n_boot, seed, kind="within"))
-        # (b) positive = metadata training hurts the no-prefix evaluation (relative to the baseline).
-        rows.append(difference(doc_scores, "b", region, full_plain, none_plain, n_boot, seed, relative=True))
-        # (c) URL alone: its gain, the share of the full prefix's gain it keeps, its within-model gain.
-        rows.append(difference(doc_scores, "c", region, none_plain, url_with, n_boot, seed))
-        rows.append(gain_share(doc_scores, region, none_plain, url_with, full_with, n_boot, seed))
-        rows.append(difference(doc_scores, "c", region, url_plain, url_with, n_boot, seed, kind="within"))
-    if left_out is not None and "leave_one_out" in models:
-        loo_with = ("leave_one_out", WITH_METADATA)
-        for region in ["all", left_out] + [r for r in regions if r not in ("all", left_out)]:
-            # (d) positive = the left-out region is worse without its training data.
-            rows.append(difference(doc_scores, "d", region, loo_with, full_with, n_boot, seed))
-    return rows
-
-
-def _interval(c: Comparison, pct: bool = False) -> str:
-    fmt = (lambda v: f"{100 * v:+.1f}%") if pct else (lambda v: f"{v:+.2f}")
-    return f"{fmt(c.estimate)} [{fmt(c.low)}, {fmt(c.high)}]"
-
-
-def _strength(c: Comparison, direction_held: bool) -> str:
-    if not direction_held:
-        return "direction did NOT hold"
-    if c.excludes_zero:
-        return "direction held, CI excludes zero"
-    return "direction held but CI overlaps zero"
-
-
-def _noise_note(c: Comparison, noise: Comparison | None) -> str:
-    """Whether a cross-model difference clears the seed-to-seed difference of the same condition."""
-    if noise is None:
-        return " (no seed noise floor measured: cross-model differences may be training noise)"
-    floor = abs(noise.estimate)
-    clears = c.low > floor if c.estimate > 0 else c.high < -floor
-    return f"; seed noise floor |{noise.estimate:+.2f}| on {noise.region}: the difference " + (
-        "clears it" if clears else "does NOT clear it (could be training noise)"
-    )
-
-
-def verdicts(rows: list[Comparison], left_out: str | None) -> dict[str, str]:
-    """One plain sentence per finding, from the ``all`` rows (and the left-out continent for d)."""
-    by = {(c.finding, c.kind, c.region): c for c in rows}
-    noise = {c.region: c for c in rows if c.kind == "noise"}
-    noise_rel = {c.region: c for c in rows if c.kind == "noise_rel"}
-    out: dict[str, str] = {}
-    a, a_within = by.get(("a", "cross", "all")), by.get(("a", "within", "all"))
-    if a:
-        per = [c for c in rows if c.finding == "a" and c.kind == "cross" and c.region != "all"]
-        worse = [c.region for c in per if c.estimate < 0]
-        out["a"] = (
-            f"{_strength(a, a.estimate > 0)}: ppl drop {_interval(a)} over all eval documents "
-            f"(none without prefix minus url_country_continent with prefix); "
-            f"{len(per) - len(worse)}/{len(per)} continents improve"
-            + (f" (not: {', '.join(worse)})" if worse else "")
-            + _noise_note(a, noise.get("all"))
-            + (
-                f". Same model with vs without its prefix: {_interval(a_within)} "
-                f"({_strength(a_within, a_within.estimate > 0)})"
-                if a_within
-                else ""
-            )
+    ``real_noslug``'s URL model becomes ``url_noslug`` of ``real`` (same documents, other URLs); the
+    regional models are joined into one ``regional`` row: each document scored by its region's model."""
+    rows = scores.filter(pl.col("seed") == seed)
+    if study == "real":
+        rows = rows.filter(pl.col("study").is_in(["real", "real_noslug"])).with_columns(
+            pl.when(pl.col("study") == "real_noslug")
+            .then(pl.lit("url_noslug"))
+            .when(pl.col("label").str.starts_with("regional:"))
+            .then(pl.lit("regional"))
+            .otherwise(pl.col("label"))
+            .alias("label")
         )
-    b = by.get(("b", "cross", "all"))
-    if b:
-        per = [c for c in rows if c.finding == "b"]
-        worst = max(per, key=lambda c: c.estimate)
-        held = all(c.estimate <= HURT_TOLERANCE for c in per)
-        floor = noise_rel.get("all")
-        out["b"] = (
-            f"{'held' if held else 'did NOT hold'} (tolerance {100 * HURT_TOLERANCE:.0f}% relative): "
-            f"no-prefix perplexity of the metadata model vs none {_interval(b, pct=True)} over all; "
-            f"worst region {worst.region} {_interval(worst, pct=True)}"
-            + ("" if worst.high <= HURT_TOLERANCE else " (its CI reaches past the tolerance)")
-            + (f"; for scale, two seeds of `none` differ by {_interval(floor, pct=True)}" if floor else "")
-            + (
-                " - the worst excess is inside that seed-to-seed spread, so not evidence either way"
-                if floor and not held and worst.estimate <= abs(floor.estimate)
-                else ""
+    else:
+        rows = rows.filter(pl.col("study") == study)
+    ids = rows.filter(pl.col("variant") == "without", pl.col("label") == ("none" if study == "real" else "full"))
+    ids = ids.sort("id").select("id", "region")
+    index = np.array([regions.index(r) for r in ids["region"]], dtype=np.int64)
+    out = {}
+    for (label, variant), part in rows.group_by("label", "variant"):
+        part = ids.join(part.select("id", "nll", "n_tokens"), on="id", how="left")
+        if part["nll"].null_count():
+            raise SystemExit(
+                f"{study} seed {seed}: {label}/{variant} lacks scores for {part['nll'].null_count()} docs"
             )
+        out[(str(label), str(variant))] = Scores(part["nll"].to_numpy(), part["n_tokens"].to_numpy(), index)
+    return out, index
+
+
+def per_seed(
+    scores: pl.DataFrame, finding: Finding, seeds: list[int], regions: list[str], left: int, n_boot: int
+) -> list[dict]:
+    """One row per seed: the statistic and its document-bootstrap interval."""
+    out = []
+    for seed in seeds:
+        table, index = aligned(scores, finding.study, seed, regions)
+        weights = bootstrap_weights(index.size, n_boot, seed)
+        point = finding.statistic({k: table[k].region_logppl(len(regions)) for k in finding.needs}, left)
+        boot = np.array(
+            [
+                finding.statistic({k: table[k].region_logppl(len(regions), w) for k in finding.needs}, left)
+                for w in weights
+            ]
         )
-    c_gain, c_share = by.get(("c", "cross", "all")), by.get(("c", "share", "all"))
-    c_within = by.get(("c", "within", "all"))
-    if c_gain and c_share:
-        held = c_share.estimate >= 0.5 and a is not None and a.estimate > 0
-        sure = c_share.low >= 0.5
-        out["c"] = (
-            f"{'direction held' if held else 'did NOT hold'}"
-            f"{'' if not held else (', CI above 50%' if sure else ' but the share CI reaches below 50%')}: "
-            f"URL-only gain {_interval(c_gain)}; share of the full prefix's gain {c_share.estimate:.0%} "
-            f"[{c_share.low:.0%}, {c_share.high:.0%}]"
-            + _noise_note(c_gain, noise.get("all"))
-            + (
-                f". Within-model prefix gain: URL line {_interval(c_within)} vs full prefix {_interval(a_within)}"
-                if c_within and a_within
-                else ""
-            )
-        )
-    if left_out:
-        d = by.get(("d", "cross", left_out))
-        if d:
-            others = [c for c in rows if c.finding == "d" and c.region not in ("all", left_out)]
-            out["d"] = (
-                f"{_strength(d, d.estimate > 0)}: on {left_out} (left out), leave_one_out minus full model "
-                f"ppl {_interval(d)} ({d.n_docs} docs)"
-                + _noise_note(d, noise.get(left_out))
-                + ("; other continents: " + ", ".join(f"{c.region} {_interval(c)}" for c in others) if others else "")
-            )
+        low, high = percentile_interval(boot)
+        out.append({"seed": seed, "value": point, "boot_low": low, "boot_high": high})
     return out
 
 
-def comparisons_frame(rows: list[Comparison]) -> pl.DataFrame:
-    return pl.DataFrame([asdict(c) | {"excludes_zero": c.excludes_zero} for c in rows])
+def verdict(kind: str, interval: Interval, reference_shown: bool = True) -> str:
+    if kind == "effect":
+        return "shown" if interval.above(0) else "not shown" if interval.below(0) else "inconclusive"
+    if kind == "bound":
+        return (
+            "shown"
+            if interval.below(HARM_TOLERANCE)
+            else "not shown"
+            if interval.above(HARM_TOLERANCE)
+            else "inconclusive"
+        )
+    if kind == "share":
+        if not reference_shown:
+            return "inconclusive"
+        return "shown" if interval.low >= SHARE_BAR else "not shown" if interval.below(SHARE_BAR) else "inconclusive"
+    return "behaved" if interval.low <= 0 <= interval.high else "failed"
+
+
+def formatted(value: float, unit: str) -> str:
+    if unit == "pct":
+        return f"{pct(value):+.2f}%"
+    if unit == "share":
+        return f"{100 * value:.0f}%"
+    return f"{100 * value:+.1f} pp"
+
+
+def mcq_per_seed(mcq: pl.DataFrame, seeds: list[int], n_boot: int) -> list[dict]:
+    """Accuracy of the full model minus the none model on the same questions, per seed."""
+    out = []
+    for seed in seeds:
+        rows = mcq.filter(pl.col("seed") == seed)
+        full = rows.filter(pl.col("label") == "full").sort("id")["correct"].to_numpy()
+        none = rows.filter(pl.col("label") == "none").sort("id")["correct"].to_numpy()
+        diff = full - none
+        weights = bootstrap_weights(diff.size, n_boot, seed)
+        low, high = percentile_interval(weights @ diff / diff.size)
+        out.append({"seed": seed, "value": float(diff.mean()), "boot_low": low, "boot_high": high,
+                    "acc_full": float(full.mean()), "acc_none": float(none.mean())})  # fmt: skip
+    return out
+
+
+def compute(
+    scores: pl.DataFrame, mcq: pl.DataFrame | None, seeds: list[int], regions: dict[str, list[str]], left_out: str,
+    n_boot: int,
+) -> list[dict]:  # fmt: skip
+    """Every finding's per-seed values, interval over seeds and verdict (rows in FINDINGS order)."""
+    results: dict[str, dict] = {}
+    for finding in FINDINGS:
+        study_regions = regions["control" if finding.study.startswith("control") else "real"]
+        left = study_regions.index(left_out) if left_out in study_regions else 0
+        seeds_rows = per_seed(scores, finding, seeds, study_regions, left, n_boot)
+        interval = Interval.over_seeds([r["value"] for r in seeds_rows])
+        results[finding.key] = {"finding": finding, "per_seed": seeds_rows, "interval": interval}
+    for item in sorted(results.values(), key=lambda item: item["finding"].kind == "share"):  # references first
+        finding = item["finding"]
+        shown = finding.reference is None or results[finding.reference]["verdict"] == "shown"
+        item["verdict"] = verdict(finding.kind, item["interval"], shown)
+    if mcq is not None:
+        rows = mcq_per_seed(mcq, seeds, n_boot)
+        interval = Interval.over_seeds([r["value"] for r in rows])
+        finding = Finding("f", "(f) MCQ accuracy (paper's protocol), full-prefix model vs no-metadata model", "effect",
+                          "pp", "real", (), lambda L, _: math.nan)  # fmt: skip
+        results["f"] = {
+            "finding": finding,
+            "per_seed": rows,
+            "interval": interval,
+            "verdict": verdict("effect", interval),
+        }
+    return list(results.values())
+
+
+def noise_floor(scores: pl.DataFrame, seeds: list[int], regions: list[str]) -> dict:
+    """How far models that differ only by seed are apart: the none model's macro log-perplexity."""
+    values = []
+    for seed in seeds:
+        table, _ = aligned(scores, "real", seed, regions)
+        values.append(float(np.mean(table[NONE].region_logppl(len(regions)))))
+    array = np.array(values)
+    spread = float(array.max() - array.min())
+    sd = float(array.std(ddof=1)) if array.size > 1 else math.nan
+    return {"ppl": [math.exp(v) for v in values], "sd_pct": pct(sd), "range_pct": pct(spread)}

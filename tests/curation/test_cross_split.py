@@ -15,7 +15,7 @@ from support.finalize_inputs import finalize_config, run_finalize_tasks, unique_
 from support.tagged_corpus import tagged_row, write_tagged_file
 
 from geocorpus.finalize.contamination import near_duplicate_pairs
-from geocorpus.finalize.cross_split import Signer, TrainScan, sign_eval_files
+from geocorpus.finalize.cross_split import EvalIndex, EvalSignatureFile, Signer, TrainScan, sign_eval_files
 from geocorpus.finalize.stage import report_task
 from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
 
@@ -166,3 +166,23 @@ def test_finalize_tasks_report_the_reference_pairs(tagged_rows, tmp_path, tasks)
     assert found["minhash_on"] is False and found["method"] == "minhash_lsh"
     scratch = config.layout.finalize_work / "cross_split"
     assert not list(scratch.glob("*.sig"))  # the eval signatures are scratch, removed with the shuffle's
+
+
+def test_eval_signature_files_that_do_not_fit_the_plan_are_refused(fundus_texts, tmp_path):
+    signer = Signer()
+    texts = [t for t in fundus_texts if len(t.split()) > 20][:3]
+    first, second = EvalSignatureFile(tmp_path / "eval-0", signer), EvalSignatureFile(tmp_path / "eval-1", signer)
+    first.add(texts[:2], [0, 1])
+    second.add([texts[2], "too short"], [2, 3])  # a row without a signature is left out
+    assert (first.rows, second.rows) == (2, 1)
+    index = EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 4, signer)
+    assert index.signatures[2].tolist() == signer.signature(signer.shingles(texts[2])).tolist()
+    assert not index.signatures[3].any() and all(len(v) == 3 for v in index.lead_values)
+    with pytest.raises(ValueError, match=r"eval-1\.pos: eval positions outside 0\.\.1"):
+        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 2, signer)  # the plan has fewer eval rows
+    with pytest.raises(ValueError, match=r"eval-0\.pos: eval positions .* or seen twice"):
+        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-0"], 4, signer)
+    sig = tmp_path / "eval-1.sig"
+    sig.write_bytes(sig.read_bytes()[:-8])
+    with pytest.raises(ValueError, match=r"eval-1\.sig: 111 values for 1 signatures"):
+        EvalIndex.load([tmp_path / "eval-1"], 4, signer)

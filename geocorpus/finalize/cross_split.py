@@ -190,6 +190,11 @@ class EvalIndex:
             index.lead_rows.append(rows[order])
         return index
 
+    @property
+    def empty(self) -> bool:
+        """No eval document has a signature: no train document can pair, none needs signing."""
+        return not self.lead_values or not len(self.lead_values[0])
+
     def hits(self, leads: np.ndarray) -> np.ndarray:
         """(documents, buckets) of [lo, hi) ranges into each bucket's sorted values, shape (2, docs, buckets)."""
         ranges = np.empty((2, *leads.shape), np.int64)
@@ -304,6 +309,8 @@ def train_row_groups(train_files: Sequence[Path], rank: int, world_size: int) ->
 def scan_train(
     index: EvalIndex, signer: Signer, groups: Iterable[tuple[Path, int]], counts: CrossSplitCounts
 ) -> CrossSplitCounts:
+    if index.empty:
+        return counts
     scan = TrainScan(index, signer)
     for file, group in groups:
         table = pq.ParquetFile(file).read_row_group(group, columns=["id", "text"])
@@ -339,6 +346,8 @@ def near_duplicate_pairs(
     index = sign_eval_files(eval_files, signer)
     ids = eval_ids(eval_files).to_pylist()
     pairs: set[tuple[str, str]] = set()
+    if index.empty:
+        return pairs
     scan = TrainScan(index, signer)
     for batch in _texts(train_files):
         for train_id, matched in scan(batch.column("id").to_pylist(), batch.column("text").to_pylist()):

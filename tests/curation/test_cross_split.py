@@ -134,6 +134,28 @@ def test_pairs_are_the_reference_pairs(fundus_texts, tmp_path, name):
         assert found == expected
 
 
+def test_without_eval_signatures_no_train_document_is_signed(fundus_texts, tmp_path, monkeypatch):
+    train, evals = _split_rows(fundus_texts)
+    train_file = write_tagged_file(train, tmp_path / "train.parquet")
+    short_evals = write_tagged_file([dict(evals[-1])], tmp_path / "eval.parquet")  # "one two": no signature
+
+    shingles, eval_texts = Signer.shingles, {evals[0]["text"], evals[-1]["text"]}
+
+    def eval_only(self, text):
+        if text not in eval_texts:
+            raise AssertionError("a train document was signed although no eval document has a signature")
+        return shingles(self, text)
+
+    for eval_files in ([], [short_evals]):
+        assert sign_eval_files(eval_files, Signer()).empty
+        monkeypatch.setattr(Signer, "shingles", eval_only)
+        assert near_duplicate_pairs([train_file], eval_files) == set()
+        monkeypatch.undo()
+    with pytest.raises(AssertionError, match="a train document was signed"):  # with a signed eval document, it is
+        monkeypatch.setattr(Signer, "shingles", eval_only)
+        near_duplicate_pairs([train_file], [write_tagged_file(evals[:1], tmp_path / "eval-1.parquet")])
+
+
 @pytest.fixture(scope="module")
 def tagged_rows(shared_data) -> list[dict]:
     return unique_fundus_rows(shared_data)

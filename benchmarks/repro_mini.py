@@ -152,7 +152,13 @@ def run_seed(seed: int, out: Path, settings: dict, facts: dict, device: str, job
     batch = int(settings["evaluation"]["batch_size"])
     frames = [
         evaluation.score_model(
-            spec, checkpoints[spec.name], out / "tokenizer", out / "study" / spec.study, batch, device
+            spec,
+            checkpoints[spec.name],
+            out / "tokenizer",
+            out / "study" / spec.study,
+            facts["left_out"],
+            batch,
+            device,
         )
         for spec in specs
     ]

@@ -156,9 +156,10 @@ def write_study(frame: pl.DataFrame, folder: Path) -> Path:
 
 
 def variant_vocabulary(texts: pl.Series, n_words: int) -> list[str]:
-    """The source's most frequent lowercase words of five or more letters (data decides, not a list)."""
+    """The source's most frequent lowercase words of three or more letters (data decides, not a list):
+    frequent words give a small model many chances per step to learn the region -> spelling link."""
     counts = (
-        texts.str.extract_all(r"\b[a-z]{5,}\b").explode().drop_nulls().value_counts(sort=True, name="n").head(n_words)
+        texts.str.extract_all(r"\b[a-z]{3,}\b").explode().drop_nulls().value_counts(sort=True, name="n").head(n_words)
     )
     return counts.get_column(texts.name if texts.name in counts.columns else counts.columns[0]).to_list()
 

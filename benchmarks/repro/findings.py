@@ -111,6 +111,8 @@ def aligned(scores: pl.DataFrame, study: str, seed: int, regions: list[str]) -> 
     out = {}
     for (label, variant), part in rows.group_by("label", "variant"):
         part = ids.join(part.select("id", "nll", "n_tokens"), on="id", how="left")
+        if label == "loo":  # scored on the left-out region only: other regions have no tokens (NaN)
+            part = part.with_columns(pl.col("nll", "n_tokens").fill_null(0))
         if part["nll"].null_count():
             raise SystemExit(
                 f"{study} seed {seed}: {label}/{variant} lacks scores for {part['nll'].null_count()} docs"

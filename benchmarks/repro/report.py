@@ -170,7 +170,7 @@ def write_report(out: Path, results: list[dict[str, Any]], meta: dict[str, Any])
         f"- Eval body tokens per region (BPE): {', '.join(f'{k} {v:,}' for k, v in meta['eval_tokens'].items())}.",
         f"- Controls: source `{design['control']['source']}` ({design['control']['documents']:,} documents) split "
         f"into {', '.join(design['control_regions'])}; each spells the source's {len(design['control']['variant_words'])} "
-        f"most frequent 5+-letter words with its own suffix ({', '.join(design['control']['suffixes'])}). "
+        f"most frequent words of 3+ letters with its own suffix ({', '.join(design['control']['suffixes'])}). "
         "The negative control shuffles the tags across documents.",
     ]
     path = out / "report.md"

@@ -156,6 +156,8 @@ def scores_table(effects: dict[tuple[str, str, str], float], seeds=(0, 1, 2), no
             for region in regions:
                 if label.startswith("regional:") and label.partition(":")[2] != region:
                     continue
+                if label == "loo" and region != "Europe":  # scored on the left-out region only
+                    continue
                 for d in range(20):
                     effect = effects.get((study, label.partition(":")[0], variant), 0.0)
                     per_token = 4.0 + effect + seed_shift + 0.01 * d + rng.normal(0, 0.001)

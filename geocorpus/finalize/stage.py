@@ -178,13 +178,22 @@ def _check_tasks(info: dict[str, Any], stage: str, world_size: int) -> None:
         )
 
 
-def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
-    """``finalize_scatter``: stream tagged shards rank, rank + world_size, ...; exclusions and pieces."""
+def _start_task(
+    config: CurateConfig, stage: str, rank: int, world_size: int
+) -> tuple[_Work, dict[str, Any], WrittenFiles]:
+    """The plan a task works from (checked against its task count) and its written-file record, reset:
+    a task redone after a kill starts from nothing it wrote before."""
     work = _Work(config.layout)
     info = work.read_plan()
-    _check_tasks(info, SCATTER, world_size)
-    written = work.written(SCATTER, rank)
+    _check_tasks(info, stage, world_size)
+    written = work.written(stage, rank)
     written.reset()
+    return work, info, written
+
+
+def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
+    """``finalize_scatter``: stream tagged shards rank, rank + world_size, ...; exclusions and pieces."""
+    work, info, written = _start_task(config, SCATTER, rank, world_size)
     signatures = None
     if cross_split_enabled(config):
         signatures = EvalSignatureFile(work.eval_signatures(rank), Signer(config.dedup.minhash), claim=written.claim)
@@ -211,11 +220,7 @@ def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, 
 
 def write_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
     """``finalize_write``: output files rank, rank + world_size, ... of ``data/``."""
-    work = _Work(config.layout)
-    info = work.read_plan()
-    _check_tasks(info, WRITE, world_size)
-    written = work.written(WRITE, rank)
-    written.reset()
+    work, info, written = _start_task(config, WRITE, rank, world_size)
     layout = ShardLayout.from_dict(info["layout"])
     sources = ScatterFiles(work.scatter_file(r) for r in range(info["tasks"]))
     files: dict[str, int] = {}
@@ -236,11 +241,7 @@ def _split_files(config: CurateConfig, info: dict[str, Any], split: str) -> list
 
 def cross_split_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
     """``finalize_cross_split``: train row groups rank, rank + world_size, ... against every eval signature."""
-    work = _Work(config.layout)
-    info = work.read_plan()
-    _check_tasks(info, CROSS_SPLIT, world_size)
-    written = work.written(CROSS_SPLIT, rank)
-    written.reset()
+    work, info, written = _start_task(config, CROSS_SPLIT, rank, world_size)
     result: dict[str, Any] = {"skipped": True}
     if cross_split_enabled(config):
         signer = Signer(config.dedup.minhash)

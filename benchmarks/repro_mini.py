@@ -137,12 +137,7 @@ def run_seed(seed: int, out: Path, settings: dict, facts: dict, device: str, job
     mcq_target = out / "scores" / f"mcq_seed{seed}.parquet"
     if target.exists() and (mcq_target.exists() or not settings["evaluation"].get("mcq")):
         return json.loads((out / "scores" / f"seed{seed}.json").read_text(encoding="utf-8"))
-    regional_steps = int(settings["training"].get("regional_steps", int(settings["training"]["max_steps"]) // 3))
-    training_settings = {
-        **settings,
-        "training": {k: v for k, v in settings["training"].items() if k != "regional_steps"},
-    }
-    specs = training.model_specs([seed], facts["regions"], facts["left_out"], regional_steps)
+    specs, training_settings = training.plan_models(settings, [seed], facts["regions"], facts["left_out"])
     started, checkpoints, summaries = time.time(), {}, {}
     for spec in specs:
         result = training.train_model(training.train_config(spec, out, out / "tokenizer", training_settings))
@@ -189,11 +184,8 @@ def dry_run(out: Path, settings: dict, facts: dict) -> str:
     from trainer_plugin.config import load_config
     from trainer_plugin.plan import plan
 
-    regional_steps = int(settings["training"].get("regional_steps", int(settings["training"]["max_steps"]) // 3))
-    base = {**settings, "training": {k: v for k, v in settings["training"].items() if k != "regional_steps"}}
-    specs = training.model_specs(
-        [int(s) for s in settings["seeds"]], facts["regions"], facts["left_out"], regional_steps
-    )
+    seeds = [int(s) for s in settings["seeds"]]
+    specs, base = training.plan_models(settings, seeds, facts["regions"], facts["left_out"])
     lines = ["| model | parameters | non-embedding | steps | tokens |", "| --- | --- | --- | --- | --- |"]
     total = 0
     for spec in specs:

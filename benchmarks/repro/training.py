@@ -62,6 +62,16 @@ def model_specs(seeds: list[int], regions: list[str], left_out: str, regional_st
     return specs
 
 
+def plan_models(
+    settings: dict[str, Any], seeds: list[int], regions: list[str], left_out: str
+) -> tuple[list[ModelSpec], dict[str, Any]]:
+    """(every model of these seeds, the settings ``train_config`` takes): the setting's
+    ``training.regional_steps`` (default a third of ``max_steps``) goes to the regional specs."""
+    training = dict(settings["training"])
+    regional_steps = int(training.pop("regional_steps", int(training["max_steps"]) // 3))
+    return model_specs(seeds, regions, left_out, regional_steps), {**settings, "training": training}
+
+
 def train_config(spec: ModelSpec, run_dir: Path, tokenizer_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The trainer_plugin config mapping of one model."""
     training = dict(settings["training"]) | spec.overrides

@@ -23,16 +23,13 @@ a document. The report says how many items of each set could be checked at all.
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import regex
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -151,25 +148,9 @@ def item_pieces(spec: EvalSetConfig) -> list[list[str]]:
     return items
 
 
-_HASH_BASE = np.uint64(1099511628211)  # FNV's 64-bit prime: any odd multiplier spreads the words
-
-
-def _hashed(words: Iterable[str], count: int) -> Any:
-    """Python's string hashes of ``count`` words as uint64."""
-    return np.fromiter(map(hash, words), dtype=np.int64, count=count).view(np.uint64)
-
-
-def _combine(columns: Any) -> Any:
-    """One uint64 per row of a (rows, length) array of word hashes: a wrapping polynomial of its words."""
-    combined = columns[:, 0].copy()
-    for offset in range(1, columns.shape[1]):
-        combined = combined * _HASH_BASE + columns[:, offset]
-    return combined
-
-
-def _window_hashes(tokens: list[str], length: int) -> Any:
-    """One uint64 per window of ``length`` consecutive tokens."""
-    return _combine(np.lib.stride_tricks.sliding_window_view(_hashed(tokens, len(tokens)), length))
+def _windows(tokens: Sequence[str], length: int) -> Iterator[tuple[str, ...]]:
+    """Every run of ``length`` consecutive tokens as a tuple, built in C by ``zip``."""
+    return zip(*(tokens[offset:] for offset in range(length)), strict=False)
 
 
 @dataclass
@@ -179,17 +160,17 @@ class NGramIndex:
     Keys are word tuples. ``starts`` maps each key's first two words to the key lengths that begin
     with them, so a document position is looked up once and only the few plausible windows are built
     (measured on the fundus articles: ~15x faster than trying every window length at every position).
-    Before that scan, the hashes of the document's windows of the shortest key length are looked up
-    among the hashes of every key's opening words (the anchors), which rules out almost every document.
+    Before that scan, the document's windows of the shortest key length are looked up among every key's
+    opening words (the anchors, a set of tuples): ``zip`` builds the windows and ``set.isdisjoint`` hashes
+    and probes them without a Python-level loop, which rules out almost every document.
     """
 
     n_grams: int
     grams: dict[tuple[str, ...], str] = field(default_factory=dict)
     starts: dict[tuple[str, ...], set[int]] = field(default_factory=dict)
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> items, checkable_items
-    _anchors: Any = field(default=None, repr=False, compare=False)  # sorted uint64 hashes of opening words
+    _anchors: frozenset[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
     _anchor_length: int = field(default=0, repr=False, compare=False)
-    _anchor_pid: int = field(default=0, repr=False, compare=False)
 
     def _put(self, key: tuple[str, ...], set_name: str) -> None:
         self.grams.setdefault(key, set_name)
@@ -197,24 +178,13 @@ class NGramIndex:
         self._anchors = None
 
     def _could_match(self, tokens: list[str]) -> bool:
-        """False when no window of the document opens any key: the common case, decided with numpy.
-
-        Windows of the shortest key length are hashed (Python's string hashes, combined polynomially in
-        uint64) and looked up among the keys' opening words hashed the same way. A collision only sends a
-        document on to the exact scan. String hashes differ between processes, so the anchors are made
-        in the process that uses them.
-        """
-        if self._anchors is None or self._anchor_pid != os.getpid():
+        """False when no window of the document opens any key: the common case."""
+        if self._anchors is None:
             self._anchor_length = min((len(key) for key in self.grams), default=2)
-            length = self._anchor_length
-            opening = chain.from_iterable(key[:length] for key in self.grams)
-            self._anchors = np.unique(_combine(_hashed(opening, len(self.grams) * length).reshape(-1, length)))
-            self._anchor_pid = os.getpid()
-        if len(tokens) < self._anchor_length or not len(self._anchors):
+            self._anchors = frozenset(key[: self._anchor_length] for key in self.grams)
+        if len(tokens) < self._anchor_length or not self._anchors:
             return False
-        hashes = _window_hashes(tokens, self._anchor_length)
-        found = np.searchsorted(self._anchors, hashes)
-        return bool((self._anchors[np.minimum(found, len(self._anchors) - 1)] == hashes).any())
+        return not self._anchors.isdisjoint(_windows(tokens, self._anchor_length))
 
     def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
         """Index one text's n-grams (or the text whole when short); False when nothing was indexed."""

@@ -30,6 +30,13 @@ def is_trainer_checkpoint(path: Path) -> bool:
     return is_model_dir(path) and (path / "trainer_state.json").is_file()
 
 
+def run_outputs(run_dir: str | Path) -> list[Path]:
+    """What an earlier training run left in ``run_dir``: its checkpoints, ``model/`` and ``initial/``."""
+    folder = Path(run_dir)
+    finals = [folder / MODEL_DIR, folder / INITIAL_DIR]
+    return checkpoints(folder) + [p for p in finals if p.is_dir() and is_model_dir(p)]
+
+
 def checkpoints(run_dir: str | Path) -> list[Path]:
     """``checkpoint-N`` folders of a run, oldest first."""
     folder = Path(run_dir)

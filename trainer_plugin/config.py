@@ -84,6 +84,10 @@ class TrainConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     seed: int = 0
     resume: bool = False  # continue this run: weights + optimizer + scheduler + stream from OUTPUT's last checkpoint
+    # train again from scratch into an output_dir that holds an earlier run: its checkpoint-N folders,
+    # model/ and initial/ are removed first (nothing else in the folder is touched); without it such
+    # an output_dir is refused, so an earlier run is never silently trained over
+    overwrite: bool = False
     # start from these weights (a model folder, a checkpoint or a run folder); the architecture comes
     # from there and the `model` section may only set attn_implementation
     init_from: str | None = None
@@ -160,6 +164,8 @@ def _validate(config: TrainConfig) -> None:
         len(data.hash_range) != 2 or not 0.0 <= data.hash_range[0] < data.hash_range[1] <= 1.0
     ):
         raise ConfigError(f"data.hash_range must be [lo, hi] with 0 <= lo < hi <= 1, got {data.hash_range}")
+    if config.resume and config.overwrite:
+        raise ConfigError("resume continues the run in output_dir and overwrite starts it over: set one, not both")
     if config.init_optimizer and not config.init_from:
         raise ConfigError("init_optimizer needs init_from (the checkpoint whose optimizer state to load)")
     training = config.training

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +37,7 @@ from trainer_plugin.checkpoints import (
     latest_checkpoint,
     resolve_model_dir,
     resolve_trainer_checkpoint,
+    run_outputs,
 )
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import ConfigError, TrainConfig, load_config
@@ -158,6 +161,30 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
     )
 
 
+def claim_output_dir(config: TrainConfig) -> None:
+    """Refuse to train over an earlier run unless told how: ``resume`` continues it, ``overwrite`` starts over.
+
+    Before this check a second run into the same folder trained from scratch and its checkpoints
+    replaced the first run's one by one, leaving a mix of both. With ``overwrite`` the earlier run's
+    checkpoints, ``model/`` and ``initial/`` are removed (on rank 0) and nothing else in the folder.
+    """
+    if config.resume:
+        return
+    earlier = run_outputs(config.output_dir)
+    if not earlier:
+        return
+    names = ", ".join(p.name for p in earlier)
+    if not config.overwrite:
+        raise ConfigError(
+            f"output_dir {config.output_dir} already holds a run ({names}): set resume: true to continue it, "
+            "overwrite: true to train again from scratch (those folders are removed first), or choose another output_dir"
+        )
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"overwrite: removing the earlier run's {names} from {config.output_dir}", file=sys.stderr)
+        for folder in earlier:
+            shutil.rmtree(folder)
+
+
 @dataclass
 class Run:
     """Everything one training job is made of, built and checked before the first step."""
@@ -178,6 +205,7 @@ def prepare_run(config: TrainConfig) -> Run:
     stream). Otherwise ``init_from`` gives the starting weights, and with ``init_optimizer`` also
     the optimizer, scheduler and step of that checkpoint, but never its data stream.
     """
+    claim_output_dir(config)
     tokenizer = load_tokenizer(config.tokenizer, require_eos=True)  # packing joins documents with EOS
     args = training_arguments(config)  # sets up torch.distributed under torchrun
     dataset = build_dataset(config, tokenizer)

@@ -113,6 +113,8 @@ def train_model(config: dict[str, Any]) -> dict[str, Any]:
     existing = final_checkpoint(config["output_dir"])
     if existing is not None and existing.name == f"checkpoint-{max_steps}":
         return {"output_dir": config["output_dir"], "checkpoint": str(existing), "reused": True}
+    if existing is not None:  # a killed run: continue it rather than train over its checkpoints
+        config = {**config, "resume": True}
     result = train(config)
     checkpoint = final_checkpoint(config["output_dir"])
     if checkpoint is None:

@@ -204,3 +204,45 @@ def test_a_resume_with_another_seq_len_is_refused_on_the_command_line(tmp_path, 
     assert result.exit_code == 2, result.output
     assert "cannot resume" in result.output and "seq_len 64 -> 256" in result.output and "4x" in result.output
     assert not (tmp_path / "out" / "checkpoint-6").exists()
+
+
+def test_a_second_run_into_a_used_output_dir_is_refused_unless_told_to_resume_or_overwrite(
+    tmp_path, tiny_tokenizer_dir, one_thread
+):
+    """A run without ``resume`` used to train over an earlier run, replacing its checkpoints one by one."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    data = write_tagged_corpus(synthetic_rows(countries=["IN", "KE", "GB"], docs_per_country=8), tmp_path / "corpus")
+    out = tmp_path / "out"
+    config = tiny_config(data, tiny_tokenizer_dir, out, max_steps=4, save_steps=2)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main([str(path)]) == 0
+    (out / "notes.txt").write_text("the user's own file")
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert {"checkpoint-4", "model"} <= set(before)
+
+    config["training"]["max_steps"] = 3
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["train", str(path)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "already holds a run" in message and "checkpoint-4" in message and "model" in message
+    assert "resume: true" in message and "overwrite: true" in message
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing touched
+
+    config["overwrite"], config["resume"] = True, True
+    path.write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["train", str(path)])
+    assert result.exit_code == 2 and "not both" in result.output
+
+    config["resume"] = False
+    path.write_text(yaml.safe_dump(config))
+    assert main([str(path)]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert "checkpoint-4" not in names and {"checkpoint-3", "model", "notes.txt"} <= names
+    assert (out / "notes.txt").read_text() == "the user's own file"
+    state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3

@@ -12,9 +12,11 @@ bundled default config (``pipelines/configs/default.yaml``: language ID on, min_
 eval split), only the inputs, the output and ``tasks: 2, workers: 2`` replaced. The whole process tree
 (CLI, forkserver, workers) is sampled every ``--sample`` seconds with psutil (sum of RSS: shared pages
 counted once per process, an upper bound); the stage running is the last one whose datatrove
-``executor.json`` exists. Printed per size and stage: wall time, docs/s and the peak tree RSS. Then the
-RSS slope per GB of input (least squares over the sizes), the select stage's RSS slope per document,
-and ``meets``/``MISSES`` against the targets:
+``executor.json`` exists. Printed per size and stage: wall time, docs/s and the peak tree RSS; then per
+process: the CLI's peak, the largest task process's peak (a stage process or a pool worker: what one
+node of a Slurm/Ray run holds) and the sum of the task processes' peaks. Then the RSS slopes per GB of
+input (least squares over the sizes; whole tree and largest finalize task process), the select stage's
+RSS slope per document, and ``meets``/``MISSES`` against the targets:
 
 * peak RSS of the whole tree <= 4 GB at 10 GB of input (extrapolated from the slope if not run);
 * finalize wall (all ``finalize*`` stages) <= 0.5x the tag stage's wall, at every size.
@@ -141,15 +143,32 @@ def scale_config(corpus: Path, out: Path, overrides: tuple[str, ...] | list[str]
 
 def tree_rss(proc: psutil.Process) -> int:
     """RSS of a process and all its descendants (bytes)."""
-    total = 0
+    return sum(process_rss(proc).values())
+
+
+def process_rss(proc: psutil.Process) -> dict[int, int]:
+    """RSS (bytes) of a process and of each of its descendants, by pid."""
     try:
         procs = [proc, *proc.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return {}
+    rss = {}
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += p.memory_info().rss
-    return total
+            rss[p.pid] = p.memory_info().rss
+    return rss
+
+
+def process_role(pid: int, root: int) -> str:
+    """``cli`` (the ``geocorpus curate`` process), ``service`` (its direct children: the forkserver that
+    starts the stages and the resource tracker) or ``task`` (a stage process, its pool's forkserver or a
+    pool worker: the processes that run the stage)."""
+    if pid == root:
+        return "cli"
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+        if psutil.Process(pid).ppid() == root:
+            return "service"
+    return "task"
 
 
 def run_curate(config_path: Path, out: Path, sample: float) -> dict:
@@ -164,6 +183,7 @@ def run_curate(config_path: Path, out: Path, sample: float) -> dict:
     stages: dict[str, dict] = {}
     order: list[str] = []
     peak_total, last_note = 0, started
+    roles: dict[int, str] = {}
     while proc.poll() is None:
         now = time.monotonic()
         logs = out / "logs"
@@ -177,13 +197,20 @@ def run_curate(config_path: Path, out: Path, sample: float) -> dict:
         )
         for name in started_stages:
             if name not in stages:
-                stages[name] = {"start": now, "peak_rss": 0}
+                stages[name] = {"start": now, "peak_rss": 0, "processes": {}}
                 order.append(name)
-        rss = tree_rss(ps)
+        by_pid = process_rss(ps)
+        rss = sum(by_pid.values())
         peak_total = max(peak_total, rss)
         current = order[-1] if order else "start"
         if order:
-            stages[current]["peak_rss"] = max(stages[current]["peak_rss"], rss)
+            stage = stages[current]
+            stage["peak_rss"] = max(stage["peak_rss"], rss)
+            for pid, value in by_pid.items():
+                if pid not in roles:
+                    roles[pid] = process_role(pid, ps.pid)
+                key = f"{roles[pid]}:{pid}"
+                stage["processes"][key] = max(stage["processes"].get(key, 0), value)
         if now - last_note > 30:
             print(f"    ... {now - started:6.0f} s  stage {current:<17} tree RSS {rss / GB:.2f} GB", flush=True)
             last_note = now
@@ -246,6 +273,45 @@ def finalize_peak(result: dict) -> int:
     return max((s["peak_rss"] for name, s in result["stages"].items() if name.startswith("finalize")), default=0)
 
 
+def role_peaks(stage: dict, role: str) -> list[int]:
+    """Peak RSS of each process of ``role`` seen during ``stage`` (runs from before the per-process
+    record have none)."""
+    return [v for key, v in stage.get("processes", {}).items() if key.split(":")[0] == role]
+
+
+def largest_task(result: dict, prefix: str = "finalize") -> int:
+    """The largest peak RSS of one task process over the stages named ``prefix*``."""
+    return max(
+        (max(role_peaks(s, "task"), default=0) for n, s in result["stages"].items() if n.startswith(prefix)),
+        default=0,
+    )
+
+
+def process_lines(results: list[dict], stage_names: list[str]) -> list[str]:
+    """Per stage: the CLI process, the largest task process and the sum over task processes."""
+    if not any(s.get("processes") for r in results for s in r["stages"].values()):
+        return []
+    lines = [
+        "",
+        "Per process (peak RSS of each process during the stage; a task process is a stage process, its "
+        "pool's forkserver or a pool worker):",
+        "",
+        "| input GB | stage | cli GB | largest task process GB | task processes | sum of task peaks GB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for name in stage_names:
+            s = r["stages"].get(name)
+            if s is None:
+                continue
+            tasks = role_peaks(s, "task")
+            lines.append(
+                f"| {r['input_bytes'] / GB:.2f} | {name} | {max(role_peaks(s, 'cli'), default=0) / GB:.2f} | "
+                f"{max(tasks, default=0) / GB:.2f} | {len(tasks)} | {sum(tasks) / GB:.2f} |"
+            )
+    return lines
+
+
 def report(results: list[dict], max_gb: float) -> list[str]:
     lines = []
     stage_names = list(dict.fromkeys(n for r in results for n in r["stages"]))
@@ -271,15 +337,23 @@ def report(results: list[dict], max_gb: float) -> list[str]:
             f"| {r['input_bytes'] / GB:.2f} | | | **all finalize / tag** | {fin:.1f} / {tag:.1f} = "
             f"{fin / tag:.2f}x | | **{r['peak_rss'] / GB:.2f}** (whole run) |"
         )
+    lines += process_lines(results, stage_names)
     lines.append("")
     xs = [r["input_bytes"] / GB for r in results]
     for label, ys in (
         ("whole run", [r["peak_rss"] / GB for r in results]),
         ("tag stage", [r["stages"]["tag"]["peak_rss"] / GB for r in results]),
         ("finalize stages", [finalize_peak(r) / GB for r in results]),
+        ("largest finalize task process", [largest_task(r) / GB for r in results]),
+        ("largest finalize_write task process", [largest_task(r, "finalize_write") / GB for r in results]),
     ):
+        if not any(ys):
+            continue  # a run from before the per-process record
         k, b = slope(xs, ys)
-        lines.append(f"peak RSS slope, {label}: {k * 1000:+.0f} MB per GB of input (intercept {b:.2f} GB)")
+        lines.append(
+            f"peak RSS slope, {label}: {k * 1000:+.0f} MB per GB of input (intercept {b:.2f} GB; "
+            f"{k * 10 + b:.2f} GB at 10 GB)"
+        )
     sel = [r["stages"].get("finalize_select", {}).get("peak_rss", 0) for r in results]
     k, _ = slope([float(r["tagged"]) for r in results], [float(v) for v in sel])
     lines.append(f"select stage peak RSS slope: {k:.0f} bytes per tagged document (target <= ~100)")

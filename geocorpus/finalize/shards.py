@@ -22,10 +22,11 @@ on the piece size.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -343,6 +344,33 @@ class ScatterFiles:
             f.read_row_groups(idx[piece], use_threads=False) for f, idx in self.files if f is not None and piece in idx
         ]
         return pa.concat_tables(parts) if parts else _SCATTER_SCHEMA.empty_table()
+
+
+def write_memory_pool() -> pa.MemoryPool:
+    """The Arrow memory pool write tasks allocate from: jemalloc, else the system allocator.
+
+    Why not the default (mimalloc in the wheels): a write task reads each piece as many small row groups
+    (one per scatter flush, more of them the larger the corpus), and mimalloc kept the freed pages even
+    after ``release_unused``: a write task's RSS between output shards crept from ~240 to ~330 MB and
+    its peak from 525 to 594 MB at four times the row groups per piece, with the same live Arrow memory.
+    jemalloc held it flat at a 450 MB peak, the system allocator at 510 MB (measured on 1 GB of input).
+    """
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow build without jemalloc
+        return pa.system_memory_pool()
+
+
+@contextlib.contextmanager
+def writing_memory_pool() -> Iterator[pa.MemoryPool]:
+    """``write_memory_pool()`` as Arrow's default while the block runs; the previous default after."""
+    previous = pa.default_memory_pool()
+    pool = write_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield pool
+    finally:
+        pa.set_memory_pool(previous)
 
 
 class _ShardFile:

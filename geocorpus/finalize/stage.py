@@ -42,7 +42,15 @@ from geocorpus.finalize.cross_split import (
 )
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
 from geocorpus.finalize.selection import SELECTION_COLUMNS, read_selection_columns, select_rows
-from geocorpus.finalize.shards import PLAN_SCHEMA, Scatter, ScatterFiles, ShardLayout, average_row_bytes, gather
+from geocorpus.finalize.shards import (
+    PLAN_SCHEMA,
+    Scatter,
+    ScatterFiles,
+    ShardLayout,
+    average_row_bytes,
+    gather,
+    writing_memory_pool,
+)
 from geocorpus.finalize.written import WrittenFiles, recorded_files
 from geocorpus.paths import RunLayout
 from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
@@ -222,11 +230,13 @@ def write_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, An
     """``finalize_write``: output files rank, rank + world_size, ... of ``data/``."""
     work, info, written = _start_task(config, WRITE, rank, world_size)
     layout = ShardLayout.from_dict(info["layout"])
-    sources = ScatterFiles(work.scatter_file(r) for r in range(info["tasks"]))
     files: dict[str, int] = {}
-    for output in layout.outputs()[rank::world_size]:
-        path = written.claim(config.layout.data / output.filename)
-        files[output.filename] = gather(output, layout, sources, path)
+    with writing_memory_pool():
+        sources = ScatterFiles(work.scatter_file(r) for r in range(info["tasks"]))
+        for output in layout.outputs()[rank::world_size]:
+            path = written.claim(config.layout.data / output.filename)
+            files[output.filename] = gather(output, layout, sources, path)
+        del sources
     result = {"files": files}
     _write_json(written.claim(work.result_file(WRITE, rank)), result)
     written.seal()

@@ -3,8 +3,8 @@
 A write task holds one shuffle piece (and its sorted copy) and one output row group, whatever the corpus
 size. The same real fundus articles are finalized at two corpus sizes (4 and 16 unique copies) into one
 output shard each, the largest job one write task can get, with small pieces and row groups. The write
-task then runs alone in a fresh process, which reports the peak of Arrow's memory pool and of Python's
-allocations (tracemalloc) during the task: both must stay the same at 4x the corpus. A task that reads a
+task then runs alone in a fresh process, which reports the peak of the Arrow memory pool it allocates
+from and of Python's allocations (tracemalloc) during the task: both must stay the same at 4x the corpus. A task that reads a
 whole scatter file, buffers the shard before writing it, or holds the rows as Python objects fails here.
 """
 
@@ -29,12 +29,11 @@ ROW_GROUP_ROWS = 64
 #: Runs write task 0 of the pickled config in a fresh process; prints the peaks as JSON.
 _WRITE_ALONE = """
 import json, pickle, sys, tracemalloc
-import pyarrow as pa
 from geocorpus.finalize import shards
 from geocorpus.finalize.stage import write_task
 shards.ROW_GROUP_ROWS = int(sys.argv[2])
 config = pickle.loads(open(sys.argv[1], "rb").read())
-pool = pa.default_memory_pool()
+pool = shards.write_memory_pool()  # what write_task allocates from
 before = pool.max_memory()
 tracemalloc.start()
 result = write_task(config, 0, 1)

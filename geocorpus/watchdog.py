@@ -165,6 +165,10 @@ def _stage_main(executor: LocalPipelineExecutor, results: Any, lifeline: Any) ->
         os._exit(1)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    import multiprocess
+
+    # the pool's forkserver (one per stage process) imports these once instead of every worker on its own
+    multiprocess.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
     try:
         executor.run()
         outcome: tuple[str, Any, str] = ("ok", None, "")

@@ -38,3 +38,31 @@ def test_python_dash_m_geocorpus_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "geocorpus", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "curate" in result.stdout and "validate" in result.stdout
+
+
+def test_the_console_script_loads_no_cli_until_it_runs():
+    """Every curation stage's forkserver imports the ``geocorpus`` script as its ``__main__``: the script's
+    module must not pull in the CLI (torch, transformers, matplotlib through ``geocorpus eval``), which
+    made each stage wait ~3.5-7 s before its first worker."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "geocorpus"]
+    module = script.value.split(":")[0]
+    probe = (
+        f"import sys, {module}; "
+        "heavy = sorted(m for m in ('pipelines.cli', 'torch', 'transformers', 'matplotlib', 'trainer_plugin') "
+        "if m in sys.modules); print(heavy)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.argv = ['geocorpus', '--version']; import {script.value.replace(':', ' as m; m.')}()",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert ran.returncode == 0 and ran.stdout.strip(), ran.stderr[-2000:]

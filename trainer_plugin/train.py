@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -41,7 +40,7 @@ from trainer_plugin.checkpoints import (
 )
 from trainer_plugin.conditions import load_condition
 from trainer_plugin.config import ConfigError, TrainConfig, load_config
-from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources
+from trainer_plugin.dataset import PackedDataset, Source, as_sources, region_sources, resolve_rank_world
 from trainer_plugin.loader import ResumableDataLoader
 from trainer_plugin.model import build_model
 from trainer_plugin.model_card import write_model_folder
@@ -179,7 +178,7 @@ def claim_output_dir(config: TrainConfig) -> None:
             f"output_dir {config.output_dir} already holds a run ({names}): set resume: true to continue it, "
             "overwrite: true to train again from scratch (those folders are removed first), or choose another output_dir"
         )
-    if int(os.environ.get("RANK", "0")) == 0:
+    if resolve_rank_world()[0] == 0:
         print(f"overwrite: removing the earlier run's {names} from {config.output_dir}", file=sys.stderr)
         for folder in earlier:
             shutil.rmtree(folder)

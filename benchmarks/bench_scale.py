@@ -141,11 +141,6 @@ def scale_config(corpus: Path, out: Path, overrides: tuple[str, ...] | list[str]
     return raw
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """RSS of a process and all its descendants (bytes)."""
-    return sum(process_rss(proc).values())
-
-
 def process_rss(proc: psutil.Process) -> dict[int, int]:
     """RSS (bytes) of a process and of each of its descendants, by pid."""
     try:

@@ -4,9 +4,11 @@ Why: the local executor hands tasks to a ``multiprocess`` pool; a worker killed 
 out-of-memory killer (SIGKILL) takes its task with it and the pool waits for that result forever (the
 parent sat at 0% CPU). datatrove's executor is used unchanged; only how geocorpus drives it differs: it
 runs in a child process (started from a forkserver, as datatrove starts its own workers), and this process
-watches the child's process tree. Pool workers exit only when the pool closes, after every task returned,
-so a worker that disappears while tasks are unfinished is a crash: the whole tree is killed within seconds
-and :class:`WorkerDiedError` names the stage and the pid. Finished tasks keep their completion markers, so
+watches it. Pool workers exit only when the pool closes, after every task returned, so a worker that exits
+while tasks are unfinished is a crash: the whole tree is killed within seconds and :class:`WorkerDiedError`
+names the stage and the pid. The pool's own worker handler reports each worker that exits (it wakes on the
+worker's sentinel, so even a worker killed milliseconds after it started is seen); polling the process
+tree is kept as a second witness. Finished tasks keep their completion markers, so
 re-running the same command resumes. If this process dies, the child notices (its lifeline pipe closes)
 and kills its tree too, so no orphan keeps writing into a folder whose lock is gone.
 """
@@ -48,34 +50,52 @@ def run_watched(executor: LocalPipelineExecutor, stage: str, world_size: int) ->
     context = multiprocess.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))  # no effect once the forkserver runs
     results, results_writer = context.Pipe(duplex=False)
+    deaths, deaths_writer = context.Pipe(duplex=False)
     lifeline_reader, lifeline = context.Pipe(duplex=False)  # closes when this process dies
     child = context.Process(
-        target=_stage_main, args=(executor, results_writer, lifeline_reader), name=f"geocorpus-{stage}"
+        target=_stage_main,
+        args=(executor, results_writer, lifeline_reader, deaths_writer),
+        name=f"geocorpus-{stage}",
     )
     child.start()
     results_writer.close()
+    deaths_writer.close()
     lifeline_reader.close()
     try:
-        _watch(child, results, executor, stage, world_size)
+        _watch(child, results, deaths, executor, stage, world_size)
     finally:
         if child.is_alive():
             _kill_tree(child.pid)
         child.join(timeout=10)
         lifeline.close()
         results.close()
+        deaths.close()
 
 
-def _watch(child: Any, results: Any, executor: LocalPipelineExecutor, stage: str, world_size: int) -> None:
+def _watch(
+    child: Any, results: Any, deaths: Any, executor: LocalPipelineExecutor, stage: str, world_size: int
+) -> None:
+    from multiprocess.connection import wait
+
     watched = psutil.Process(child.pid)
     workers: dict[int, psutil.Process] = {}
     lost: list[int] = []
     lost_since: float | None = None
+    listening = [results, deaths]
     while True:
-        if results.poll(POLL_SECONDS):
+        ready = wait(listening, timeout=POLL_SECONDS)
+        if deaths in ready:
+            try:
+                pid, _code = deaths.recv()
+                lost.append(pid)
+            except EOFError:  # the stage process ended; its results tell the rest
+                listening.remove(deaths)
+        if results in ready:
             try:
                 outcome = results.recv()
             except EOFError:
                 outcome = None
+                listening.remove(results)
             if outcome is not None:
                 child.join()
                 _raise_outcome(outcome)
@@ -92,7 +112,8 @@ def _watch(child: Any, results: Any, executor: LocalPipelineExecutor, stage: str
         current = {p.pid: p for p in _pool_workers(watched)}
         for pid, process in list(workers.items()):
             if pid not in current and not _alive(process):
-                lost.append(pid)
+                if pid not in lost:
+                    lost.append(pid)
                 del workers[pid]
         workers.update(current)
         if lost and lost_since is None:
@@ -155,7 +176,29 @@ def _kill_tree(pid: int, exclude: Sequence[int] = ()) -> None:
     psutil.wait_procs(processes, timeout=5)
 
 
-def _stage_main(executor: LocalPipelineExecutor, results: Any, lifeline: Any) -> None:
+def _report_worker_exits(deaths: Any) -> None:
+    """Make the pool's worker handler (in this stage process) send (pid, exit code) of each worker that exits.
+
+    ``multiprocess.pool.Pool`` wakes on its workers' sentinels and calls ``_join_exited_workers`` on the
+    list before it starts replacements: the one place that sees every exit, however soon after its start.
+    """
+    from multiprocess import pool as mp_pool
+
+    join_exited = mp_pool.Pool._join_exited_workers
+    lock = threading.Lock()
+
+    def join_exited_reporting(workers: list[Any]) -> bool:
+        for worker in workers:
+            code = worker.exitcode
+            if code is not None:
+                with lock, contextlib.suppress(OSError):
+                    deaths.send((worker.pid, code))
+        return bool(join_exited(workers))
+
+    mp_pool.Pool._join_exited_workers = staticmethod(join_exited_reporting)
+
+
+def _stage_main(executor: LocalPipelineExecutor, results: Any, lifeline: Any, deaths: Any) -> None:
     """In the stage process: run the executor and send back ("ok"|"error", exception, traceback text)."""
 
     def orphaned() -> None:  # the watching process died: take the stage's tree down with it
@@ -169,6 +212,7 @@ def _stage_main(executor: LocalPipelineExecutor, results: Any, lifeline: Any) ->
 
     # the pool's forkserver (one per stage process) imports these once instead of every worker on its own
     multiprocess.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    _report_worker_exits(deaths)
     try:
         executor.run()
         outcome: tuple[str, Any, str] = ("ok", None, "")

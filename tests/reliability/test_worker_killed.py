@@ -88,3 +88,32 @@ def test_a_sigkilled_worker_fails_the_run_within_seconds_and_a_rerun_resumes(sha
     assert again.returncode == 0, again.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["reconcile"]["ok"] and report["reconcile"]["input"] == 6000, report["reconcile"]["line"]
+
+
+def _die_at_once_on_rank_0(data, rank: int = 0, world_size: int = 1):
+    """A pipeline step: task 0's worker is SIGKILLed milliseconds after the pool started it; task 1 runs on."""
+    if rank == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(30)
+    yield from data or ()
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_right_after_it_started_is_still_caught(tmp_path, monkeypatch):
+    """The pool's worker handler reports the exit: polling the process tree every 0.5 s could miss a worker
+    that died before the first poll saw it, and the run then hung (CI, stop 21). The polling witness is
+    blinded here, so only the handler's report can stop the run."""
+    from datatrove.executor import LocalPipelineExecutor
+
+    from geocorpus import watchdog
+    from geocorpus.watchdog import WorkerDiedError, run_watched
+
+    monkeypatch.setattr(watchdog, "_pool_workers", lambda stage_process: [])
+
+    executor = LocalPipelineExecutor(
+        pipeline=[_die_at_once_on_rank_0], tasks=2, workers=2, logging_dir=str(tmp_path / "logs")
+    )
+    started = time.monotonic()
+    with pytest.raises(WorkerDiedError, match=r"worker process \d+ died while tasks were running"):
+        run_watched(executor, "tag", world_size=2)
+    assert time.monotonic() - started < 25, "caught only after the surviving task ended"

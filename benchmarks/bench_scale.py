@@ -440,8 +440,11 @@ def main() -> None:
     shared = shared_data_dir()
     if shared is None:
         sys.exit("the shared data folder (../shared/data or $GEOCORPUS_SHARED) is needed")
-    sizes = [float(s) for s in args.sizes.split(",")] if args.sizes else [0.5, 1, 2, 4, 10]
-    sizes = [s for s in sizes if s <= args.max_gb]
+    if args.sizes:  # sizes named explicitly all run
+        sizes = [float(s) for s in args.sizes.split(",")]
+        args.max_gb = max(args.max_gb, *sizes)
+    else:
+        sizes = [s for s in (0.5, 1, 2, 4, 10) if s <= args.max_gb]
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     work.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(work).free / GB

@@ -6,11 +6,14 @@ steps, each of which runs as several tasks:
 1. **scatter** (a task per group of tagged shards) streams each shard record batch by record batch
    and routes every selected row, with its output position, to the *piece* it belongs to: a run of
    ``piece_rows`` consecutive positions of one output shard, sized so that a piece holds about
-   ``PIECE_BYTES``. Buffered rows are flushed as row groups of the task's one scratch Parquet file
-   whenever the buffer reaches ``PIECE_BYTES``; an index says which row groups hold which piece.
+   ``PIECE_BYTES``. Buffered rows are flushed as record batches of the task's one scratch file whenever
+   the buffer reaches ``PIECE_BYTES``; an index says which batches hold which piece. The scratch file is
+   an Arrow IPC file (zstd buffers), not Parquet: there is one batch per piece per flush, so pieces x
+   flushes, which grows with the square of the corpus, and every write task opens every scratch file.
+   An IPC footer holds 24 bytes per batch; a Parquet footer ~2 KB per row group (metadata of each column).
    Excluded rows go, with their stage and reason, to the task's exclusion file.
 2. **gather** (a task per group of output shards) reads, for each piece of its shard in turn, that
-   piece's row groups from every scatter file, sorts them by position (one piece in memory) and
+   piece's batches from every scatter file, sorts them by position (one piece in memory) and
    appends them to the shard.
 
 Memory per task is therefore a few ``PIECE_BYTES`` plus one record batch, whatever the corpus size
@@ -35,6 +38,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc
 import pyarrow.parquet as pq
 
 from geocorpus.paths import SPLITS
@@ -61,6 +65,7 @@ PLAN_SCHEMA = pa.schema(
     ]
 )
 _SCATTER_SCHEMA = CORPUS_SCHEMA.append(pa.field(POSITION, pa.int64()))
+_SCATTER_IPC = pa.ipc.IpcWriteOptions(compression="zstd")
 
 Claim = Callable[[Path], Path]
 
@@ -238,8 +243,8 @@ class Scatter:
         self.exclusions = _ExclusionFile(Path(exclusions), compression, claim) if exclusions else None
         self.buffers: dict[int, list[pa.Table]] = {}
         self.buffered = 0
-        self.writer: pq.ParquetWriter | None = None
-        self.row_groups = 0
+        self.writer: pa.ipc.RecordBatchFileWriter | None = None
+        self.batches = 0
         self.index: dict[int, list[int]] = {}
         self.selected = 0
 
@@ -295,16 +300,13 @@ class Scatter:
         if not self.buffers:
             return
         if self.writer is None:
-            # no column statistics: nothing reads them, and they tripled the footer that every write task
-            # holds (one row group per piece per flush: pieces x flushes grows with the square of the corpus)
-            self.writer = pq.ParquetWriter(
-                self.claim(self.path), _SCATTER_SCHEMA, compression="zstd", write_statistics=False
-            )
+            self.writer = pa.ipc.new_file(str(self.claim(self.path)), _SCATTER_SCHEMA, options=_SCATTER_IPC)
         for piece in sorted(self.buffers):
-            table = pa.concat_tables(self.buffers[piece])
-            self.writer.write_table(table, row_group_size=max(1, table.num_rows))
-            self.index.setdefault(piece, []).append(self.row_groups)
-            self.row_groups += 1
+            table = pa.concat_tables(self.buffers[piece]).combine_chunks()
+            for batch in table.to_batches():  # one: the columns are single chunks
+                self.writer.write_batch(batch)
+                self.index.setdefault(piece, []).append(self.batches)
+                self.batches += 1
         self.buffers, self.buffered = {}, 0
 
     def close(self) -> dict[str, Any]:
@@ -328,31 +330,38 @@ def index_file(scatter_path: Path) -> Path:
 
 
 class ScatterFiles:
-    """The scatter files of a run, opened once per gather task."""
+    """The scatter files of a run, opened once per gather task (only their footers are read)."""
 
     def __init__(self, paths: Iterable[Path]) -> None:
-        self.files: list[tuple[pq.ParquetFile | None, dict[int, list[int]]]] = []
+        self.files: list[tuple[pa.ipc.RecordBatchFileReader | None, dict[int, list[int]]]] = []
         for path in paths:
             index = json.loads(index_file(Path(path)).read_text(encoding="utf-8"))
             pieces = {int(k): v for k, v in index["pieces"].items()}
-            self.files.append((pq.ParquetFile(path) if pieces else None, pieces))
+            self.files.append((_open_scatter(Path(path)) if pieces else None, pieces))
 
     def read_piece(self, piece: int) -> pa.Table:
-        # one thread: Arrow's decoding threads each keep their own allocator arena, which held ~80 MB more
-        # per write task (measured) for a step that is a small part of the stage's time
-        parts = [
-            f.read_row_groups(idx[piece], use_threads=False) for f, idx in self.files if f is not None and piece in idx
-        ]
-        return pa.concat_tables(parts) if parts else _SCATTER_SCHEMA.empty_table()
+        batches = [f.get_batch(i) for f, idx in self.files if f is not None for i in idx.get(piece, ())]
+        return pa.Table.from_batches(batches, _SCATTER_SCHEMA)
+
+
+def _open_scatter(path: Path) -> pa.ipc.RecordBatchFileReader:
+    # a plain file, not a memory map: batches are read (and decompressed) one piece at a time
+    try:
+        reader = pa.ipc.open_file(pa.OSFile(str(path)))
+    except (OSError, pa.ArrowException) as error:
+        raise ValueError(f"{path}: not a readable scatter file ({error}); re-run finalize") from error
+    if not reader.schema.equals(_SCATTER_SCHEMA):
+        raise ValueError(f"{path}: scatter file with another schema (written by another version?); re-run finalize")
+    return reader
 
 
 def write_memory_pool() -> pa.MemoryPool:
     """The Arrow memory pool write tasks allocate from: jemalloc, else the system allocator.
 
-    Why not the default (mimalloc in the wheels): a write task reads each piece as many small row groups
+    Why not the default (mimalloc in the wheels): a write task reads each piece as many small parts
     (one per scatter flush, more of them the larger the corpus), and mimalloc kept the freed pages even
     after ``release_unused``: a write task's RSS between output shards crept from ~240 to ~330 MB and
-    its peak from 525 to 594 MB at four times the row groups per piece, with the same live Arrow memory.
+    its peak from 525 to 594 MB at four times the parts per piece, with the same live Arrow memory.
     jemalloc held it flat at a 450 MB peak, the system allocator at 510 MB (measured on 1 GB of input).
     """
     try:
@@ -487,7 +496,7 @@ def write_selection(
     scratch = out_dir / "_selection_tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        scatter = Scatter(layout, scratch / "00000.parquet", piece_bytes=piece_bytes)
+        scatter = Scatter(layout, scratch / "00000.arrow", piece_bytes=piece_bytes)
         for path, plan in zip(paths, plans):
             scatter.add_shard(path, plan)
         scatter.close()

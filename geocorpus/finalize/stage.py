@@ -107,7 +107,7 @@ class _Work:
         return self.root / "plan" / f"{index:05d}.parquet"
 
     def scatter_file(self, rank: int) -> Path:
-        return self.root / "scatter" / f"{rank:05d}.parquet"
+        return self.root / "scatter" / f"{rank:05d}.arrow"
 
     def result_file(self, stage: str, rank: int) -> Path:
         return self.root / "results" / f"{stage}-{rank:05d}.json"
@@ -342,7 +342,7 @@ def report_task(config: CurateConfig) -> dict:
         raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {layout.report})")
     for path in work.stage_files(SCATTER):  # the shuffle scratch is as large as the corpus
         signatures = work.eval_signatures(0).parent
-        scratch = {(work.scatter_file(0).parent, ".parquet"), (signatures, ".sig"), (signatures, ".pos")}
+        scratch = {(work.scatter_file(0).parent, ".arrow"), (signatures, ".sig"), (signatures, ".pos")}
         if (path.parent, path.suffix) in scratch and path.is_file():
             path.unlink()
     return report

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pyarrow as pa
+import pyarrow.ipc
 from support.finalize_inputs import finalize_config, unique_fundus_rows, write_tagged_shards
 
 from geocorpus.finalize import shards as shards_module
@@ -63,13 +65,11 @@ def write_task_peaks(shared_data: Path, tmp: Path, copies: int, monkeypatch) -> 
     )
     peaks = json.loads(done.stdout.strip().splitlines()[-1])
     assert peaks["arrow_before"] < PIECE_BYTES  # nothing large was allocated before the task started
-    scatter = pq.ParquetFile(tmp / "out/stages/finalize/scatter/00000.parquet").metadata
-    peaks["scatter_row_groups"] = scatter.num_row_groups
-    peaks["stats"] = any(
-        scatter.row_group(g).column(c).is_stats_set
-        for g in range(scatter.num_row_groups)
-        for c in range(scatter.num_columns)
-    )
+    scatter = tmp / "out/stages/finalize/scatter/00000.arrow"
+    peaks["scatter_batches"] = pa.ipc.open_file(str(scatter)).num_record_batches
+    tail = scatter.read_bytes()[-10:]  # IPC file: ... footer, its length (int32), b"ARROW1"
+    assert tail[-6:] == b"ARROW1"
+    peaks["scatter_footer"] = struct.unpack("<i", tail[:4])[0]
     return peaks
 
 
@@ -78,7 +78,7 @@ def test_the_write_task_peak_does_not_grow_with_the_corpus(shared_data, tmp_path
     large = write_task_peaks(shared_data, tmp_path / "large", 16, monkeypatch)
     assert large["rows"] > 3.5 * small["rows"] > 1000, (small, large)
     # the corpus is cut into many pieces, and the scatter file into many row groups
-    assert large["scatter_row_groups"] > 100
+    assert large["scatter_batches"] > 100
     # the peaks: one piece (~PIECE_BYTES) read, its sorted copy and a row group, at either size
     assert small["arrow_peak"] > PIECE_BYTES  # the task really held a piece
     assert large["arrow_peak"] < 1.25 * small["arrow_peak"], (small, large)
@@ -86,9 +86,10 @@ def test_the_write_task_peak_does_not_grow_with_the_corpus(shared_data, tmp_path
     assert large["python_peak"] < 1.25 * small["python_peak"] + (1 << 20), (small, large)
 
 
-def test_scatter_files_carry_no_column_statistics(shared_data, tmp_path, monkeypatch):
-    # one row group per piece per flush: the footer every write task holds grows with the square of
-    # the corpus, and statistics (a text column's min and max) made it about three times larger
+def test_scatter_file_footers_stay_small(shared_data, tmp_path, monkeypatch):
+    # one part per piece per flush: the footer every write task holds grows with the square of the corpus.
+    # Parquet's held ~2 KB per row group (each column's metadata, statistics were ~4 KB); IPC's a block of
+    # 24 bytes per batch, plus the schema once
     peaks = write_task_peaks(shared_data, tmp_path, 2, monkeypatch)
-    assert peaks["scatter_row_groups"] > 10
-    assert not peaks["stats"]
+    assert peaks["scatter_batches"] > 10
+    assert peaks["scatter_footer"] < 4096 + 40 * peaks["scatter_batches"], peaks

@@ -75,4 +75,4 @@ def test_finalize_never_deletes_or_overwrites_a_users_file(tagged_rows, tmp_path
     assert stray.read_bytes() == b"a user's file in data/"
     written = set(finalize_files(config.layout))
     assert {p for p in data.iterdir() if p != stray} <= written and stray not in written
-    assert not any(p.exists() for p in written if p.parent.name == "scatter" and p.suffix == ".parquet")
+    assert not any(p.exists() for p in written if p.parent.name == "scatter" and p.suffix == ".arrow")

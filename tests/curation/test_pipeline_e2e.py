@@ -143,7 +143,8 @@ def test_the_shuffle_scratch_is_removed_once_finalize_has_reconciled(finished_ru
     _, _, out = finished_run
     scratch = out / "stages" / "finalize" / "scatter"
     assert scratch.is_dir()  # the scatter stage ran here
-    assert sorted(p.name for p in scratch.glob("*.parquet")) == []
+    assert sorted(p.name for p in scratch.glob("*.arrow")) == []
+    assert sorted(p.name for p in scratch.glob("*.json"))  # the indexes (small) are kept
     assert sorted((out / "data").glob("*.parquet"))  # and the shards it fed are there
 
 

@@ -14,10 +14,13 @@ from pipelines.cli import app
 
 
 def _walk(command, path: tuple[str, ...] = ("geocorpus",)):
-    """(path, command) for a command and everything under it (typer ships its own click: duck-typed)."""
+    """(path, command) for a command and everything under it, through click's own API (``geocorpus eval``
+    loads its commands only when asked)."""
     yield path, command
-    for name, sub in (getattr(command, "commands", None) or {}).items():
-        yield from _walk(sub, (*path, name))
+    if hasattr(command, "list_commands"):  # a group (typer ships its own click: duck-typed)
+        context = command.context_class(command)
+        for name in command.list_commands(context):
+            yield from _walk(command.get_command(context, name), (*path, name))
 
 
 def _tree() -> list:
@@ -47,7 +50,8 @@ def test_every_option_and_argument_has_help_text():
 
 
 def test_eval_help_lists_every_subcommand():
-    eval_group = typer.main.get_command(app).commands["eval"]
+    root = typer.main.get_command(app)
+    eval_group = root.get_command(root.context_class(root), "eval")
     result = CliRunner().invoke(app, ["eval", "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     subcommands = sorted(eval_group.commands)
@@ -56,3 +60,23 @@ def test_eval_help_lists_every_subcommand():
         assert f" {name} " in result.output, f"`geocorpus eval --help` does not list {name}"
     for name in sorted(typer.main.get_command(app).commands):
         assert name in CliRunner().invoke(app, ["--help"], terminal_width=200).output
+
+
+def test_curation_commands_do_not_import_the_evaluation_stack():
+    """``geocorpus eval`` loads torch, transformers and matplotlib; ``curate`` and the rest must not (they
+    held ~300 MB in the CLI process for a whole curation run)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys; sys.argv = ['geocorpus', 'validate', '--help']\n"
+        "from pipelines.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'matplotlib', 'trainer_plugin.evaluation') if m in sys.modules))"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=repo, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+    ran = CliRunner().invoke(app, ["eval", "ppl", "--help"], terminal_width=200)
+    assert ran.exit_code == 0 and "--model" in ran.output, ran.output

@@ -133,6 +133,12 @@ def _stable_hash(values: pl.Series, seed: int) -> pl.Series:
     return pl.Series(hashes, dtype=pl.UInt64)
 
 
+def rank_hashes(ids: pl.Series, seed: int) -> pl.Series:
+    """The seeded hash that orders a region's documents for balancing (what :func:`balance` computes from
+    ``id`` unless the frame brings a ``rank_hash`` column computed here, so ids need not be held)."""
+    return _stable_hash(ids.cast(pl.String), (seed ^ _RANK_SALT) % _HASH_SPACE).alias("rank_hash")
+
+
 def assign_split(frame: pl.DataFrame | pl.LazyFrame, eval_fraction: float, seed: int) -> pl.DataFrame:
     """Add ``split`` (train | eval) from a seeded hash of ``url_normalized`` (``id`` when it is null).
 
@@ -175,7 +181,8 @@ def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, *, given_
     """Split, then filter regions, cap eval per region, and balance the train split by ``config.method``.
 
     With ``given_split`` the frame's ``split`` column (from :func:`assign_split` with the same seed and
-    fraction) is used as is and ``url_normalized`` is not needed.
+    fraction) is used as is and ``url_normalized`` is not needed. A ``rank_hash`` column (from
+    :func:`rank_hashes` of the ids, same seed) is used as is; ``id`` then only needs to be unique.
     """
     rows = _prepare(frame, config, given_split)
     rows = _mark_region_filters(rows, config)
@@ -197,7 +204,8 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_sp
     missing = [c for c in needed if c not in names]
     if missing:
         raise ValueError(f"balance: input frame lacks column(s) {missing}; needs {BALANCE_COLUMNS}")
-    rows = lazy.select(needed + (["split"] if given_split else [])).collect()
+    given_rank = "rank_hash" in names
+    rows = lazy.select(needed + (["split"] if given_split else []) + (["rank_hash"] if given_rank else [])).collect()
     if rows["id"].null_count() or rows["id"].n_unique() != rows.height:
         dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
         raise ValueError(f"balance: ids must be unique and non-null; repeated ids include {dupes}")
@@ -214,7 +222,7 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_sp
             raise ValueError("balance: a given split column must be 'train' or 'eval' on every row")
     else:
         rows = assign_split(rows, config.eval_fraction, config.seed)
-    rank_hash = _stable_hash(rows["id"].cast(pl.String), (config.seed ^ _RANK_SALT) % _HASH_SPACE)
+    rank_hash = rows["rank_hash"] if given_rank else rank_hashes(rows["id"], config.seed)
     rows = rows.with_columns(
         pl.col(config.by).fill_null(UNKNOWN_REGION).alias("region"),
         rank_hash.alias("rank_hash"),

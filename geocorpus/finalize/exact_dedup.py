@@ -37,8 +37,10 @@ def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
     to that text group's survivor).
     """
     rows = _dedup_input(frame)
-    by_url = _mark_duplicates(rows, "url_key", "duplicate_url")
-    url_survivors = rows.join(by_url.select("id"), on="id", how="anti")
+    # each step copies only the columns it reads (filters and joins copy every column they are given)
+    by_url = _mark_duplicates(rows.select("id", "url_key"), "url_key", "duplicate_url")
+    url_survivors = rows.select("id", "text_hash").join(by_url.select("id"), on="id", how="anti")
+    del rows
     by_text = _mark_duplicates(url_survivors, "text_hash", "duplicate_text")
     # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
     text_keeper = by_text.select(pl.col("id").alias("duplicate_of"), pl.col("duplicate_of").alias("text_keeper"))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from geocorpus.finalize.balance import BalanceConfig, assign_split, balance
-from geocorpus.finalize.exact_dedup import exact_dedup
+from geocorpus.finalize.balance import BalanceConfig, assign_split, balance, rank_hashes
+from geocorpus.finalize.exact_dedup import DEDUP_COLUMNS, exact_dedup
 from geocorpus.finalize.shards import open_shard
 from geocorpus.paths import SPLITS
 
@@ -47,21 +47,29 @@ def _hash128(column: str) -> pl.Expr:
     return pl.when(col.is_not_null()).then(combined).alias(column)
 
 
-def read_selection_columns(shards: Sequence[Path], config: BalanceConfig | None = None) -> pl.DataFrame:
+def read_selection_columns(
+    shards: Sequence[Path], config: BalanceConfig | None = None, hash_ids: bool = True
+) -> pl.DataFrame:
     """``SELECTION_COLUMNS`` of every shard, compacted, plus ``_file`` / ``_row`` (where each row sits).
 
     Shard by shard, the eval split is assigned (:func:`assign_split` with ``config``'s seed and
     fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become 128-bit hashes and
-    low-cardinality strings categoricals. What stays per document: the id plus ~80 bytes.
+    low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded hash of the id. With
+    ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``): the id strings,
+    ~60 bytes a document, were the largest column held, and every sort and join of dedup and balancing
+    copied them. Callers check that the hashes are unique (:func:`selection_columns`). What stays per
+    document: ~60 bytes, or the id plus ~70 bytes.
     """
     config = config or BalanceConfig()
     frames = []
     for index, path in enumerate(shards):
         table = open_shard(Path(path)).read(columns=SELECTION_COLUMNS)
         frame = assign_split(pl.DataFrame(table), config.eval_fraction, config.seed)
+        rank = rank_hashes(frame["id"], config.seed)
         frames.append(
             frame.select(
-                "id",
+                rank.alias("id") if hash_ids else pl.col("id"),
+                rank,
                 *(_hash128(c) for c in _EQUALITY_KEYS),
                 *(pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL),
                 "source_row",
@@ -74,7 +82,8 @@ def read_selection_columns(shards: Sequence[Path], config: BalanceConfig | None 
     if not frames:
         return pl.DataFrame(
             schema={
-                "id": pl.String,
+                "id": pl.UInt64 if hash_ids else pl.String,
+                "rank_hash": pl.UInt64,
                 **dict.fromkeys(_EQUALITY_KEYS, pl.UInt128),
                 **dict.fromkeys(_CATEGORICAL, pl.Categorical),
                 "source_row": pl.Int64,
@@ -85,6 +94,17 @@ def read_selection_columns(shards: Sequence[Path], config: BalanceConfig | None 
             }
         )
     return pl.concat(frames, rechunk=False)
+
+
+def selection_columns(shards: Sequence[Path], config: BalanceConfig | None = None) -> pl.DataFrame:
+    """:func:`read_selection_columns` with ids held as their 64-bit hash when those are unique; else (a
+    hash collision, ~n**2 / 2**65 for n documents, or ids that really repeat) with the ids themselves,
+    so that dedup and balancing see the real ids (and name any that repeat)."""
+    frame = read_selection_columns(shards, config)
+    if frame["id"].n_unique() == frame.height:
+        return frame
+    del frame
+    return read_selection_columns(shards, config, hash_ids=False)
 
 
 def _lexical_rank(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -109,36 +129,34 @@ class Selection:
 def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Selection:
     """Exact dedup (when ``exact``), then balancing; every row of ``frame`` (from
     :func:`read_selection_columns` with the same ``config``) ends kept or excluded."""
-    excluded = [pl.DataFrame(schema={"id": pl.String, "stage": pl.String, "reason": pl.String})]
-    candidates = frame
-    if exact and frame.height:
-        # the survivor order (source_file, source_row, id) needs source_file in string order
-        dedup = exact_dedup(frame.with_columns(_lexical_rank(frame, "source_file")))
-        excluded.append(dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"))
-        candidates = frame.join(dedup.kept.select("id"), on="id", how="semi")
-        del dedup
-    result = balance(
-        candidates.select("id", "split", "n_tokens", *(pl.col(c).cast(pl.String) for c in ("country", "continent"))),
-        config,
-        given_split=True,
+    excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.String, "reason": pl.String})]
+    # only the columns balancing reads go on (a semi join copies every column it is given)
+    candidates = frame.select(
+        "id", "rank_hash", "split", "n_tokens", *(pl.col(c).cast(pl.String) for c in ("country", "continent"))
     )
+    if exact and frame.height:
+        # the survivor order (source_file, source_row, id) needs source_file in string order; with hashed
+        # ids the last tie (one file and row read by two inputs) goes by the id's hash, not its spelling
+        dedup = exact_dedup(frame.select(*DEDUP_COLUMNS).with_columns(_lexical_rank(frame, "source_file")))
+        excluded.append(dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"))
+        candidates = candidates.join(dedup.kept.select("id"), on="id", how="semi")
+        del dedup
+    result = balance(candidates, config, given_split=True)
     del candidates
     excluded.append(result.excluded.select("id", pl.lit("balance").alias("stage"), "reason"))
     # ``selected`` comes sorted by split then order: number each split's rows from 0.
     kept = result.selected.select(
         "id", "split", pl.int_range(pl.len(), dtype=pl.Int64).over("split").alias("position")
     )
-    plan = (
-        frame.select("id", _FILE, _ROW)
-        .join(kept, on="id", how="left")
-        .join(pl.concat(excluded), on="id", how="left")
-        .sort(_FILE, _ROW)
-    )
-    fates = plan.select(
+    # one join, in the frame's order (shard, row): no second join and no sort of the whole plan
+    fates = pl.concat([kept, *excluded], how="diagonal")
+    plan = frame.select("id", _FILE, _ROW).join(fates, on="id", how="left", maintain_order="left")
+    del fates
+    count = plan.select(
         (pl.col("position").is_not_null().cast(pl.Int8) + pl.col("stage").is_not_null().cast(pl.Int8)).alias("n")
     )["n"]
-    if plan.height != frame.height or (fates != 1).any():
-        bad = plan.filter(fates != 1)["id"].head(5).to_list()
+    if plan.height != frame.height or (count != 1).any():
+        bad = plan.filter(count != 1)["id"].head(5).to_list()
         raise RuntimeError(f"finalize: rows kept and excluded do not partition the input (e.g. {bad})")
     rows = {split: int(n) for split, n in kept.group_by("split").len().iter_rows()}
     return Selection(plan=plan.drop("id"), rows={s: rows.get(s, 0) for s in SPLITS}, balance=result.report)

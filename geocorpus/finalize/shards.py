@@ -496,12 +496,13 @@ def write_selection(
     scratch = out_dir / "_selection_tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        scatter = Scatter(layout, scratch / "00000.arrow", piece_bytes=piece_bytes)
+        scratch_file = scratch / "00000.arrow"
+        scatter = Scatter(layout, scratch_file, piece_bytes=piece_bytes)
         for path, plan in zip(paths, plans):
             scatter.add_shard(path, plan)
         scatter.close()
         files: dict[str, list[str]] = {name: [] for name, _ in layout.streams}
-        sources = ScatterFiles([scratch / "00000.parquet"])
+        sources = ScatterFiles([scratch_file])
         for output in layout.outputs():
             target = out_dir / output.filename
             gather(output, layout, sources, target)

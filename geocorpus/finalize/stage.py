@@ -41,7 +41,7 @@ from geocorpus.finalize.cross_split import (
     train_row_groups,
 )
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
-from geocorpus.finalize.selection import SELECTION_COLUMNS, read_selection_columns, select_rows
+from geocorpus.finalize.selection import SELECTION_COLUMNS, select_rows, selection_columns
 from geocorpus.finalize.shards import (
     PLAN_SCHEMA,
     Scatter,
@@ -149,7 +149,7 @@ def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
     written = work.written(SELECT, 0)
     written.reset()
     shards = list_parquet(Path(input_folder))
-    frame = read_selection_columns(shards, config.balance)
+    frame = selection_columns(shards, config.balance)
     selection = select_rows(frame, config.dedup.exact, config.balance)
     del frame
     layout = ShardLayout.plan(selection.rows, config.output_options.rows_per_shard, average_row_bytes(shards))

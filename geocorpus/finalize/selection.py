@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from geocorpus.finalize.balance import BalanceConfig, assign_split, balance, rank_hashes
 from geocorpus.finalize.exact_dedup import DEDUP_COLUMNS, exact_dedup
@@ -79,6 +80,8 @@ def read_selection_columns(
                 pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
             )
         )
+        del table, frame
+        pa.default_memory_pool().release_unused()  # the shard's strings: Arrow's allocator kept their pages
     if not frames:
         return pl.DataFrame(
             schema={

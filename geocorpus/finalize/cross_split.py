@@ -209,9 +209,9 @@ class EvalIndex:
         candidates = np.concatenate([self.lead_rows[b][lo[b] : hi[b]] for b in buckets])
         which = np.repeat(buckets, (hi - lo)[buckets])
         mine = signature.reshape(-1, self.width)[which]
-        theirs = self.signatures[candidates].reshape(len(candidates), -1, self.width)[
-            np.arange(len(candidates)), which
-        ]
+        # only each candidate's bucket in question (width values), not its whole signature: a train document
+        # of a large near-duplicate cluster has thousands of candidates
+        theirs = self.signatures.reshape(len(self.signatures), -1, self.width)[candidates, which]
         return np.unique(candidates[(mine == theirs).all(axis=1)])
 
 

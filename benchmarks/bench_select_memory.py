@@ -120,6 +120,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from real_urls import load_real_urls
+    from targets import check
 
     from geocorpus.paths import shared_data_dir
 
@@ -154,6 +155,9 @@ def main() -> None:
                 f"| {name} | {result['held'] / n:.0f} | {result['peak'] / n:.0f} | "
                 f"{result['peak'] / baseline:.2f}x | {result['seconds']:.1f} |"
             )
+            last = result["peak"] / n
+        print()
+        check("finalize_select peak RSS per document, as geocorpus runs it", last, at_most=100, unit=" B", precision=0)
 
 
 if __name__ == "__main__":

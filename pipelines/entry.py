@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-#: polars' allocator (jemalloc) keeps freed pages for ~10 s by default; finalize_select's sorts and joins
-#: run back to back, so the process held every step's scratch at once. Returning them at once cut its peak
+#: polars' allocator (jemalloc) keeps freed pages for 0.5-1 s (polars' own defaults); finalize_select's sorts
+#: and joins run back to back, so the process held every step's scratch at once. Returning them at once cut its peak
 #: from ~510 to ~320 bytes per document (1M rows, same code). Read when polars loads, so set before any
 #: import of it (the stage processes inherit it); a value the user set is kept.
 POLARS_ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")

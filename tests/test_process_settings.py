@@ -1,6 +1,6 @@
 """Process-wide settings the ``geocorpus`` launcher makes before anything else loads (issue 11: memory).
 
-polars' allocator keeps freed pages for seconds by default; finalize_select's sorts and joins run back to
+polars' allocator keeps freed pages for up to a second by default; finalize_select's sorts and joins run back to
 back, so the process held every step's scratch at once (~510 bytes per document at 1M rows, ~320 with the
 pages returned at once). The launcher sets polars' allocator option unless the user set it, and the
 option must still take effect with the installed polars (a renamed variable would silently do nothing).

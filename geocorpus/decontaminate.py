@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import regex
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -113,11 +114,15 @@ def words(text: str) -> list[str]:
     return _COMBINING_MARKS.sub("", unicodedata.normalize("NFD", text)).split()
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        yield from enumerate(pq.read_table(path).to_pylist())
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise ValueError(f"{path} row 0: missing column(s) {missing} named in decontamination fields")
+        yield from enumerate(pq.read_table(path, columns=list(columns)).to_pylist())
         return
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle):
@@ -140,7 +145,7 @@ def item_pieces(spec: EvalSetConfig) -> list[list[str]]:
     """Per row, the non-empty texts of its ``fields`` in order. A missing column is an error naming it."""
     path = Path(spec.path)
     items = []
-    for number, row in _rows(path):
+    for number, row in _rows(path, spec.fields):
         missing = [f for f in spec.fields if f not in row]
         if missing:
             raise ValueError(f"{path} row {number}: missing column(s) {missing} named in decontamination fields")
@@ -148,47 +153,118 @@ def item_pieces(spec: EvalSetConfig) -> list[list[str]]:
     return items
 
 
-def _windows(tokens: Sequence[str], length: int) -> Iterator[tuple[str, ...]]:
-    """Every run of ``length`` consecutive tokens as a tuple, built in C by ``zip``."""
-    return zip(*(tokens[offset:] for offset in range(length)), strict=False)
+#: Anchors hashed, or document windows looked up, per numpy call.
+_BLOCK = 1 << 14
+#: Slots of the anchor table per anchor (a power of two at least this large): about 1/32 of the windows
+#: that open no key pass the table by chance and are looked up exactly, a dictionary lookup each.
+_SLOTS_PER_ANCHOR = 32
+
+
+class SpanHasher:
+    """Polynomial hashes (mod 2**64) of many byte spans of one buffer at once, with numpy.
+
+    ``hash(data[s:e]) = sum(data[j] * B**(e - 1 - j))`` for ``s <= j < e``: with ``G`` the running sum of
+    ``data[j] * B**-j`` (``B`` is odd, so invertible mod 2**64), each span is ``B**(e - 1) * (G[e] - G[s])``,
+    two gathers and a product however long the span. Equal bytes hash equal wherever they stand; unequal
+    ones can collide, so a hash only ever rules a span *out*.
+    """
+
+    BASE = 0x9E3779B97F4A7C15  # odd
+
+    def __init__(self) -> None:
+        self._powers = np.ones(1, np.uint64)
+        self._inverse_powers = np.ones(1, np.uint64)
+
+    def _grow(self, size: int) -> None:
+        if size <= len(self._powers):
+            return
+        size = max(size, 2 * len(self._powers))
+        modulus = 1 << 64
+        for name, base in (("_powers", self.BASE), ("_inverse_powers", pow(self.BASE, -1, modulus))):
+            steps = np.full(size, base, np.uint64)
+            steps[0] = 1
+            setattr(self, name, np.cumprod(steps, dtype=np.uint64))  # wraps mod 2**64, as intended
+
+    def spans(self, data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The hash of ``data[s:e]`` for every ``(s, e)`` of ``starts`` and ``ends`` (non-empty spans)."""
+        values = np.frombuffer(data, np.uint8)
+        size = len(values)
+        self._grow(size + 1)
+        running = np.empty(size + 1, np.uint64)
+        running[0] = 0
+        np.multiply(values, self._inverse_powers[:size], out=running[1:])
+        np.cumsum(running[1:], out=running[1:])
+        hashes = running[ends]
+        hashes -= running[starts]
+        hashes *= self._powers[ends - 1]
+        return hashes
+
+
+def token_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Byte start and end of every token of words joined by single spaces (UTF-8 never puts 0x20 in a
+    multi-byte character)."""
+    spaces = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x20)
+    starts = np.empty(len(spaces) + 1, np.intp)
+    starts[0] = 0
+    np.add(spaces, 1, out=starts[1:])
+    ends = np.empty(len(spaces) + 1, np.intp)
+    ends[:-1] = spaces
+    ends[-1] = len(data)
+    return starts, ends
 
 
 @dataclass
 class NGramIndex:
     """Word n-grams of evaluation items (and short items whole) -> the set they came from.
 
-    Keys are word tuples. ``starts`` maps each key's first two words to the key lengths that begin
-    with them, so a document position is looked up once and only the few plausible windows are built
-    (measured on the fundus articles: ~15x faster than trying every window length at every position).
-    Before that scan, the document's windows of the shortest key length are looked up among every key's
-    opening words (the anchors, a set of tuples): ``zip`` builds the windows and ``set.isdisjoint`` hashes
-    and probes them without a Python-level loop, which rules out almost every document.
+    Keys are the words joined by single spaces. Every key opens with an *anchor*: its first ``shortest``
+    words (no key is shorter). A document's words are joined the same way and the hashes of all its
+    windows of that many words computed at once (:class:`SpanHasher`); a table of the anchors' hashes (a
+    byte per slot, ``_SLOTS_PER_ANCHOR`` slots per anchor, so about 3% of windows pass by chance) lets
+    through only windows that may open a key, a few per document, and those are then looked up exactly,
+    by their bytes, with every key length that anchor opens. Tuples of words, hashed and probed window
+    by window, cost about twice as much on the shared news (``benchmarks/bench_pipeline_overhead.py``).
     """
 
     n_grams: int
-    grams: dict[tuple[str, ...], str] = field(default_factory=dict)
-    starts: dict[tuple[str, ...], set[int]] = field(default_factory=dict)
+    shortest: int = 0  # the fewest words a key may have; 0: ``n_grams``
+    grams: dict[str, str] = field(default_factory=dict)
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> items, checkable_items
-    _anchors: frozenset[tuple[str, ...]] | None = field(default=None, repr=False, compare=False)
-    _anchor_length: int = field(default=0, repr=False, compare=False)
+    #: anchor bytes -> the lengths of the keys it opens, as the bits of an int (bit n: a key of n words)
+    _anchors: dict[bytes, int] = field(default_factory=dict, repr=False, compare=False)
+    _table: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _shift: np.uint64 = field(default=np.uint64(63), repr=False, compare=False)
+    _hasher: SpanHasher = field(default_factory=SpanHasher, repr=False, compare=False)
 
-    def _put(self, key: tuple[str, ...], set_name: str) -> None:
-        self.grams.setdefault(key, set_name)
-        self.starts.setdefault(key[:2], set()).add(len(key))
-        self._anchors = None
+    def __post_init__(self) -> None:
+        self.shortest = self.shortest or self.n_grams
 
-    def _could_match(self, tokens: list[str]) -> bool:
-        """False when no window of the document opens any key: the common case."""
-        if self._anchors is None:
-            self._anchor_length = min((len(key) for key in self.grams), default=2)
-            self._anchors = frozenset(key[: self._anchor_length] for key in self.grams)
-        if len(tokens) < self._anchor_length or not self._anchors:
-            return False
-        return not self._anchors.isdisjoint(_windows(tokens, self._anchor_length))
+    def _put(self, tokens: Sequence[str], set_name: str) -> None:
+        if len(tokens) < self.shortest:
+            raise ValueError(f"a key of {len(tokens)} words in an index of keys of at least {self.shortest}")
+        key = " ".join(tokens)
+        if key not in self.grams:
+            self.grams[key] = set_name
+            opening = key if len(tokens) == self.shortest else " ".join(tokens[: self.shortest])
+            anchor = opening.encode("utf-8")
+            self._anchors[anchor] = self._anchors.get(anchor, 0) | 1 << len(tokens)
+            self._table = None
 
-    def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
+    def _build_table(self) -> np.ndarray:
+        """The slots of the anchors' hashes, set."""
+        bits = max(16, int(len(self._anchors) * _SLOTS_PER_ANCHOR - 1).bit_length())
+        table = np.zeros(1 << bits, bool)
+        openings = list(self._anchors)
+        for first in range(0, len(openings), _BLOCK):  # a block at a time: buffers stay small
+            block = openings[first : first + _BLOCK]
+            ends = np.cumsum(np.fromiter(map(len, block), np.intp, len(block)))
+            starts = np.concatenate(([0], ends[:-1]))
+            table[self._hasher.spans(b"".join(block), starts, ends) >> np.uint64(64 - bits)] = True
+        self._table, self._shift = table, np.uint64(64 - bits)
+        return table
+
+    def add_tokens(self, set_name: str, tokens: Sequence[str], min_words: int, whole_if_short: bool = True) -> bool:
         """Index one text's n-grams (or the text whole when short); False when nothing was indexed."""
-        tokens = tuple(words(text))
         if len(tokens) >= self.n_grams:
             for start in range(len(tokens) - self.n_grams + 1):
                 self._put(tokens[start : start + self.n_grams], set_name)
@@ -198,37 +274,72 @@ class NGramIndex:
             return True
         return False
 
+    def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
+        return self.add_tokens(set_name, words(text), min_words, whole_if_short)
+
     def add_item(self, set_name: str, pieces: Sequence[str], min_words: int) -> bool:
-        """One evaluation item: each field on its own, and the fields joined (n-grams across them)."""
-        indexed = [self.add_text(set_name, piece, min_words) for piece in pieces]
-        joined = self.add_text(set_name, " ".join(pieces), min_words, whole_if_short=False)
+        """One evaluation item: each field on its own, and the fields joined (n-grams across them).
+
+        The joined fields' words are the fields' words in order: ``words`` works per character and per
+        word, and the joining space ends a word as the end of the text does."""
+        tokens = [words(piece) for piece in pieces]
+        indexed = [self.add_tokens(set_name, t, min_words) for t in tokens]
+        joined = self.add_tokens(set_name, [w for t in tokens for w in t], min_words, whole_if_short=False)
         return any(indexed) or joined
 
+    def _maybe_anchors(self, data: bytes, starts: np.ndarray, ends: np.ndarray, table: np.ndarray) -> list[int]:
+        """Word positions whose window of ``shortest`` words may be an anchor (its hash's slot is set), in
+        order; ``_BLOCK`` windows at a time, so a long document never needs buffers of its whole length."""
+        length, shift = self.shortest, self._shift
+        windows = len(starts) - length + 1
+        if windows <= _BLOCK:  # nearly every document: one block, no offsets
+            slots = self._hasher.spans(data, starts[:windows], ends[length - 1 :])
+            slots >>= shift
+            return np.flatnonzero(table[slots.view(np.intp)]).tolist()
+        found = []
+        for first in range(0, windows, _BLOCK):
+            last = min(first + _BLOCK, windows)
+            origin = starts[first]
+            block = data[origin : ends[last + length - 2]]
+            slots = self._hasher.spans(
+                block, starts[first:last] - origin, ends[first + length - 1 : last + length - 1] - origin
+            )
+            slots >>= shift
+            found += (np.flatnonzero(table[slots.view(np.intp)]) + first).tolist()
+        return found
+
     def find(self, text: str) -> tuple[str, str] | None:
-        """(set name, matched words) of the first indexed key found in ``text``, or None."""
+        """(set name, matched words) of the first indexed key found in ``text`` (the shortest key where
+        several open at the same word), or None."""
         tokens = words(text)
-        if not self._could_match(tokens):
+        if len(tokens) < self.shortest or not self._anchors:
             return None
-        grams, starts = self.grams, self.starts
-        for position in range(len(tokens) - 1):
-            lengths = starts.get((tokens[position], tokens[position + 1]))
-            if lengths is None:
-                continue
-            for length in lengths:
-                key = tuple(tokens[position : position + length])
-                hit = grams.get(key)
-                if hit is not None:
-                    return hit, " ".join(key)
+        table = self._table if self._table is not None else self._build_table()
+        data = " ".join(tokens).encode("utf-8")
+        starts, ends = token_spans(data)
+        for position in self._maybe_anchors(data, starts, ends, table):
+            lengths = self._anchors.get(data[starts[position] : ends[position + self.shortest - 1]], 0)
+            size = self.shortest
+            lengths >>= size
+            while lengths and position + size <= len(tokens):
+                if lengths & 1:  # a key of ``size`` words opens with this anchor: is it these words?
+                    key = data[starts[position] : ends[position + size - 1]].decode("utf-8")
+                    hit = self.grams.get(key)
+                    if hit is not None:
+                        return hit, key
+                lengths >>= 1
+                size += 1
         return None
 
 
 def build_index(config: DecontaminationConfig) -> NGramIndex:
     """The index of every configured set (seconds for the 19,500 shared QA items)."""
-    index = NGramIndex(config.n_grams)
+    shortest = min(config.n_grams, max(config.min_words, 2)) if config.min_words else config.n_grams
+    index = NGramIndex(config.n_grams, shortest)
     for spec in config.sets:
-        items = item_pieces(spec)
-        checkable = sum(index.add_item(spec.set_name, pieces, config.min_words) for pieces in items)
-        index.coverage[spec.set_name] = {"items": len(items), "checkable_items": checkable}
+        items, name = item_pieces(spec), spec.set_name
+        checkable = sum(index.add_item(name, pieces, config.min_words) for pieces in items)
+        index.coverage[name] = {"items": len(items), "checkable_items": checkable}
     return index
 
 

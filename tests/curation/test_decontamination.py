@@ -248,12 +248,12 @@ def test_anchor_prefilter_finds_what_a_full_scan_finds(shared_data, english_arti
     from geocorpus.decontaminate import words
 
     index = build_index(_sets(shared_data, min_words=min_words))
-    lengths = sorted({len(key) for key in index.grams})
+    lengths = sorted({key.count(" ") + 1 for key in index.grams})
 
     def full_scan(text: str) -> bool:
         tokens = words(text)
         return any(
-            tuple(tokens[p : p + n]) in index.grams
+            " ".join(tokens[p : p + n]) in index.grams
             for p in range(len(tokens))
             for n in lengths
             if p + n <= len(tokens)
@@ -265,3 +265,25 @@ def test_anchor_prefilter_finds_what_a_full_scan_finds(shared_data, english_arti
     found = [index.find(t) is not None for t in texts]
     assert found == [full_scan(t) for t in texts]
     assert 0 < sum(found) < len(texts)
+
+
+def test_long_documents_are_scanned_block_by_block_without_missing_a_window(
+    shared_data, english_articles, monkeypatch
+):
+    """A document of more windows than one numpy block is hashed block after block: a quote must be found
+    wherever it stands, across a block's edge too (blocks of 50 windows here, so real articles span many),
+    and the first quote in the text is the one reported."""
+    import geocorpus.decontaminate as decontaminate
+
+    monkeypatch.setattr(decontaminate, "_BLOCK", 50)
+    index = build_index(_sets(shared_data))
+    article = " ".join(english_articles[0]["text"].split()[:400])
+    assert index.find(article) is None
+    quote = "In Bangladesh which date is observed as Victory Day commemorating the country's victory in the 1971"
+    tokens = article.split()
+    for position in [0, 1, 36, 37, 38, 42, 43, 49, 50, 51, 99, 100, 387]:
+        text = " ".join([*tokens[:position], quote, *tokens[position:]])
+        hit = index.find(text)
+        assert hit is not None and hit[1].startswith("in bangladesh which date"), position
+    two = " ".join([*tokens[:45], "Which river is the longest river in Nigeria?", *tokens[45:60], quote])
+    assert index.find(two) == ("localized_news_mcq_800", "which river is the longest river in nigeria")

@@ -56,9 +56,9 @@ def read_selection_columns(
     Shard by shard, the eval split is assigned (:func:`assign_split` with ``config``'s seed and
     fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become 128-bit hashes and
     low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded hash of the id. With
-    ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``): the id strings,
-    ~60 bytes a document, were the largest column held, and every sort and join of dedup and balancing
-    copied them. Callers check that the hashes are unique (:func:`selection_columns`). What stays per
+    ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``, not held twice): the
+    id strings, ~60 bytes a document, were the largest column held, and every sort and join of dedup
+    and balancing copied them. Callers check that the hashes are unique (:func:`selection_columns`). What stays per
     document: ~60 bytes, or the id plus ~70 bytes.
     """
     config = config or BalanceConfig()
@@ -69,8 +69,7 @@ def read_selection_columns(
         rank = rank_hashes(frame["id"], config.seed)
         frames.append(
             frame.select(
-                rank.alias("id") if hash_ids else pl.col("id"),
-                rank,
+                *((rank.alias("id"),) if hash_ids else (pl.col("id"), rank)),
                 *(_hash128(c) for c in _EQUALITY_KEYS),
                 *(pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL),
                 "source_row",
@@ -85,8 +84,7 @@ def read_selection_columns(
     if not frames:
         return pl.DataFrame(
             schema={
-                "id": pl.UInt64 if hash_ids else pl.String,
-                "rank_hash": pl.UInt64,
+                **({"id": pl.UInt64} if hash_ids else {"id": pl.String, "rank_hash": pl.UInt64}),
                 **dict.fromkeys(_EQUALITY_KEYS, pl.UInt128),
                 **dict.fromkeys(_CATEGORICAL, pl.Categorical),
                 "source_row": pl.Int64,
@@ -134,9 +132,8 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     :func:`read_selection_columns` with the same ``config``) ends kept or excluded."""
     excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.String, "reason": pl.String})]
     # only the columns balancing reads go on (a semi join copies every column it is given)
-    candidates = frame.select(
-        "id", "rank_hash", "split", "n_tokens", *(pl.col(c).cast(pl.String) for c in ("country", "continent"))
-    )
+    rank = pl.col("rank_hash") if "rank_hash" in frame.columns else pl.col("id").alias("rank_hash")  # hashed ids
+    candidates = frame.select("id", rank, "split", "n_tokens", "country", "continent")
     if exact and frame.height:
         # the survivor order (source_file, source_row, id) needs source_file in string order; with hashed
         # ids the last tie (one file and row read by two inputs) goes by the id's hash, not its spelling
@@ -151,8 +148,11 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     kept = result.selected.select(
         "id", "split", pl.int_range(pl.len(), dtype=pl.Int64).over("split").alias("position")
     )
-    # one join, in the frame's order (shard, row): no second join and no sort of the whole plan
-    fates = pl.concat([kept, *excluded], how="diagonal")
+    # one join, in the frame's order (shard, row): no second join and no sort of the whole plan; the
+    # words held as categoricals (4 bytes a row, not a 16-byte string view), strings again in the files
+    fates = pl.concat([kept, *excluded], how="diagonal").with_columns(
+        pl.col(c).cast(pl.Categorical) for c in ("split", "stage", "reason")
+    )
     plan = frame.select("id", _FILE, _ROW).join(fates, on="id", how="left", maintain_order="left")
     del fates
     count = plan.select(

@@ -5,12 +5,16 @@ datatrove's MinHash dedup judges it (``MinhashDedupSignature`` with the run's se
 whitespace word tokenizer of ``geocorpus.minhash``). The check runs in two places of finalize:
 
 * ``finalize_scatter``: each task signs the *eval* rows it routes (a small share of the corpus) and
-  appends their signatures and eval positions to two files of its own (``EvalSignatureFile``).
-* ``finalize_cross_split``: each task loads every eval signature (``EvalIndex``: ``8 x num_buckets x
-  hashes_per_bucket`` bytes per eval document plus a sorted copy of each bucket's first hash) and
-  streams its share of the train row groups past it. A train document is signed in full only when
-  one of its buckets' first hashes equals that of an eval document in the same bucket: equal buckets
-  have equal first hashes, so this skips no pair. Its pairs are then checked on the whole bucket.
+  appends, per bucket, the first value and a 64-bit digest of all its values, and the eval positions,
+  to two files of its own (``EvalSignatureFile``).
+* ``finalize_cross_split``: each task loads every eval document's firsts and digests (``EvalIndex``:
+  ``8 x num_buckets`` bytes of digests per eval document plus a sorted copy of each bucket's first
+  values with their eval positions, ~3 x 8 x num_buckets bytes in all: 336 with the defaults, where
+  whole signatures took 1,120) and streams its share of the train row groups past it. A train
+  document is signed in full only when one of its buckets' first hashes equals that of an eval
+  document in the same bucket: equal buckets have equal first hashes, so this skips no pair. Its
+  pairs are then checked on the whole bucket, by its digest (:meth:`Signer.digests`: equal buckets
+  have equal digests; two different buckets share one with a chance of about 2**-64).
   The task keeps counts, the eval documents hit and the ten smallest pairs, never the pairs.
 
 Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
@@ -40,6 +44,7 @@ _MERSENNE = np.uint64((1 << 61) - 1)
 _SHIFT = np.uint64(61)
 #: Shingles per block of the signature product (block x hashes x 8 bytes stays in cache).
 _BLOCK = 256
+_DIGEST_SEED = 0x6D696E68617368  # any fixed seed: digests are compared within one run only
 
 
 class Signer:
@@ -65,6 +70,10 @@ class Signer:
         self.buckets = self.settings.num_buckets
         lead = np.arange(0, self.buckets * self.width, self.width)
         self.lead_a, self.lead_b = self.a[:, lead], self.b[:, lead]
+        # odd multipliers: a bucket's digest is sum(value * key) mod 2**64, so buckets that differ in one
+        # value never share a digest, and ones that differ in more do with a chance of about 2**-64
+        keys = np.random.default_rng(_DIGEST_SEED).integers(0, 1 << 63, size=self.width, dtype=np.uint64)
+        self._digest_keys = keys * np.uint64(2) + np.uint64(1)
         self._hash = xxhash.xxh64_intdigest
 
     def shingles(self, text: str | None) -> np.ndarray | None:
@@ -88,6 +97,11 @@ class Signer:
     def leads(self, shingles: np.ndarray) -> np.ndarray:
         """The first value of every bucket (what :class:`EvalIndex` looks up)."""
         return _minima(shingles, self.lead_a, self.lead_b)
+
+    def digests(self, signature: np.ndarray) -> np.ndarray:
+        """One 64-bit digest of each bucket's values (a signature's rows, ``(..., buckets)``)."""
+        values = signature.reshape(*signature.shape[:-1], self.buckets, self.width)
+        return (values * self._digest_keys).sum(axis=-1, dtype=np.uint64)  # wraps mod 2**64, as intended
 
 
 def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -117,8 +131,9 @@ def _texts(files: Sequence[Path], columns: Sequence[str] = ("id", "text")) -> It
 
 
 class EvalSignatureFile:
-    """Signatures and eval positions of the eval rows one task saw: ``<stem>.sig`` (uint64 rows) and
-    ``<stem>.pos`` (int64), appended as rows arrive; rows without a signature are left out."""
+    """Bucket firsts and digests, and eval positions, of the eval rows one task saw: ``<stem>.sig``
+    (uint64 rows: ``num_buckets`` firsts, then ``num_buckets`` digests) and ``<stem>.pos`` (int64),
+    appended as rows arrive; rows without a signature are left out."""
 
     def __init__(self, stem: Path, signer: Signer, claim: Callable[[Path], Path] | None = None) -> None:
         self.signer = signer
@@ -136,7 +151,8 @@ class EvalSignatureFile:
         for text, position in zip(texts, positions):
             shingles = self.signer.shingles(text)
             if shingles is not None:
-                sigs.append(self.signer.signature(shingles))
+                signature = self.signer.signature(shingles)
+                sigs.append(np.concatenate((signature[:: self.signer.width], self.signer.digests(signature))))
                 kept.append(position)
         if kept:
             with self.sig_path.open("ab") as out:
@@ -152,39 +168,41 @@ def paths_of(stem: Path) -> tuple[Path, Path]:
 
 @dataclass
 class EvalIndex:
-    """Every eval signature (by eval position) and, per bucket, the first values sorted."""
+    """Every eval document's bucket digests (by eval position) and, per bucket, the first values sorted."""
 
-    signatures: np.ndarray  # (eval documents, buckets * width), row = eval position; unsigned rows unused
-    width: int
+    digests: np.ndarray  # (eval documents, buckets), row = eval position; unsigned rows unused
     lead_values: list[np.ndarray] = field(default_factory=list)  # per bucket, sorted
     lead_rows: list[np.ndarray] = field(default_factory=list)  # per bucket, the eval position of each value
 
     @classmethod
     def load(cls, stems: Iterable[Path], eval_docs: int, signer: Signer) -> EvalIndex:
         """From the files of :class:`EvalSignatureFile`; ``eval_docs`` is the eval split's row count."""
-        signatures = np.zeros((eval_docs, signer.buckets * signer.width), np.uint64)
+        leads = np.zeros((eval_docs, signer.buckets), np.uint64)
+        digests = np.zeros((eval_docs, signer.buckets), np.uint64)
         signed = np.zeros(eval_docs, bool)
         for stem in stems:
             sig_path, pos_path = paths_of(stem)
             positions = np.fromfile(pos_path, "<i8")
             rows = np.fromfile(sig_path, "<u8")
-            if rows.size != len(positions) * signatures.shape[1]:
+            if rows.size != len(positions) * 2 * signer.buckets:
                 raise ValueError(
                     f"{sig_path}: {rows.size} values for {len(positions)} signatures; written by another run?"
                 )
-            rows = rows.reshape(len(positions), signatures.shape[1])
+            rows = rows.reshape(len(positions), 2, signer.buckets)
             if len(positions) and (positions.min() < 0 or positions.max() >= eval_docs or signed[positions].any()):
                 raise ValueError(f"{pos_path}: eval positions outside 0..{eval_docs - 1} or seen twice")
-            signatures[positions] = rows
+            leads[positions] = rows[:, 0]
+            digests[positions] = rows[:, 1]
             signed[positions] = True
-        return cls.build(signatures, signed, signer.width)
+        return cls.build(leads, digests, signed)
 
     @classmethod
-    def build(cls, signatures: np.ndarray, signed: np.ndarray, width: int) -> EvalIndex:
-        index = cls(signatures, width)
+    def build(cls, leads: np.ndarray, digests: np.ndarray, signed: np.ndarray) -> EvalIndex:
+        """From each eval document's bucket firsts and digests (rows of unsigned documents unused)."""
+        index = cls(digests)
         rows = np.flatnonzero(signed)
-        for bucket in range(signatures.shape[1] // width):
-            values = signatures[rows, bucket * width]
+        for bucket in range(leads.shape[1]):
+            values = leads[rows, bucket]
             order = np.argsort(values, kind="stable")
             index.lead_values.append(values[order])
             index.lead_rows.append(rows[order])
@@ -203,16 +221,15 @@ class EvalIndex:
             ranges[1, :, bucket] = np.searchsorted(values, leads[:, bucket], "right")
         return ranges
 
-    def matches(self, signature: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Eval positions sharing a whole bucket with ``signature`` (given its lead ranges), unique, sorted."""
+    def matches(self, digests: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Eval positions sharing a whole bucket with a train document (its bucket ``digests``, given its
+        lead ranges), unique, sorted."""
         buckets = np.flatnonzero(hi > lo)
         candidates = np.concatenate([self.lead_rows[b][lo[b] : hi[b]] for b in buckets])
         which = np.repeat(buckets, (hi - lo)[buckets])
-        mine = signature.reshape(-1, self.width)[which]
-        # only each candidate's bucket in question (width values), not its whole signature: a train document
-        # of a large near-duplicate cluster has thousands of candidates
-        theirs = self.signatures.reshape(len(self.signatures), -1, self.width)[candidates, which]
-        return np.unique(candidates[(mine == theirs).all(axis=1)])
+        # only each candidate's bucket in question: a train document of a large near-duplicate cluster has
+        # thousands of candidates
+        return np.unique(candidates[self.digests[candidates, which] == digests[which]])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,7 +273,7 @@ class TrainScan:
         for k in found:
             i, data = held[k]
             signature = data if signed_all else self.signer.signature(data)
-            matched = self.index.matches(signature, ranges[0, k], ranges[1, k])
+            matched = self.index.matches(self.signer.digests(signature), ranges[0, k], ranges[1, k])
             if len(matched):
                 yield ids[i], matched
 
@@ -322,17 +339,19 @@ def scan_train(
 def sign_eval_files(eval_files: Sequence[Path], signer: Signer) -> EvalIndex:
     """An :class:`EvalIndex` of the eval files, signed in this process."""
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in eval_files)
-    signatures = np.zeros((total, signer.buckets * signer.width), np.uint64)
+    leads = np.zeros((total, signer.buckets), np.uint64)
+    digests = np.zeros((total, signer.buckets), np.uint64)
     signed = np.zeros(total, bool)
     position = 0
     for batch in _texts(eval_files, ["text"]):
         for text in batch.column("text").to_pylist():
             shingles = signer.shingles(text)
             if shingles is not None:
-                signatures[position] = signer.signature(shingles)
+                signature = signer.signature(shingles)
+                leads[position], digests[position] = signature[:: signer.width], signer.digests(signature)
                 signed[position] = True
             position += 1
-    return EvalIndex.build(signatures, signed, signer.width)
+    return EvalIndex.build(leads, digests, signed)
 
 
 def near_duplicate_pairs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from support.finalize_inputs import finalize_config, run_finalize_tasks, unique_fundus_rows, write_tagged_shards
@@ -198,13 +199,30 @@ def test_eval_signature_files_that_do_not_fit_the_plan_are_refused(fundus_texts,
     second.add([texts[2], "too short"], [2, 3])  # a row without a signature is left out
     assert (first.rows, second.rows) == (2, 1)
     index = EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 4, signer)
-    assert index.signatures[2].tolist() == signer.signature(signer.shingles(texts[2])).tolist()
-    assert not index.signatures[3].any() and all(len(v) == 3 for v in index.lead_values)
+    signature = signer.signature(signer.shingles(texts[2]))
+    assert index.digests[2].tolist() == signer.digests(signature).tolist()
+    assert sorted(index.lead_values[0].tolist()).count(int(signature[0])) == 1
+    assert not index.digests[3].any() and all(len(v) == 3 for v in index.lead_values)
     with pytest.raises(ValueError, match=r"eval-1\.pos: eval positions outside 0\.\.1"):
         EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 2, signer)  # the plan has fewer eval rows
     with pytest.raises(ValueError, match=r"eval-0\.pos: eval positions .* or seen twice"):
         EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-0"], 4, signer)
     sig = tmp_path / "eval-1.sig"
     sig.write_bytes(sig.read_bytes()[:-8])
-    with pytest.raises(ValueError, match=r"eval-1\.sig: 111 values for 1 signatures"):
+    with pytest.raises(ValueError, match=r"eval-1\.sig: 27 values for 1 signatures"):
         EvalIndex.load([tmp_path / "eval-1"], 4, signer)
+
+
+def test_bucket_digests_tell_buckets_apart(fundus_texts):
+    """A bucket's digest stands for its values: equal for equal buckets, and on real signatures (and on
+    buckets that differ in one value only) never equal for different ones."""
+    signer = Signer(SETTINGS["loose"])  # 16 buckets of 2 values
+    signatures = np.stack([signer.signature(s) for t in fundus_texts[:300] if (s := signer.shingles(t)) is not None])
+    buckets = signatures.reshape(-1, signer.width)
+    digests = signer.digests(signatures).reshape(-1)
+    assert digests.tolist() == [int(signer.digests(np.tile(b, signer.buckets))[0]) for b in buckets]
+    distinct = {tuple(b) for b in buckets.tolist()}
+    assert len(set(digests.tolist())) == len(distinct) > 1000
+    changed = buckets.copy()
+    changed[:, 1] += np.uint64(1)  # the same buckets but for one value
+    assert not (signer.digests(np.tile(changed, (1, signer.buckets)))[:, 0] == digests).any()

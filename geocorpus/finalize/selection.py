@@ -35,16 +35,20 @@ SELECTION_COLUMNS = [
 _FILE, _ROW = "_file", "_row"
 #: Columns with few distinct values, held as categoricals (a few bytes per row instead of a string).
 _CATEGORICAL = ("source_file", "country", "continent")
-#: Keys only compared for equality, held as 128-bit hashes (16 bytes instead of a ~100-character URL).
-_EQUALITY_KEYS = ("url_key", "text_hash")
+#: Keys only compared for equality, held as hashes: the URL key as 128 bits (16 bytes instead of a
+#: ~100-character URL), the text hash (already a 64-bit xxhash, in hex) as 64 bits, which about doubles
+#: the chance that two different texts are taken for one (xxhash's own, ~n**2 / 2**65 for n texts).
+_EQUALITY_KEYS = {"url_key": 128, "text_hash": 64}
 _SPLIT = pl.Enum(list(SPLITS))
 
 
-def _hash128(column: str) -> pl.Expr:
-    """Two seeded 64-bit hashes as one u128; null stays null. Equality within this process is all that
-    is asked of it (polars' hash may change between versions; nothing is stored)."""
+def _hash_key(column: str, bits: int) -> pl.Expr:
+    """A seeded 64-bit hash, or two as one u128; null stays null. Equality within this process is all
+    that is asked of it (polars' hash may change between versions; nothing is stored)."""
     col = pl.col(column)
-    combined = col.hash(seed=0x5EED).cast(pl.UInt128) * (1 << 64) + col.hash(seed=0xC0FFEE).cast(pl.UInt128)
+    combined = col.hash(seed=0x5EED)
+    if bits == 128:
+        combined = combined.cast(pl.UInt128) * (1 << 64) + col.hash(seed=0xC0FFEE).cast(pl.UInt128)
     return pl.when(col.is_not_null()).then(combined).alias(column)
 
 
@@ -54,8 +58,8 @@ def read_selection_columns(
     """``SELECTION_COLUMNS`` of every shard, compacted, plus ``_file`` / ``_row`` (where each row sits).
 
     Shard by shard, the eval split is assigned (:func:`assign_split` with ``config``'s seed and
-    fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become 128-bit hashes and
-    low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded hash of the id. With
+    fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become hashes
+    (``_EQUALITY_KEYS``) and low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded hash of the id. With
     ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``, not held twice): the
     id strings, ~60 bytes a document, were the largest column held, and every sort and join of dedup
     and balancing copied them. Callers check that the hashes are unique (:func:`selection_columns`). What stays per
@@ -70,7 +74,7 @@ def read_selection_columns(
         frames.append(
             frame.select(
                 *((rank.alias("id"),) if hash_ids else (pl.col("id"), rank)),
-                *(_hash128(c) for c in _EQUALITY_KEYS),
+                *(_hash_key(c, bits) for c, bits in _EQUALITY_KEYS.items()),
                 *(pl.col(c).cast(pl.Categorical) for c in _CATEGORICAL),
                 "source_row",
                 "n_tokens",
@@ -85,7 +89,7 @@ def read_selection_columns(
         return pl.DataFrame(
             schema={
                 **({"id": pl.UInt64} if hash_ids else {"id": pl.String, "rank_hash": pl.UInt64}),
-                **dict.fromkeys(_EQUALITY_KEYS, pl.UInt128),
+                **{c: pl.UInt128 if bits == 128 else pl.UInt64 for c, bits in _EQUALITY_KEYS.items()},
                 **dict.fromkeys(_CATEGORICAL, pl.Categorical),
                 "source_row": pl.Int64,
                 "n_tokens": pl.Int64,

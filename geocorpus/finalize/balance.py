@@ -413,10 +413,18 @@ def _report(rows: pl.DataFrame, targets: dict[str, int], config: BalanceConfig) 
         .sum()
         .alias("selected_eval_tokens"),
     )
+    # names in string order (a categorical or an enum sorts by its codes in some polars versions)
+    counts = counts.with_columns(pl.col("region").cast(pl.String))
     for row in counts.sort("region").iter_rows(named=True):
         region = row.pop("region")
         report[region] = {k: int(v or 0) for k, v in row.items()} | {"dropped": {}}
-    dropped = rows.filter(pl.col("reason").is_not_null()).group_by("region", "reason").len().sort("region", "reason")
+    dropped = (
+        rows.filter(pl.col("reason").is_not_null())
+        .group_by("region", "reason")
+        .len()
+        .with_columns(pl.col("region", "reason").cast(pl.String))
+        .sort("region", "reason")
+    )
     for region, reason, n in dropped.iter_rows():
         report[region]["dropped"][reason] = int(n)
     for region, target in sorted(targets.items()):

@@ -59,11 +59,11 @@ def read_selection_columns(
 
     Shard by shard, the eval split is assigned (:func:`assign_split` with ``config``'s seed and
     fraction) so the URL itself is not kept; ``url_key`` and ``text_hash`` become hashes
-    (``_EQUALITY_KEYS``) and low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded hash of the id. With
-    ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``, not held twice): the
-    id strings, ~60 bytes a document, were the largest column held, and every sort and join of dedup
-    and balancing copied them. Callers check that the hashes are unique (:func:`selection_columns`). What stays per
-    document: ~60 bytes, or the id plus ~70 bytes.
+    (``_EQUALITY_KEYS``) and low-cardinality strings categoricals; ``rank_hash`` is balancing's seeded
+    hash of the id. With ``hash_ids`` that hash also stands for the id (``id`` is the u64 ``rank_hash``,
+    not held twice): the id strings, ~60 bytes a document, were the largest column held, and every sort
+    and join of dedup and balancing copied them. Callers check that the hashes are unique
+    (:func:`selection_columns`). What stays per document: ~70 bytes, or the id plus ~75 bytes.
     """
     config = config or BalanceConfig()
     frames = []

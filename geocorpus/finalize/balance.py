@@ -257,9 +257,8 @@ def _set_reason(rows: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataF
 def _matches_any(names: list[str]) -> pl.Expr:
     """A document matches a name if it equals its country or its continent (case-insensitive)."""
     wanted = [n.lower() for n in names]
-    return pl.col("country").str.to_lowercase().is_in(wanted).fill_null(False) | pl.col(
-        "continent"
-    ).str.to_lowercase().is_in(wanted).fill_null(False)
+    country, continent = (pl.col(c).cast(pl.String).str.to_lowercase() for c in ("country", "continent"))
+    return country.is_in(wanted).fill_null(False) | continent.is_in(wanted).fill_null(False)
 
 
 def _mark_region_filters(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:

@@ -44,3 +44,34 @@ def test_a_repeated_id_is_still_named(shared_data, tmp_path):
     assert selection_columns(list_parquet(tagged), config.balance).schema["id"] == pl.String  # read again
     with pytest.raises(ValueError, match=f"ids must be unique.*{rows[40]['id']}"):
         select_task(config, tagged)
+
+
+@pytest.mark.parametrize("method", ["none", "cap", "temperature", "paper_interleave"])
+def test_every_method_and_region_filter_selects_from_the_held_columns(shared_data, tmp_path, method):
+    """finalize_select holds country and continent as categoricals and the ids as hashes: region filters
+    (which compare lower-cased names) and every method must select from them exactly what balancing
+    selects from plain strings."""
+    from geocorpus.finalize.balance import BalanceConfig, balance
+
+    rows = unique_fundus_rows(shared_data, copies=2, duplicates=0)
+    frame = pl.DataFrame(rows).select("id", "url_normalized", "country", "continent", "n_tokens")
+    continents = frame.group_by("continent").len().sort("len", descending=True)["continent"].to_list()
+    assert len(continents) >= 3
+    dropped_country = frame.filter(pl.col("continent") == continents[0])["country"][0]
+    config = BalanceConfig(
+        method=method,
+        caps={"default": 40},
+        temperature=0.5,
+        include=[continents[0].lower(), continents[1]],  # case-insensitive
+        exclude=[dropped_country],
+        eval_fraction=0.2,
+        seed=4,
+    )
+    held = read_selection_columns(list_parquet(write_tagged_shards(rows, tmp_path / "tagged", 2)), config)
+    assert held.schema["country"] == pl.Categorical and held.schema["id"] == pl.UInt64
+    chosen = select_rows(held, False, config)
+    expected = balance(frame, config)
+    assert chosen.balance == expected.report
+    assert chosen.rows == {s: int((expected.selected["split"] == s).sum()) for s in ("train", "eval")}
+    reasons = {r for region in expected.report.values() for r in region["dropped"]}
+    assert {"region_not_included", "region_excluded"} <= reasons

@@ -274,9 +274,6 @@ class NGramIndex:
             return True
         return False
 
-    def add_text(self, set_name: str, text: str, min_words: int, whole_if_short: bool = True) -> bool:
-        return self.add_tokens(set_name, words(text), min_words, whole_if_short)
-
     def add_item(self, set_name: str, pieces: Sequence[str], min_words: int) -> bool:
         """One evaluation item: each field on its own, and the fields joined (n-grams across them).
 

@@ -232,8 +232,7 @@ class NGramIndex:
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)  # set -> items, checkable_items
     #: anchor bytes -> the lengths of the keys it opens, as the bits of an int (bit n: a key of n words)
     _anchors: dict[bytes, int] = field(default_factory=dict, repr=False, compare=False)
-    _table: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _shift: np.uint64 = field(default=np.uint64(63), repr=False, compare=False)
+    _table: np.ndarray | None = field(default=None, repr=False, compare=False)  # 2**bits slots
     _hasher: SpanHasher = field(default_factory=SpanHasher, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -260,7 +259,7 @@ class NGramIndex:
             ends = np.cumsum(np.fromiter(map(len, block), np.intp, len(block)))
             starts = np.concatenate(([0], ends[:-1]))
             table[self._hasher.spans(b"".join(block), starts, ends) >> np.uint64(64 - bits)] = True
-        self._table, self._shift = table, np.uint64(64 - bits)
+        self._table = table
         return table
 
     def add_tokens(self, set_name: str, tokens: Sequence[str], min_words: int, whole_if_short: bool = True) -> bool:
@@ -287,7 +286,7 @@ class NGramIndex:
     def _maybe_anchors(self, data: bytes, starts: np.ndarray, ends: np.ndarray, table: np.ndarray) -> list[int]:
         """Word positions whose window of ``shortest`` words may be an anchor (its hash's slot is set), in
         order; ``_BLOCK`` windows at a time, so a long document never needs buffers of its whole length."""
-        length, shift = self.shortest, self._shift
+        length, shift = self.shortest, np.uint64(65 - len(table).bit_length())  # the top ``bits`` bits
         windows = len(starts) - length + 1
         if windows <= _BLOCK:  # nearly every document: one block, no offsets
             slots = self._hasher.spans(data, starts[:windows], ends[length - 1 :])

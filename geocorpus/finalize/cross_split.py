@@ -103,6 +103,10 @@ class Signer:
         values = signature.reshape(*signature.shape[:-1], self.buckets, self.width)
         return (values * self._digest_keys).sum(axis=-1, dtype=np.uint64)  # wraps mod 2**64, as intended
 
+    def summary(self, signature: np.ndarray) -> np.ndarray:
+        """What :class:`EvalIndex` holds of an eval document, shape (2, buckets): firsts, then digests."""
+        return np.stack((signature[:: self.width], self.digests(signature)))
+
 
 def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``min((shingles * a + b) % (2**61 - 1), axis=0)`` in uint64 arithmetic, as datatrove computes it."""
@@ -151,8 +155,7 @@ class EvalSignatureFile:
         for text, position in zip(texts, positions):
             shingles = self.signer.shingles(text)
             if shingles is not None:
-                signature = self.signer.signature(shingles)
-                sigs.append(np.concatenate((signature[:: self.signer.width], self.signer.digests(signature))))
+                sigs.append(self.signer.summary(self.signer.signature(shingles)))
                 kept.append(position)
         if kept:
             with self.sig_path.open("ab") as out:
@@ -177,8 +180,7 @@ class EvalIndex:
     @classmethod
     def load(cls, stems: Iterable[Path], eval_docs: int, signer: Signer) -> EvalIndex:
         """From the files of :class:`EvalSignatureFile`; ``eval_docs`` is the eval split's row count."""
-        leads = np.zeros((eval_docs, signer.buckets), np.uint64)
-        digests = np.zeros((eval_docs, signer.buckets), np.uint64)
+        summaries = np.zeros((eval_docs, 2, signer.buckets), np.uint64)
         signed = np.zeros(eval_docs, bool)
         for stem in stems:
             sig_path, pos_path = paths_of(stem)
@@ -191,18 +193,17 @@ class EvalIndex:
             rows = rows.reshape(len(positions), 2, signer.buckets)
             if len(positions) and (positions.min() < 0 or positions.max() >= eval_docs or signed[positions].any()):
                 raise ValueError(f"{pos_path}: eval positions outside 0..{eval_docs - 1} or seen twice")
-            leads[positions] = rows[:, 0]
-            digests[positions] = rows[:, 1]
+            summaries[positions] = rows
             signed[positions] = True
-        return cls.build(leads, digests, signed)
+        return cls.build(summaries, signed)
 
     @classmethod
-    def build(cls, leads: np.ndarray, digests: np.ndarray, signed: np.ndarray) -> EvalIndex:
-        """From each eval document's bucket firsts and digests (rows of unsigned documents unused)."""
-        index = cls(digests)
+    def build(cls, summaries: np.ndarray, signed: np.ndarray) -> EvalIndex:
+        """From each eval document's :meth:`Signer.summary` (rows of unsigned documents unused)."""
+        index = cls(np.ascontiguousarray(summaries[:, 1]))
         rows = np.flatnonzero(signed)
-        for bucket in range(leads.shape[1]):
-            values = leads[rows, bucket]
+        for bucket in range(summaries.shape[2]):
+            values = summaries[rows, 0, bucket]
             order = np.argsort(values, kind="stable")
             index.lead_values.append(values[order])
             index.lead_rows.append(rows[order])
@@ -339,19 +340,17 @@ def scan_train(
 def sign_eval_files(eval_files: Sequence[Path], signer: Signer) -> EvalIndex:
     """An :class:`EvalIndex` of the eval files, signed in this process."""
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in eval_files)
-    leads = np.zeros((total, signer.buckets), np.uint64)
-    digests = np.zeros((total, signer.buckets), np.uint64)
+    summaries = np.zeros((total, 2, signer.buckets), np.uint64)
     signed = np.zeros(total, bool)
     position = 0
     for batch in _texts(eval_files, ["text"]):
         for text in batch.column("text").to_pylist():
             shingles = signer.shingles(text)
             if shingles is not None:
-                signature = signer.signature(shingles)
-                leads[position], digests[position] = signature[:: signer.width], signer.digests(signature)
+                summaries[position] = signer.summary(signer.signature(shingles))
                 signed[position] = True
             position += 1
-    return EvalIndex.build(leads, digests, signed)
+    return EvalIndex.build(summaries, signed)
 
 
 def near_duplicate_pairs(

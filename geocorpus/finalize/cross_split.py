@@ -11,10 +11,11 @@ whitespace word tokenizer of ``geocorpus.minhash``). The check runs in two place
   ``8 x num_buckets`` bytes of digests per eval document plus a sorted copy of each bucket's first
   values with their eval positions, ~3 x 8 x num_buckets bytes in all: 336 with the defaults, where
   whole signatures took 1,120) and streams its share of the train row groups past it. A train
-  document is signed in full only when one of its buckets' first hashes equals that of an eval
-  document in the same bucket: equal buckets have equal first hashes, so this skips no pair. Its
-  pairs are then checked on the whole bucket, by its digest (:meth:`Signer.digests`: equal buckets
-  have equal digests; two different buckets share one with a chance of about 2**-64).
+  document gets only its buckets' first hashes; a bucket is completed only when its first hash equals
+  that of an eval document in the same bucket (equal buckets have equal first hashes, so this skips no
+  pair), and only while that bucket can still confirm a candidate (:class:`TrainScan`). Pairs are
+  checked on the whole bucket, by its digest (:meth:`Signer.digests`: equal buckets have equal
+  digests; two different buckets share one with a chance of about 2**-64).
   The task keeps counts, the eval documents hit and the ten smallest pairs, never the pairs.
 
 Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
@@ -42,8 +43,10 @@ from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
 MAX_EXAMPLES = 10
 _MERSENNE = np.uint64((1 << 61) - 1)
 _SHIFT = np.uint64(61)
-#: Shingles per block of the signature product (block x hashes x 8 bytes stays in cache).
-_BLOCK = 256
+#: Values per block of the signature product (x 8 bytes stays in cache): 256 shingles of a whole
+#: signature, or all of a document's shingles at once for its first hashes or one bucket (fewer numpy
+#: calls: with a few hashes a call's own cost outweighs its arithmetic).
+_BLOCK_VALUES = 256 * 112
 _DIGEST_SEED = 0x6D696E68617368  # any fixed seed: digests are compared within one run only
 
 
@@ -64,12 +67,14 @@ class Signer:
         reference = MinhashDedupSignature(
             "memory://geocorpus-unused", config=config, language=WhitespaceWordTokenizer()
         )
-        self.a, self.b = reference.parameters
+        a, b = reference.parameters  # shape (1, hashes)
         self.n_grams = self.settings.n_grams
         self.width = self.settings.hashes_per_bucket
         self.buckets = self.settings.num_buckets
-        lead = np.arange(0, self.buckets * self.width, self.width)
-        self.lead_a, self.lead_b = self.a[:, lead], self.b[:, lead]
+        # as columns (hashes, 1): a block of products is (hashes, shingles), reduced along contiguous rows
+        self._all = _columns(a, b, slice(None))
+        self._leads = _columns(a, b, slice(None, None, self.width))
+        self._bucket = [_columns(a, b, slice(s, s + self.width)) for s in range(0, a.shape[1], self.width)]
         # odd multipliers: a bucket's digest is sum(value * key) mod 2**64, so buckets that differ in one
         # value never share a digest, and ones that differ in more do with a chance of about 2**-64
         keys = np.random.default_rng(_DIGEST_SEED).integers(0, 1 << 63, size=self.width, dtype=np.uint64)
@@ -92,33 +97,45 @@ class Signer:
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         """All ``num_buckets * hashes_per_bucket`` minima, bucket after bucket."""
-        return _minima(shingles, self.a, self.b)
+        return _minima(shingles, *self._all)
 
     def leads(self, shingles: np.ndarray) -> np.ndarray:
         """The first value of every bucket (what :class:`EvalIndex` looks up)."""
-        return _minima(shingles, self.lead_a, self.lead_b)
+        return _minima(shingles, *self._leads)
 
     def digests(self, signature: np.ndarray) -> np.ndarray:
         """One 64-bit digest of each bucket's values (a signature's rows, ``(..., buckets)``)."""
         values = signature.reshape(*signature.shape[:-1], self.buckets, self.width)
         return (values * self._digest_keys).sum(axis=-1, dtype=np.uint64)  # wraps mod 2**64, as intended
 
+    def bucket_digest(self, shingles: np.ndarray, bucket: int) -> np.uint64:
+        """The digest of one bucket (:meth:`digests`), computing only that bucket's values."""
+        values = _minima(shingles, *self._bucket[bucket])
+        return (values * self._digest_keys).sum(dtype=np.uint64)
+
     def summary(self, signature: np.ndarray) -> np.ndarray:
         """What :class:`EvalIndex` holds of an eval document, shape (2, buckets): firsts, then digests."""
         return np.stack((signature[:: self.width], self.digests(signature)))
 
 
+def _columns(a: np.ndarray, b: np.ndarray, which: slice) -> tuple[np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(a[0, which, None]), np.ascontiguousarray(b[0, which, None])
+
+
 def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``min((shingles * a + b) % (2**61 - 1), axis=0)`` in uint64 arithmetic, as datatrove computes it."""
+    """``min((shingles * a + b) % (2**61 - 1))`` per hash (``a``, ``b``: shape (hashes, 1)) in uint64
+    arithmetic, as datatrove computes it."""
+    values = shingles.reshape(-1)
     result: np.ndarray | None = None
-    for start in range(0, len(shingles), _BLOCK):
-        x = shingles[start : start + _BLOCK] * a  # wraps at 2**64 like datatrove's product
+    step = max(1, _BLOCK_VALUES // len(a))
+    for start in range(0, len(values), step):
+        x = values[start : start + step] * a  # wraps at 2**64 like datatrove's product
         x += b
         r = x & _MERSENNE  # x mod p = low 61 bits + high 3 bits, minus p once if that reaches p
         x >>= _SHIFT
         r += x
         np.subtract(r, _MERSENNE, out=r, where=r >= _MERSENNE)
-        block = r.min(axis=0)
+        block = r.min(axis=1)
         result = block if result is None else np.minimum(result, block, out=result)
     assert result is not None
     return result
@@ -222,16 +239,6 @@ class EvalIndex:
             ranges[1, :, bucket] = np.searchsorted(values, leads[:, bucket], "right")
         return ranges
 
-    def matches(self, digests: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Eval positions sharing a whole bucket with a train document (its bucket ``digests``, given its
-        lead ranges), unique, sorted."""
-        buckets = np.flatnonzero(hi > lo)
-        candidates = np.concatenate([self.lead_rows[b][lo[b] : hi[b]] for b in buckets])
-        which = np.repeat(buckets, (hi - lo)[buckets])
-        # only each candidate's bucket in question: a train document of a large near-duplicate cluster has
-        # thousands of candidates
-        return np.unique(candidates[self.digests[candidates, which] == digests[which]])
-
 
 # --------------------------------------------------------------------------------------------------
 # the train scan
@@ -241,42 +248,46 @@ class EvalIndex:
 class TrainScan:
     """Train documents against an :class:`EvalIndex`, a batch at a time.
 
-    A document is signed in full only when one of its buckets' first hashes is an eval document's.
-    While most documents of a batch are such candidates (a corpus of many near duplicates), the next
-    batch is signed in full straight away and its first hashes read off the signatures: the same
-    pairs, without computing the first hashes twice.
+    Every document gets its buckets' first hashes (``num_buckets`` permutations, not the whole
+    signature). Its candidates are the eval documents with an equal first hash in some bucket; only
+    those buckets are completed, one at a time, and only while a candidate of the bucket is not yet
+    confirmed by an earlier one. A near duplicate usually shares its first bucket whole, so a document
+    of a large near-duplicate cluster costs about one bucket more than the first hashes, not the whole
+    signature; the pairs are the same.
     """
 
     def __init__(self, index: EvalIndex, signer: Signer) -> None:
         self.index, self.signer = index, signer
-        self.sign_all = False
+        self.buckets_completed = 0  # buckets whose remaining values were computed (for tests and profiles)
 
     def __call__(self, ids: Sequence[str], texts: Sequence[str | None]) -> Iterator[tuple[str, np.ndarray]]:
         """(train id, eval positions) for every document with at least one eval near duplicate."""
-        signed_all, width = self.sign_all, self.signer.width
         firsts, held = [], []
         for i, text in enumerate(texts):
             shingles = self.signer.shingles(text)
-            if shingles is None:
-                continue
-            if signed_all:
-                signature = self.signer.signature(shingles)
-                firsts.append(signature[::width])
-                held.append((i, signature))
-            else:
+            if shingles is not None:
                 firsts.append(self.signer.leads(shingles))
                 held.append((i, shingles))
         if not firsts:
             return
         ranges = self.index.hits(np.stack(firsts))
-        found = np.flatnonzero((ranges[1] > ranges[0]).any(axis=1))
-        self.sign_all = 2 * len(found) > len(firsts)
-        for k in found:
-            i, data = held[k]
-            signature = data if signed_all else self.signer.signature(data)
-            matched = self.index.matches(self.signer.digests(signature), ranges[0, k], ranges[1, k])
+        for k in np.flatnonzero((ranges[1] > ranges[0]).any(axis=1)):
+            i, shingles = held[k]
+            matched = self._confirm(shingles, ranges[0, k], ranges[1, k])
             if len(matched):
                 yield ids[i], matched
+
+    def _confirm(self, shingles: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Eval positions sharing a whole bucket with the document, unique, sorted."""
+        confirmed: set[int] = set()
+        for bucket in np.flatnonzero(hi > lo).tolist():
+            candidates = self.index.lead_rows[bucket][lo[bucket] : hi[bucket]]
+            if confirmed.issuperset(candidates.tolist()):
+                continue
+            digest = self.signer.bucket_digest(shingles, bucket)
+            confirmed.update(candidates[self.index.digests[candidates, bucket] == digest].tolist())
+            self.buckets_completed += 1
+        return np.array(sorted(confirmed), np.int64)
 
 
 class CrossSplitCounts:

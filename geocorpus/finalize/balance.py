@@ -231,15 +231,21 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_sp
                 f"e.g. id {bad['id'][0]!r} has n_tokens={bad['n_tokens'][0]!r}"
             )
     if given_split:
-        rows = rows.with_columns(pl.col("split").cast(pl.String))
-        if rows.filter(~pl.col("split").is_in(["train", "eval"]) | pl.col("split").is_null()).height:
+        if rows.schema["split"] != _SPLIT:  # finalize hands the enum over; strings are checked here
+            rows = rows.with_columns(pl.col("split").cast(pl.String))
+            if rows.filter(~pl.col("split").is_in(["train", "eval"])).height:
+                raise ValueError("balance: a given split column must be 'train' or 'eval' on every row")
+        if rows["split"].null_count():
             raise ValueError("balance: a given split column must be 'train' or 'eval' on every row")
     else:
         rows = assign_split(rows, config.eval_fraction, config.seed)
     rows = rows.with_columns(pl.col("split").cast(_SPLIT))
     rank_hash = rows["rank_hash"] if given_rank else rank_hashes(rows["id"], config.seed)
+    region = pl.col(config.by)
+    if rows.schema[config.by] != pl.Categorical:  # finalize hands categoricals over: no string copy of them
+        region = region.cast(pl.String).cast(pl.Categorical)
     rows = rows.with_columns(
-        pl.col(config.by).cast(pl.String).fill_null(UNKNOWN_REGION).cast(pl.Categorical).alias("region"),
+        region.fill_null(pl.lit(UNKNOWN_REGION, dtype=pl.Categorical)).alias("region"),
         rank_hash.alias("rank_hash"),
         pl.lit(None, dtype=_REASON).alias("reason"),
     )

@@ -21,10 +21,16 @@ SURVIVOR_ORDER = ["source_file", "source_row", "id"]
 
 @dataclass
 class DedupResult:
-    """Ids kept, and ids excluded with ``reason`` and the id of the copy kept instead (``duplicate_of``)."""
+    """Ids excluded with ``reason`` and the id of the copy kept instead (``duplicate_of``); ``ids``: every
+    input id (the frame's own column, not a copy), so ``kept`` is the rest."""
 
-    kept: pl.DataFrame
+    ids: pl.Series
     excluded: pl.DataFrame
+
+    @property
+    def kept(self) -> pl.DataFrame:
+        """The ids kept, sorted."""
+        return self.ids.to_frame("id").join(self.excluded.select("id"), on="id", how="anti").sort("id")
 
 
 def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
@@ -36,21 +42,22 @@ def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
     the smallest ``(source_file, source_row, id)``, so row order and shard count do not matter.
     ``duplicate_of`` always names a kept id (a url duplicate of a copy that later lost on text points
     to that text group's survivor).
+
+    Only rows whose key repeats are copied, sorted and grouped: a corpus is mostly unique rows, and
+    sorting every row by the survivor order copied all five columns.
     """
     rows = _dedup_input(frame)
-    # each step copies only the columns it reads (filters and joins copy every column they are given)
-    by_url = _mark_duplicates(rows.select("id", "url_key"), "url_key", "duplicate_url")
-    url_survivors = rows.select("id", "text_hash").join(by_url.select("id"), on="id", how="anti")
-    del rows
-    by_text = _mark_duplicates(url_survivors, "text_hash", "duplicate_text")
+    by_url = _mark_duplicates(rows.filter(_repeated(rows["url_key"])), "url_key", "duplicate_url")
+    # a text repeats among the url survivors only if it repeats among all rows: look only at those
+    texts = rows.filter(_repeated(rows["text_hash"])).join(by_url.select("id"), on="id", how="anti")
+    by_text = _mark_duplicates(texts.filter(_repeated(texts["text_hash"])), "text_hash", "duplicate_text")
+    del texts
     # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
     text_keeper = by_text.select(pl.col("id").alias("duplicate_of"), pl.col("duplicate_of").alias("text_keeper"))
     by_url = by_url.join(text_keeper, on="duplicate_of", how="left").select(
         "id", "reason", pl.coalesce("text_keeper", "duplicate_of").alias("duplicate_of")
     )
-    excluded = pl.concat([by_url, by_text]).sort("id")
-    kept = url_survivors.join(by_text.select("id"), on="id", how="anti").select("id").sort("id")
-    return DedupResult(kept=kept, excluded=excluded)
+    return DedupResult(ids=rows["id"], excluded=pl.concat([by_url, by_text]).sort("id"))
 
 
 def _dedup_input(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -69,16 +76,15 @@ def _dedup_input(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     if rows["id"].n_unique() != rows.height:
         dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
         raise ValueError(f"exact_dedup: ids must be unique; repeated ids include {dupes}")
-    return rows.sort(SURVIVOR_ORDER, nulls_last=True)
+    return rows
 
 
 def _mark_duplicates(rows: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
-    """Rows that repeat ``key`` after its first (smallest-order) occurrence; ``rows`` is sorted.
-
-    Only the rows whose key repeats are grouped, and those are found by sorting the keys: grouping
-    every row (a window, or ``is_duplicated``) holds ~150 bytes a row at a million rows."""
+    """Rows that repeat ``key`` after its first occurrence in the survivor order; ``rows``: only rows whose
+    key repeats (found by :func:`_repeated`: grouping every row, by a window or ``is_duplicated``, holds
+    ~150 bytes a row at a million rows)."""
     return (
-        rows.filter(_repeated(rows[key]))
+        rows.sort(SURVIVOR_ORDER, nulls_last=True)
         .with_columns(pl.col("id").first().over(key).alias("duplicate_of"))
         .filter(pl.col("id") != pl.col("duplicate_of"))
         .select("id", pl.lit(reason).alias("reason"), "duplicate_of")
@@ -87,11 +93,16 @@ def _mark_duplicates(rows: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
 
 def _repeated(keys: pl.Series) -> np.ndarray:
     """Whether each row's key (never a null) occurs on another row too: adjacent equal keys in key order."""
+    repeated = np.zeros(len(keys), bool)
+    if len(keys) < 2:
+        return repeated
     order = keys.arg_sort(nulls_last=True).to_numpy()
     in_order = keys.gather(order)
-    same = (in_order == in_order.shift(1)).fill_null(False).to_numpy()  # equal to the key before it
+    # equal to the key after it (two slices of one series: no shifted copy)
+    after = (in_order.slice(0, len(keys) - 1) == in_order.slice(1)).fill_null(False).to_numpy()
     del in_order
-    same[:-1] |= same[1:]  # or to the one after it
-    repeated = np.zeros(len(keys), bool)
+    same = np.zeros(len(keys), bool)
+    same[:-1] = after
+    same[1:] |= after  # or to the one before it
     repeated[order[same]] = True
     return repeated

@@ -40,6 +40,8 @@ _CATEGORICAL = ("source_file", "country", "continent")
 #: the chance that two different texts are taken for one (xxhash's own, ~n**2 / 2**65 for n texts).
 _EQUALITY_KEYS = {"url_key": 128, "text_hash": 64}
 _SPLIT = pl.Enum(list(SPLITS))
+#: Columns only exact dedup reads.
+_DEDUP_ONLY = ("url_key", "text_hash", "source_file", "source_row")
 
 
 def _hash_key(column: str, bits: int) -> pl.Expr:
@@ -133,7 +135,12 @@ class Selection:
 
 def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Selection:
     """Exact dedup (when ``exact``), then balancing; every row of ``frame`` (from
-    :func:`read_selection_columns` with the same ``config``) ends kept or excluded."""
+    :func:`read_selection_columns` with the same ``config``) ends kept or excluded.
+
+    Consumes ``frame``: once dedup is done its keys (``_DEDUP_ONLY``, about half of what it holds per row)
+    are dropped from it in place, and once balancing is done all but ``id``, ``_file`` and ``_row``, so
+    that neither balancing nor the plan is built beside columns no longer read.
+    """
     excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.String, "reason": pl.String})]
     # only the columns balancing reads go on (a semi join copies every column it is given)
     rank = pl.col("rank_hash") if "rank_hash" in frame.columns else pl.col("id").alias("rank_hash")  # hashed ids
@@ -143,10 +150,16 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
         # ids the last tie (one file and row read by two inputs) goes by the id's hash, not its spelling
         dedup = exact_dedup(frame.select(*DEDUP_COLUMNS).with_columns(_lexical_rank(frame, "source_file")))
         excluded.append(dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"))
-        candidates = candidates.join(dedup.kept.select("id"), on="id", how="semi")
+        if dedup.excluded.height:
+            candidates = candidates.join(dedup.excluded.select("id"), on="id", how="anti")
         del dedup
+    for column in _DEDUP_ONLY:
+        if column in frame.columns:
+            frame.drop_in_place(column)
     result = balance(candidates, config, given_split=True)
     del candidates
+    for column in [c for c in frame.columns if c not in ("id", _FILE, _ROW)]:
+        frame.drop_in_place(column)  # the plan needs only these
     excluded.append(result.excluded.select("id", pl.lit("balance").alias("stage"), "reason"))
     # ``selected`` comes sorted by split then order: number each split's rows from 0.
     kept = result.selected.select(

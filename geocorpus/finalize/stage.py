@@ -153,14 +153,13 @@ def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
     selection = select_rows(frame, config.dedup.exact, config.balance)
     del frame
     layout = ShardLayout.plan(selection.rows, config.output_options.rows_per_shard, average_row_bytes(shards))
-    plans = selection.plan.partition_by("_file", as_dict=True, include_key=False)
+    # the plan comes in (shard, row) order: each shard's part is a slice of it, not a copy
+    bounds = np.searchsorted(selection.plan["_file"].to_numpy(), np.arange(len(shards) + 1))
     for index in range(len(shards)):
-        part = plans.pop((index,), None)
-        table = (
-            part.sort("_row").select(PLAN_SCHEMA.names).to_arrow().cast(PLAN_SCHEMA)
-            if part is not None
-            else PLAN_SCHEMA.empty_table()
-        )
+        part = selection.plan.slice(int(bounds[index]), int(bounds[index + 1] - bounds[index]))
+        if not part["_row"].is_sorted():
+            part = part.sort("_row")
+        table = part.select(PLAN_SCHEMA.names).to_arrow().cast(PLAN_SCHEMA)
         pq.write_table(table, written.claim(work.plan_file(index)), compression="zstd")
     info = {
         "files": [str(s) for s in shards],

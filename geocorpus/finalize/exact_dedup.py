@@ -50,7 +50,7 @@ def exact_dedup(frame: pl.DataFrame | pl.LazyFrame) -> DedupResult:
     by_url = _mark_duplicates(rows.filter(_repeated(rows["url_key"])), "url_key", "duplicate_url")
     # a text repeats among the url survivors only if it repeats among all rows: look only at those
     texts = rows.filter(_repeated(rows["text_hash"])).join(by_url.select("id"), on="id", how="anti")
-    by_text = _mark_duplicates(texts.filter(_repeated(texts["text_hash"])), "text_hash", "duplicate_text")
+    by_text = _mark_duplicates(texts, "text_hash", "duplicate_text")  # a text left alone marks nothing
     del texts
     # A url survivor may itself lose on text; point its url duplicates at the copy actually kept.
     text_keeper = by_text.select(pl.col("id").alias("duplicate_of"), pl.col("duplicate_of").alias("text_keeper"))
@@ -80,8 +80,8 @@ def _dedup_input(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 
 
 def _mark_duplicates(rows: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
-    """Rows that repeat ``key`` after its first occurrence in the survivor order; ``rows``: only rows whose
-    key repeats (found by :func:`_repeated`: grouping every row, by a window or ``is_duplicated``, holds
+    """Rows that repeat ``key`` after its first occurrence in the survivor order. ``rows``: those whose key
+    may repeat (found by :func:`_repeated`: grouping every row, by a window or ``is_duplicated``, holds
     ~150 bytes a row at a million rows)."""
     return (
         rows.sort(SURVIVOR_ORDER, nulls_last=True)

@@ -328,3 +328,28 @@ def test_balance_and_write_real_fundus_news_tagged_by_publisher_country(shared_d
     assert all(original[i] == t for i, t in zip(out.column("id").to_pylist(), out.column("text").to_pylist()))
     evals = pa.concat_tables(pq.read_table(p) for p in written["files"].get("eval", []))
     assert max(pl.from_arrow(evals.select(["country"])).group_by("country").len()["len"]) <= 2
+
+
+def test_a_given_split_as_enum_or_strings_and_categorical_regions_balance_as_computed():
+    """finalize hands balancing its split as an enum and regions as categoricals: the same selection as
+    a split computed here from strings; a split that is missing on a row is refused either way."""
+    frame = synthetic({"NG": 60, "US": 90, "IN": 40}, seed=5)
+    config = BalanceConfig(method="cap", caps={"default": 30}, eval_fraction=0.2, seed=9)
+    expected = balance(frame, config)
+    split = assign_split(frame, config.eval_fraction, config.seed)["split"]
+    strings = frame.drop("url_normalized").with_columns(split)
+    enums = strings.with_columns(
+        pl.col("split").cast(pl.Enum(["train", "eval"])), pl.col("country", "continent").cast(pl.Categorical)
+    )
+    for given in (strings, enums):
+        result = balance(given, config, given_split=True)
+        assert result.selected.equals(expected.selected) and result.excluded.equals(expected.excluded)
+        assert result.report == expected.report
+        with pytest.raises(ValueError, match="'train' or 'eval' on every row"):
+            balance(
+                given.with_columns(pl.when(pl.col("id") == "US-3").then(None).otherwise("split").alias("split")),
+                config,
+                given_split=True,
+            )
+    with pytest.raises(ValueError, match="'train' or 'eval' on every row"):
+        balance(strings.with_columns(pl.lit("test").alias("split")), config, given_split=True)

@@ -114,12 +114,10 @@ def selection_columns(shards: Sequence[Path], config: BalanceConfig | None = Non
     return read_selection_columns(shards, config, hash_ids=False)
 
 
-def _word(value_or_column: str, name: str | None = None) -> pl.Expr:
-    """A word of the plan (split, stage, reason) as a categorical: a column, or a constant named ``name``;
-    strings again in the plan files."""
-    if name is None:
-        return pl.col(value_or_column).cast(pl.Categorical)
-    return pl.lit(value_or_column, dtype=pl.Categorical).alias(name)
+def _exclusions(rows: pl.DataFrame, stage: str) -> pl.DataFrame:
+    """Excluded rows (id, reason) as plan fates: stage and reason as categoricals, 4 bytes a row instead
+    of a 16-byte string view (strings again in the plan files)."""
+    return rows.select("id", pl.lit(stage, dtype=pl.Categorical).alias("stage"), pl.col("reason").cast(pl.Categorical))
 
 
 def _lexical_rank(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -149,7 +147,6 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     are dropped from it in place, and once balancing is done all but ``id``, ``_file`` and ``_row``, so
     that neither balancing nor the plan is built beside columns no longer read.
     """
-    # the words of the plan as categoricals from the start (4 bytes a row, not a 16-byte string view)
     excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.Categorical, "reason": pl.Categorical})]
     # only the columns balancing reads go on (a semi join copies every column it is given)
     rank = pl.col("rank_hash") if "rank_hash" in frame.columns else pl.col("id").alias("rank_hash")  # hashed ids
@@ -160,7 +157,7 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
         # the survivor order (source_file, source_row, id) needs source_file in string order; with hashed
         # ids the last tie (one file and row read by two inputs) goes by the id's hash, not its spelling
         dedup = exact_dedup(frame.select(*DEDUP_COLUMNS).with_columns(_lexical_rank(frame, "source_file")))
-        excluded.append(dedup.excluded.select("id", _word("exact_dedup", "stage"), _word("reason")))
+        excluded.append(_exclusions(dedup.excluded, "exact_dedup"))
         if dedup.excluded.height:
             candidates = candidates.join(dedup.excluded.lazy().select("id"), on="id", how="anti")
         del dedup
@@ -171,13 +168,13 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     del candidates
     for column in [c for c in frame.columns if c not in ("id", _FILE, _ROW)]:
         frame.drop_in_place(column)  # the plan needs only these
-    excluded.append(result.excluded.select("id", _word("balance", "stage"), _word("reason")))
+    excluded.append(_exclusions(result.excluded, "balance"))
     # ``selected`` comes sorted by split (train first) then order: number each split's rows from 0, an
     # eval row's position being its index less the train rows (no window over split)
     trains = int((result.selected["split"] == "train").sum())
     kept = result.selected.select(
         "id",
-        _word("split"),
+        pl.col("split").cast(pl.Categorical),
         (pl.int_range(pl.len(), dtype=pl.Int64) - pl.when(pl.col("split") == "train").then(0).otherwise(trains)).alias(
             "position"
         ),

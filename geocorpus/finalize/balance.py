@@ -249,8 +249,13 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_sp
         rank_hash.alias("rank_hash"),
         pl.lit(None, dtype=_REASON).alias("reason"),
     )
-    # One global order: region, then the seeded hash (id breaks the astronomically rare tie).
-    return rows.sort("region", "rank_hash", "id")
+    del rank_hash
+    # One global order: region, then the seeded hash (id breaks the astronomically rare tie). Gathered a
+    # column at a time, so that the sorted rows are not built beside the unsorted ones.
+    order = rows.select(pl.arg_sort_by("region", "rank_hash", "id")).to_series()
+    for index, name in enumerate(rows.columns):
+        rows.replace_column(index, rows[name].gather(order))
+    return rows
 
 
 def _set_reason(rows: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:

@@ -179,6 +179,8 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
             "position"
         ),
     )
+    report = result.report
+    del result  # its excluded ids and reasons as strings: most rows, when balancing caps
     # one join, in the frame's order (shard, row): no second join and no sort of the whole plan
     fates = pl.concat([kept, *excluded], how="diagonal")
     del excluded
@@ -191,4 +193,4 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
         bad = plan.filter(count != 1)["id"].head(5).to_list()
         raise RuntimeError(f"finalize: rows kept and excluded do not partition the input (e.g. {bad})")
     rows = {split: int(n) for split, n in kept.group_by("split").len().iter_rows()}
-    return Selection(plan=plan.drop("id"), rows={s: rows.get(s, 0) for s in SPLITS}, balance=result.report)
+    return Selection(plan=plan.drop("id"), rows={s: rows.get(s, 0) for s in SPLITS}, balance=report)

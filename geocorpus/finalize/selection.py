@@ -131,7 +131,8 @@ def _lexical_rank(frame: pl.DataFrame, column: str) -> pl.Expr:
 
 @dataclass
 class Selection:
-    """``plan``: _file, _row, split, position, stage, reason (every input row exactly once);
+    """``plan``: _file, _row, split, position, stage, reason (every input row exactly once, in the
+    frame's order: shard, then row);
     ``rows``: rows kept per split; ``balance``: the balancing report per region."""
 
     plan: pl.DataFrame
@@ -148,7 +149,7 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     that neither balancing nor the plan is built beside columns no longer read.
     """
     excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.Categorical, "reason": pl.Categorical})]
-    # only the columns balancing reads go on (a semi join copies every column it is given)
+    # only the columns balancing reads go on (a join copies every column it is given)
     rank = pl.col("rank_hash") if "rank_hash" in frame.columns else pl.col("id").alias("rank_hash")  # hashed ids
     # lazy over these columns only: balancing materializes it once, inside, and no copy is held beside
     # its rows

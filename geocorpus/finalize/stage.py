@@ -157,8 +157,6 @@ def select_task(config: CurateConfig, input_folder: Path) -> dict[str, Any]:
     bounds = np.searchsorted(selection.plan["_file"].to_numpy(), np.arange(len(shards) + 1))
     for index in range(len(shards)):
         part = selection.plan.slice(int(bounds[index]), int(bounds[index + 1] - bounds[index]))
-        if not part["_row"].is_sorted():
-            part = part.sort("_row")
         table = part.select(PLAN_SCHEMA.names).to_arrow().cast(PLAN_SCHEMA)
         pq.write_table(table, written.claim(work.plan_file(index)), compression="zstd")
     info = {

@@ -9,6 +9,8 @@ BBC + RealNews), each copy made unique (its copy number appended), paired with r
 * the default tag stage: the steps ``pipelines.curate.tag_stage_steps`` builds from
   ``pipelines/configs/default.yaml`` (require country, min words, language ID with the default model
   ``fasttext-lid176``), only the inputs replaced by this file
+* the default tag stage without the cross-split check, i.e. without the MinHash bucket digests it stores
+  for finalize (``geocorpus/bucket_digests.py``): what those cost in the tag stage
 * the same with the previous default, py3langid, on the first ``--py3langid-docs`` documents (it is slow),
   beside a baseline on those documents
 
@@ -91,8 +93,9 @@ def baseline_steps(input_path: Path, out: Path) -> list:
     ]
 
 
-def default_config(input_path: Path, out: Path, model: str | None = None, filters: bool = True):
-    """The bundled default config with this benchmark's input (and optionally another language model)."""
+def default_config(input_path: Path, out: Path, model: str | None = None, filters: bool = True, digests: bool = True):
+    """The bundled default config with this benchmark's input (and optionally another language model, or
+    without the cross-split check, whose MinHash digests the tag stage computes)."""
     from geocorpus.config import FilterConfig, load_config
     from geocorpus.readers import InputSpec
 
@@ -105,6 +108,9 @@ def default_config(input_path: Path, out: Path, model: str | None = None, filter
             filters=FilterConfig(language=None, min_words=0),
             tagging=replace(config.tagging, require_country=False),
         )
+    if not digests:
+        assert config.decontamination is not None
+        config = replace(config, decontamination=replace(config.decontamination, cross_split_check=False))
     if model is not None:
         assert config.filters.language is not None
         language = replace(config.filters.language, model=model)
@@ -122,6 +128,7 @@ VARIANTS = {
     "datatrove read->write": lambda inp, out: baseline_steps(inp, out),
     "geocorpus tag stage, no filters": lambda inp, out: stage_steps(default_config(inp, out, filters=False)),
     "default tag stage (fasttext-lid176)": lambda inp, out: stage_steps(default_config(inp, out)),
+    "default, no cross-split digests": lambda inp, out: stage_steps(default_config(inp, out, digests=False)),
 }
 
 

@@ -96,8 +96,16 @@ _ASCII_NUMBERS = re.compile(r"[0-9]+([.,][0-9]+)?")
 _PUNCTUATION = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(PUNCTUATION_TRANS)) + "]")
 
 
+#: The last text ``words`` split, and its words: the tag stage's decontamination and MinHash digest
+#: steps split the same text object one after the other. A strong reference, so the identity check can
+#: never match another text that reused the address.
+_last: tuple[str, list[str]] = ("", [])
+
+
 def words(text: str) -> list[str]:
     """datatrove's simplified text (``simplify_text`` with its default ``TextNormConfig``), split on whitespace.
+
+    The list returned may be the one returned for the same text object before: callers must not change it.
 
     The same words, several times faster on news text, as this runs on every training document:
     datatrove's diacritics step is a Python generator over every character (NFD, then drop category
@@ -106,12 +114,18 @@ def words(text: str) -> list[str]:
     the punctuation table and the number pattern in their ASCII forms. A test holds the words equal to
     datatrove's on every shared news text.
     """
-    text = text.lower()
-    if text.isascii():
-        text = _ASCII_NUMBERS.sub("0", text)
-        return text.encode("ascii").translate(_ASCII_PUNCTUATION).decode("ascii").split()
-    text = _PUNCTUATION.sub(" ", NUMBERS_PATTERN.sub("0", text))
-    return _COMBINING_MARKS.sub("", unicodedata.normalize("NFD", text)).split()
+    global _last
+    if _last[0] is text:
+        return _last[1]
+    lowered = text.lower()
+    if lowered.isascii():
+        lowered = _ASCII_NUMBERS.sub("0", lowered)
+        split = lowered.encode("ascii").translate(_ASCII_PUNCTUATION).decode("ascii").split()
+    else:
+        lowered = _PUNCTUATION.sub(" ", NUMBERS_PATTERN.sub("0", lowered))
+        split = _COMBINING_MARKS.sub("", unicodedata.normalize("NFD", lowered)).split()
+    _last = (text, split)
+    return split
 
 
 def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -308,6 +322,10 @@ class NGramIndex:
         """(set name, matched words) of the first indexed key found in ``text`` (the shortest key where
         several open at the same word), or None."""
         tokens = words(text)
+        return self.find_words(tokens)
+
+    def find_words(self, tokens: Sequence[str]) -> tuple[str, str] | None:
+        """:meth:`find` on a text's :func:`words`."""
         if len(tokens) < self.shortest or not self._anchors:
             return None
         table = self._table if self._table is not None else self._build_table()
@@ -357,7 +375,9 @@ class NGramDecontamination(PerTaskStatsFilter):
         if self._index is None:
             self._index = build_index(self.config)
         title = doc.metadata.get("title")
-        hit = self._index.find(f"{title}\n{doc.text}" if title else doc.text)
+        # the title's words then the text's are the words of both joined by a newline (``add_item``),
+        # and the text's own words are what the MinHash digest step after this one splits again
+        hit = self._index.find_words([*words(str(title)), *words(doc.text)] if title else words(doc.text))
         if hit is None:
             return True
         set_name, matched = hit

@@ -34,7 +34,7 @@ from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.readers.parquet import ParquetReader
 from datatrove.utils.word_tokenizers import WordTokenizer
 
-from geocorpus.schema import METADATA_COLUMNS
+from geocorpus.schema import TAGGED_METADATA_COLUMNS
 from geocorpus.typed_config import from_mapping
 from geocorpus.writers import FILTER_REASON_KEY, CorpusWriter, ExclusionWriter
 
@@ -88,14 +88,14 @@ class MinhashConfig:
 
 
 def corpus_parquet_adapter(self: BaseReader, data: dict[str, Any], path: str, id_in_file: int | str) -> dict[str, Any]:
-    """datatrove reader adapter: every CORPUS_SCHEMA column of a tagged shard lands in ``doc.metadata``."""
+    """datatrove reader adapter: every TAGGED_SCHEMA column of a tagged shard lands in ``doc.metadata``."""
     for column in ("id", "text"):
         if column not in data:
             raise ValueError(f"{path} row {id_in_file}: missing column {column!r}; is this a tagged-corpus shard?")
     return {
         "id": data["id"],
         "text": data["text"],
-        "metadata": {column: data.get(column) for column in METADATA_COLUMNS},
+        "metadata": {column: data.get(column) for column in TAGGED_METADATA_COLUMNS},
     }
 
 
@@ -227,7 +227,7 @@ def minhash_pipelines(
 
     Run them in order (signatures, buckets, clusters, syndication, filter) with ``config.stage_tasks()``
     tasks each. ``work_folder`` holds the intermediate signatures, duplicate pairs, removal lists and
-    cluster countries. The filter stage writes kept documents to ``output_folder`` (CORPUS_SCHEMA) and
+    cluster countries. The filter stage writes kept documents to ``output_folder`` (TAGGED_SCHEMA) and
     dropped ones to ``exclusion_folder`` with stage ``minhash_dedup`` and reason ``near_duplicate``.
     """
     dt_config = config.to_datatrove()

@@ -32,7 +32,7 @@ class RunLayout:
 
     @property
     def tagged(self) -> Path:
-        """Tagged shards written by the tag stage (CORPUS_SCHEMA, no split yet)."""
+        """Tagged shards written by the tag stage (TAGGED_SCHEMA, no split yet)."""
         return self.stages / "tagged"
 
     @property

@@ -45,6 +45,13 @@ CORPUS_FIELDS: list[pa.Field] = [
 CORPUS_SCHEMA = pa.schema(CORPUS_FIELDS)
 METADATA_COLUMNS = [f.name for f in CORPUS_FIELDS if f.name not in ("id", "text")]
 
+#: The tagged shards' one column more: each document's MinHash LSH bucket digests (``bucket_digests``),
+#: 8 bytes a bucket, empty when the text is too short to sign, null when not computed. Finalize reads it
+#: for the cross-split check and writes the corpus without it.
+MINHASH_DIGESTS = "minhash_digests"
+TAGGED_SCHEMA = CORPUS_SCHEMA.append(pa.field(MINHASH_DIGESTS, pa.binary()))
+TAGGED_METADATA_COLUMNS = [*METADATA_COLUMNS, MINHASH_DIGESTS]
+
 #: Rejected documents keep their original fields plus why and where they were dropped.
 EXCLUSION_SCHEMA = pa.schema(
     [

@@ -16,7 +16,7 @@ from datatrove.data import Document
 from datatrove.io import DataFolderLike
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
-from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA, METADATA_COLUMNS
+from geocorpus.schema import EXCLUSION_SCHEMA, MINHASH_DIGESTS, TAGGED_METADATA_COLUMNS, TAGGED_SCHEMA
 
 #: Metadata key datatrove's BaseFilter sets when a filter returns (False, reason).
 FILTER_REASON_KEY = "filter_reason"
@@ -25,10 +25,10 @@ INPUT_COUNTRY_KEY = "input_country"
 
 
 def corpus_row(document: Document) -> dict[str, Any]:
-    """Flatten a Document into a CORPUS_SCHEMA row; metadata outside the schema is dropped."""
+    """Flatten a Document into a TAGGED_SCHEMA row; metadata outside the schema is dropped."""
     meta = document.metadata
     row: dict[str, Any] = {"id": document.id, "text": document.text}
-    for column in METADATA_COLUMNS:
+    for column in TAGGED_METADATA_COLUMNS:
         row[column] = meta.get(column)
     return row
 
@@ -93,6 +93,7 @@ def exclusion_row(document: Document, stage: str) -> dict[str, Any]:
     """Flatten a dropped Document into an EXCLUSION_SCHEMA row, keeping every original field."""
     meta = dict(document.metadata)
     reason = meta.pop(FILTER_REASON_KEY, None) or "unspecified"
+    meta.pop(MINHASH_DIGESTS, None)  # derived from the text, not a field of the record
     country = meta.get(INPUT_COUNTRY_KEY, meta.get("country"))
     return exclusion_record(document.id, stage, reason, document.text, country, meta)
 
@@ -120,7 +121,7 @@ class _RankOnlyFilename:
 
 
 class CorpusWriter(_RankOnlyFilename, ParquetWriter):
-    """Parquet shards of the tagged corpus, always in CORPUS_SCHEMA."""
+    """Parquet shards of the tagged corpus, always in TAGGED_SCHEMA (CORPUS_SCHEMA and the MinHash digests)."""
 
     name = "🌍 geocorpus Parquet"
 
@@ -130,7 +131,7 @@ class CorpusWriter(_RankOnlyFilename, ParquetWriter):
             output_folder,
             output_filename=output_filename,
             adapter=lambda self, doc: corpus_row(doc),
-            schema=CORPUS_SCHEMA,
+            schema=TAGGED_SCHEMA,
             **kwargs,
         )
 

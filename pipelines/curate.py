@@ -4,7 +4,7 @@ Stages (each a datatrove executor with its own logging folder and completion mar
 skips finished tasks and a killed run resumes where it stopped):
 
 1. ``tag``       readers -> read-error exclusion -> verify URL -> tag region -> text stats -> filters
-                 -> tagged shards (``OUT/stages/tagged``), exclusions per step (``OUT/exclusions/<stage>``)
+                 -> MinHash bucket digests (for the cross-split check) -> tagged shards (``OUT/stages/tagged``), exclusions per step (``OUT/exclusions/<stage>``)
 2. ``minhash_*`` optional near-duplicate removal with datatrove's MinHash stages
 3. ``finalize_*`` select (one task: exact dedup, balancing, eval split on the metadata columns), scatter
                  and write (``tasks`` tasks each: a disk shuffle into the final shards), the
@@ -25,9 +25,11 @@ from typing import Any
 
 from datatrove.pipeline.base import PipelineStep
 
+from geocorpus.bucket_digests import BucketDigests
 from geocorpus.config import CurateConfig, ExecutorConfig
 from geocorpus.decontaminate import decontamination_steps
 from geocorpus.finalize import CheckCrossSplit, FinalizeCorpus, ScatterRows, SelectRows, WriteShards
+from geocorpus.finalize.contamination import cross_split_enabled
 from geocorpus.readers import ExcludeReadErrors, ReadInputs, build_reader_steps
 from geocorpus.steps import (
     CountInput,
@@ -109,6 +111,8 @@ def tag_stage_steps(config: CurateConfig) -> list[PipelineStep]:
     for name in filters.quality:
         steps.append(_quality_filter(name, exclusions(f"quality_{name}")))
     steps += decontamination_steps(config.decontamination, str(excl))
+    if cross_split_enabled(config):  # after decontamination, whose words it reuses
+        steps.append(BucketDigests(config.dedup.minhash))
     if config.balance.tokenizer is not None:
         steps.append(CountTokens(config.balance.tokenizer))
     steps.append(CorpusWriter(str(layout.tagged), output_filename="${rank}.parquet", max_file_size=TAGGED_SHARD_BYTES))

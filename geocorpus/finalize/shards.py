@@ -236,9 +236,13 @@ class Scatter:
         claim: Claim = _no_claim,
         piece_bytes: int | None = None,
         on_rows: Callable[[str, pa.Table, np.ndarray], None] | None = None,
+        side_columns: tuple[str, ...] = (),
     ) -> None:
         self.layout, self.path, self.claim = layout, Path(path), claim
-        self.on_rows = on_rows  # sees (split, rows, positions within the split) of every routed batch
+        # sees (split, rows, positions within the split) of every routed batch; its rows also hold those
+        # of ``side_columns`` that the shard has (columns read for it, never written to the corpus)
+        self.on_rows = on_rows
+        self.side_columns = side_columns
         self.piece_bytes = piece_bytes or PIECE_BYTES
         self.exclusions = _ExclusionFile(Path(exclusions), compression, claim) if exclusions else None
         self.buffers: dict[int, list[pa.Table]] = {}
@@ -257,14 +261,18 @@ class Scatter:
                 "the tagged shards changed after finalize selected from them"
             )
         offset = 0
-        for batch in shard.iter_batches(batch_size=READ_BATCH_ROWS, columns=CORPUS_SCHEMA.names):
+        side = [name for name in self.side_columns if name in shard.schema_arrow.names]
+        for batch in shard.iter_batches(batch_size=READ_BATCH_ROWS, columns=[*CORPUS_SCHEMA.names, *side]):
             fate = plan.slice(offset, batch.num_rows)
             offset += batch.num_rows
-            rows = cast_rows(pa.Table.from_batches([batch]), CORPUS_SCHEMA, path)
+            table = pa.Table.from_batches([batch])
+            rows = cast_rows(table, CORPUS_SCHEMA, path)
+            for name in side:
+                rows = rows.append_column(name, table.column(name))
             excluded = pc.is_valid(fate.column("stage"))
             if self.exclusions is not None and pc.any(excluded).as_py():
                 self.exclusions.add(
-                    rows.filter(excluded),
+                    rows.select(CORPUS_SCHEMA.names).filter(excluded),
                     fate.column("stage").filter(excluded),
                     fate.column("reason").filter(excluded),
                 )
@@ -283,6 +291,7 @@ class Scatter:
         _, at, piece = self.layout.place(split, within)
         if self.on_rows is not None:
             self.on_rows(split, rows, within)
+        rows = rows.select(CORPUS_SCHEMA.names)
         index = rows.schema.get_field_index("split")
         rows = rows.set_column(index, "split", pa.array([split] * rows.num_rows, pa.string()))
         rows = rows.append_column(POSITION, pa.array(at, pa.int64()))

@@ -7,10 +7,11 @@ stage's completion markers make a re-run skip finished work, and the heavy part 
   only (~100 bytes per document; ``selection.py``); writes the plan.
 * ``finalize_scatter`` (``executor.tasks`` tasks): each task streams its own tagged shards, writes
   their excluded rows to ``exclusions/finalize/`` and routes their kept rows to shuffle pieces; it
-  also signs the eval rows it routes for the cross-split check (``cross_split.py``).
+  also keeps the MinHash digests of the rows it routes, per split, for the cross-split check
+  (``cross_split.py``).
 * ``finalize_write`` (``executor.tasks`` tasks): each task writes its share of ``data/*.parquet``.
-* ``finalize_cross_split`` (``executor.tasks`` tasks): each task streams its share of the train row
-  groups past the eval signatures and counts eval/train near duplicates.
+* ``finalize_cross_split`` (``executor.tasks`` tasks): each task streams its share of the train digests
+  past the eval documents' and counts eval/train near duplicates.
 * ``finalize`` (1 task): reconcile, manifest, report, plots, dataset card; removes the scratch.
 
 Every file these tasks create is first put on the task's record (``written.py``): a retried task
@@ -30,16 +31,9 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from geocorpus.bucket_digests import Signer
 from geocorpus.finalize.contamination import cross_split_enabled, cross_split_summary, decontamination_report
-from geocorpus.finalize.cross_split import (
-    CrossSplitCounts,
-    EvalIndex,
-    EvalSignatureFile,
-    Signer,
-    eval_ids,
-    scan_train,
-    train_row_groups,
-)
+from geocorpus.finalize.cross_split import CrossSplitCounts, DigestFile, EvalIndex, eval_ids, ids_at, scan_train
 from geocorpus.finalize.manifest import fingerprint_inputs, package_versions, registry_version
 from geocorpus.finalize.selection import SELECTION_COLUMNS, select_rows, selection_columns
 from geocorpus.finalize.shards import (
@@ -52,8 +46,10 @@ from geocorpus.finalize.shards import (
     writing_memory_pool,
 )
 from geocorpus.finalize.written import WrittenFiles, recorded_files
-from geocorpus.paths import RunLayout
+from geocorpus.minhash import MinhashConfig
+from geocorpus.paths import SPLITS, RunLayout
 from geocorpus.report import collect_stats, exclusions_by_stage, write_dataset_card, write_plots
+from geocorpus.schema import MINHASH_DIGESTS
 
 if TYPE_CHECKING:
     from geocorpus.config import CurateConfig
@@ -112,9 +108,9 @@ class _Work:
     def result_file(self, stage: str, rank: int) -> Path:
         return self.root / "results" / f"{stage}-{rank:05d}.json"
 
-    def eval_signatures(self, rank: int) -> Path:
-        """Stem of the eval signature files scatter task ``rank`` writes."""
-        return self.root / "cross_split" / f"eval-{rank:05d}"
+    def digests(self, split: str, rank: int) -> Path:
+        """Stem of the digest files of ``split`` that scatter task ``rank`` writes."""
+        return self.root / "cross_split" / f"{split}-{rank:05d}"
 
     def hits_file(self, rank: int) -> Path:
         return self.root / "results" / f"{CROSS_SPLIT}-{rank:05d}.hits.npy"
@@ -199,13 +195,14 @@ def _start_task(
 def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
     """``finalize_scatter``: stream tagged shards rank, rank + world_size, ...; exclusions and pieces."""
     work, info, written = _start_task(config, SCATTER, rank, world_size)
-    signatures = None
+    digests: dict[str, DigestFile] = {}
     if cross_split_enabled(config):
-        signatures = EvalSignatureFile(work.eval_signatures(rank), Signer(config.dedup.minhash), claim=written.claim)
+        signer = Signer(config.dedup.minhash)
+        digests = {split: DigestFile(work.digests(split, rank), signer, claim=written.claim) for split in SPLITS}
 
-    def sign_eval(split: str, rows: Any, positions: np.ndarray) -> None:
-        if split == "eval" and signatures is not None:
-            signatures.add(rows.column("text").to_pylist(), positions.tolist())
+    def keep_digests(split: str, rows: Any, positions: np.ndarray) -> None:
+        if digests:
+            digests[split].add(rows, positions)
 
     scatter = Scatter(
         ShardLayout.from_dict(info["layout"]),
@@ -213,7 +210,8 @@ def scatter_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, 
         exclusions=config.layout.exclusion_stage("finalize") / f"{rank:05d}.parquet",
         compression=config.output_options.compression,
         claim=written.claim,
-        on_rows=sign_eval,
+        on_rows=keep_digests,
+        side_columns=(MINHASH_DIGESTS,),
     )
     for index in range(rank, len(info["files"]), world_size):
         scatter.add_shard(Path(info["files"][index]), pq.read_table(work.plan_file(index)))
@@ -247,19 +245,21 @@ def _split_files(config: CurateConfig, info: dict[str, Any], split: str) -> list
 
 
 def cross_split_task(config: CurateConfig, rank: int, world_size: int) -> dict[str, Any]:
-    """``finalize_cross_split``: train row groups rank, rank + world_size, ... against every eval signature."""
+    """``finalize_cross_split``: the train digests of scatter tasks rank, rank + world_size, ... against
+    every eval document's."""
     work, info, written = _start_task(config, CROSS_SPLIT, rank, world_size)
     result: dict[str, Any] = {"skipped": True}
     if cross_split_enabled(config):
-        signer = Signer(config.dedup.minhash)
-        stems = [work.eval_signatures(r) for r in range(info["tasks"])]
-        index = EvalIndex.load(stems, int(info["rows"].get("eval", 0)), signer)
+        buckets = (config.dedup.minhash or MinhashConfig()).num_buckets
+        stems = [work.digests("eval", r) for r in range(info["tasks"])]
+        index = EvalIndex.load(stems, int(info["rows"].get("eval", 0)), buckets)
         counts = CrossSplitCounts(eval_ids(_split_files(config, info, "eval")))
-        groups = train_row_groups(_split_files(config, info, "train"), rank, world_size)
-        scan_train(index, signer, groups, counts)
+        train_files = _split_files(config, info, "train")
+        scan_train(index, [work.digests("train", r) for r in range(rank, info["tasks"], world_size)], buckets, counts)
         with written.claim(work.hits_file(rank)).open("wb") as handle:
             np.save(handle, counts.hit)
-        result = counts.to_dict()
+        examples = counts.examples(lambda positions: ids_at(train_files, positions))
+        result = {"pairs": counts.pairs, "examples": [list(pair) for pair in examples]}
     _write_json(written.claim(work.result_file(CROSS_SPLIT, rank)), result)
     written.seal()
     return result
@@ -338,7 +338,7 @@ def report_task(config: CurateConfig) -> dict:
     if not reconcile["ok"]:
         raise ReconcileError(f"counts do not reconcile: {reconcile['line']} (see {layout.report})")
     for path in work.stage_files(SCATTER):  # the shuffle scratch is as large as the corpus
-        signatures = work.eval_signatures(0).parent
+        signatures = work.digests("eval", 0).parent
         scratch = {(work.scatter_file(0).parent, ".arrow"), (signatures, ".sig"), (signatures, ".pos")}
         if (path.parent, path.suffix) in scratch and path.is_file():
             path.unlink()

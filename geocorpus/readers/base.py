@@ -26,7 +26,7 @@ from geocorpus.readers.errors import (
     nesting_depth_exceeds,
     read_error_document,
 )
-from geocorpus.schema import METADATA_COLUMNS
+from geocorpus.schema import TAGGED_METADATA_COLUMNS
 from geocorpus.writers import FILTER_REASON_KEY, INPUT_COUNTRY_KEY
 
 #: Default caps on one record: its text (characters) and one physical line or raw record (bytes). A line
@@ -38,7 +38,7 @@ CANONICAL_FIELDS = ("url", "text", "title", "date", "country")
 DEFAULT_FIELDS = {name: name for name in CANONICAL_FIELDS}
 #: Metadata keys geocorpus itself sets; an input column with one of these names is kept as ``orig_<name>``.
 RESERVED_KEYS = frozenset(
-    set(METADATA_COLUMNS)
+    set(TAGGED_METADATA_COLUMNS)
     | {"id", "text", "input_name", INPUT_COUNTRY_KEY, FILTER_REASON_KEY, READ_ERROR_KEY, READ_ERROR_DETAIL_KEY}
     | {"raw", "url_as_input", "needs_extraction"}
 )

@@ -10,15 +10,19 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from support.finalize_inputs import finalize_config, run_finalize_tasks, unique_fundus_rows, write_tagged_shards
 from support.tagged_corpus import tagged_row, write_tagged_file
 
+from geocorpus.bucket_digests import UNSIGNED, Signer
+from geocorpus.finalize import cross_split
 from geocorpus.finalize.contamination import near_duplicate_pairs
-from geocorpus.finalize.cross_split import EvalIndex, EvalSignatureFile, Signer, TrainScan, sign_eval_files
+from geocorpus.finalize.cross_split import CrossSplitCounts, DigestFile, EvalIndex, sign_files
 from geocorpus.finalize.stage import report_task
 from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
+from geocorpus.schema import MINHASH_DIGESTS
 
 #: geocorpus's defaults, and loose settings (single words, two hashes per bucket) under which many
 #: buckets' first hashes agree while the whole bucket does not.
@@ -71,12 +75,13 @@ def test_signatures_are_datatroves(fundus_texts, name):
         expected = theirs.get_shingles(text)
         shingles = ours.shingles(text)
         if expected.size == 0:
-            assert shingles is None, text[:80]
+            assert shingles is None and ours.text_digests(text) == UNSIGNED, text[:80]
             continue
         assert shingles is not None and shingles.tolist() == expected.tolist(), text[:80]
         signature = [v for bucket in theirs.get_signature(expected) for v in bucket]
         assert ours.signature(shingles).tolist() == signature, text[:80]
-        assert ours.leads(shingles).tolist() == signature[:: settings.hashes_per_bucket]
+        stored = np.frombuffer(ours.text_digests(text), "<u8")
+        assert stored.tolist() == ours.digests(np.array(signature, np.uint64)).tolist()
         signed += 1
     assert signed >= len(fundus_texts) - 5 and signed >= 3  # the edge cases with five words and more
 
@@ -116,24 +121,10 @@ def test_pairs_are_the_reference_pairs(fundus_texts, tmp_path, name):
     if name == "default":
         assert not any(e == "e-reversed" for e, _ in expected)
     assert near_duplicate_pairs(train_files, eval_files, settings) == expected
-    if name == "loose":  # the first hash of a bucket agrees far more often than the whole bucket
-        signer = Signer(settings)
-        index = sign_eval_files(eval_files, signer)
-        lead_hits = hit_buckets = 0
-        for row in train:
-            shingles = signer.shingles(row["text"])
-            if shingles is not None:
-                lo, hi = index.hits(signer.leads(shingles)[None, :])
-                lead_hits += int((hi - lo).sum())
-                hit_buckets += int((hi > lo).sum())
-        assert lead_hits > 2 * len(expected)
-        # a bucket is completed only while it can confirm a candidate: fewer than the buckets hit, same pairs
-        scan, found = TrainScan(index, signer), set()
-        for part in (train[:20], train[20:]):
-            batch = scan([r["id"] for r in part], [r["text"] for r in part])
-            found |= {(evals[int(p)]["id"], train_id) for train_id, matched in batch for p in matched}
-        assert found == expected
-        assert 0 < scan.buckets_completed < hit_buckets
+    # in blocks of a few matches (memory stays bounded): the same pairs
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cross_split, "_BLOCK_MATCHES", 3)
+        assert near_duplicate_pairs(train_files, eval_files, settings) == expected
 
 
 def test_without_eval_signatures_no_train_document_is_signed(fundus_texts, tmp_path, monkeypatch):
@@ -149,7 +140,7 @@ def test_without_eval_signatures_no_train_document_is_signed(fundus_texts, tmp_p
         return shingles(self, text)
 
     for eval_files in ([], [short_evals]):
-        assert sign_eval_files(eval_files, Signer()).empty
+        assert EvalIndex.build(*sign_files(eval_files, Signer()), 1).empty
         monkeypatch.setattr(Signer, "shingles", eval_only)
         assert near_duplicate_pairs([train_file], eval_files) == set()
         monkeypatch.undo()
@@ -163,12 +154,18 @@ def tagged_rows(shared_data) -> list[dict]:
     return unique_fundus_rows(shared_data)
 
 
-@pytest.mark.parametrize("tasks", [1, 3])
-def test_finalize_tasks_report_the_reference_pairs(tagged_rows, tmp_path, tasks):
-    """Three copies of each fundus article: many eval/train pairs, found by the tasks wherever they sit."""
-    tagged = write_tagged_shards(tagged_rows, tmp_path / "tagged", 2)
+@pytest.mark.parametrize(("tasks", "stored"), [(1, False), (3, False), (3, True)])
+def test_finalize_tasks_report_the_reference_pairs(tagged_rows, tmp_path, monkeypatch, tasks, stored):
+    """Three copies of each fundus article: many eval/train pairs, found by the tasks wherever they sit,
+    from the digests the tag stage stored (no text is signed in finalize) or, without them, from the text."""
+    tagged = write_tagged_shards(tagged_rows, tmp_path / "tagged", 2, digests=stored)
     config = finalize_config(tmp_path / "out", tmp_path, tasks, rows_per_shard=60)
+    signed = []
+    shingles = Signer.shingles
+    monkeypatch.setattr(Signer, "shingles", lambda self, text: signed.append(text) or shingles(self, text))
     run_finalize_tasks(config, tagged)
+    assert (len(signed) == 0) is stored
+    monkeypatch.undo()
     counts = config.layout.counts
     counts.mkdir(parents=True)
     (counts / "in-00000.json").write_text(json.dumps({"input": "in", "documents": len(tagged_rows)}))
@@ -192,26 +189,54 @@ def test_finalize_tasks_report_the_reference_pairs(tagged_rows, tmp_path, tasks)
     assert not list(scratch.glob("*.sig"))  # the eval signatures are scratch, removed with the shuffle's
 
 
-def test_eval_signature_files_that_do_not_fit_the_plan_are_refused(fundus_texts, tmp_path):
+def test_digest_files_that_do_not_fit_the_plan_are_refused(fundus_texts, tmp_path):
     signer = Signer()
     texts = [t for t in fundus_texts if len(t.split()) > 20][:3]
-    first, second = EvalSignatureFile(tmp_path / "eval-0", signer), EvalSignatureFile(tmp_path / "eval-1", signer)
-    first.add(texts[:2], [0, 1])
-    second.add([texts[2], "too short"], [2, 3])  # a row without a signature is left out
+
+    def rows(*pairs: tuple[str, str]) -> pa.Table:
+        return pa.table({"id": [i for i, _ in pairs], "text": [t for _, t in pairs]})
+
+    first, second = DigestFile(tmp_path / "eval-0", signer), DigestFile(tmp_path / "eval-1", signer)
+    first.add(rows(("a", texts[0]), ("b", texts[1])), np.array([0, 1]))
+    second.add(rows(("c", texts[2]), ("d", "too short")), np.array([2, 3]))  # a row without a signature: left out
     assert (first.rows, second.rows) == (2, 1)
-    index = EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 4, signer)
-    signature = signer.signature(signer.shingles(texts[2]))
-    assert index.digests[2].tolist() == signer.digests(signature).tolist()
-    assert sorted(index.lead_values[0].tolist()).count(int(signature[0])) == 1
-    assert not index.digests[3].any() and all(len(v) == 3 for v in index.lead_values)
+    index = EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 4, signer.buckets)
+    digests = np.frombuffer(signer.text_digests(texts[2]), "<u8")
+    assert all(index.rows[b][index.values[b] == digests[b]].tolist() == [2] for b in range(signer.buckets))
+    assert all(sorted(r.tolist()) == [0, 1, 2] for r in index.rows)
     with pytest.raises(ValueError, match=r"eval-1\.pos: eval positions outside 0\.\.1"):
-        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 2, signer)  # the plan has fewer eval rows
+        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-1"], 2, signer.buckets)  # the plan has fewer eval rows
     with pytest.raises(ValueError, match=r"eval-0\.pos: eval positions .* or seen twice"):
-        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-0"], 4, signer)
+        EvalIndex.load([tmp_path / "eval-0", tmp_path / "eval-0"], 4, signer.buckets)
     sig = tmp_path / "eval-1.sig"
     sig.write_bytes(sig.read_bytes()[:-8])
-    with pytest.raises(ValueError, match=r"eval-1\.sig: 27 values for 1 signatures"):
-        EvalIndex.load([tmp_path / "eval-1"], 4, signer)
+    with pytest.raises(ValueError, match=r"eval-1\.sig: 13 values for 1 positions of 14 buckets"):
+        EvalIndex.load([tmp_path / "eval-1"], 4, signer.buckets)
+    # stored digests of another length (other minhash settings) are refused, naming the row
+    stored = pa.table({"id": ["x"], "text": [texts[0]], MINHASH_DIGESTS: pa.array([b"\0" * 16], pa.binary())})
+    with pytest.raises(ValueError, match=r"tagged row id='x': minhash_digests holds 16 bytes, expected 112"):
+        first.add(stored, np.array([5]))
+
+
+def test_the_smallest_pairs_are_found_from_a_bounded_set_of_candidates():
+    """Pairs added block by block: the ten smallest (eval id, train id) are those of all pairs at once,
+    and the candidates kept stay few."""
+    rng = np.random.default_rng(0)
+    eval_names = [f"e{rng.integers(0, 50):02d}-{i}" for i in range(200)]
+    train_names = [f"t{rng.integers(0, 10**6):06d}" for _ in range(5000)]
+    counts = CrossSplitCounts(pa.array(eval_names))
+    everything = set()
+    for _ in range(30):
+        trains = rng.integers(0, len(train_names), 300)
+        evals = rng.integers(0, len(eval_names), 300)
+        block = sorted(set(zip(trains.tolist(), evals.tolist())) - everything)
+        everything |= set(block)
+        counts.add(np.array([t for t, _ in block], np.int64), np.array([e for _, e in block], np.int64))
+        assert len(counts._trains) < len(everything) / 5  # about 10 of the 200 eval documents' pairs
+    expected = sorted((eval_names[e], train_names[t]) for t, e in everything)[:10]
+    assert counts.pairs == len(everything)
+    assert counts.examples(lambda positions: [train_names[p] for p in positions]) == expected
+    assert counts.hit.sum() == len({e for _, e in everything})
 
 
 def test_bucket_digests_tell_buckets_apart(fundus_texts):

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
+from geocorpus.bucket_digests import Signer
 from geocorpus.config import ConfigError, parse_config
 from geocorpus.decontaminate import (
     DECONTAMINATION_STAGE,
@@ -238,6 +239,30 @@ def test_words_are_datatroves_simplified_words(shared_data):
     assert sum(not t.isascii() for t in texts) > 50
     for text in texts:
         assert words(text) == simplify_text(text).split(), text[:80]
+
+
+def test_a_title_and_text_are_split_apart_and_a_text_once(shared_data):
+    """The decontamination step splits the title and the text on their own (their words, joined, are those
+    of title newline text), so the text's words are there for the MinHash digest step after it, which
+    asks for the same text object; the kept result never answers for another text."""
+    from geocorpus import decontaminate
+    from geocorpus.decontaminate import words
+
+    rows = [json.loads(line) for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")]
+    rows = [r for r in rows if r.get("title") and r["text"]]
+    assert len(rows) > 100 and sum(not (r["title"] + r["text"]).isascii() for r in rows) > 10
+    for row in rows:
+        assert [*words(row["title"]), *words(row["text"])] == words(f"{row['title']}\n{row['text']}")
+    text = rows[0]["text"]
+    first = words(text)
+    assert words(text) is first  # the same object: the same list, not split again
+    copy = "".join(list(text))  # an equal text, another object
+    assert copy is not text and words(copy) == first and words(copy) is not first
+    decontaminate._last = ("", [])
+    doc = Document(text=text, id="a", metadata={"title": rows[0]["title"]})
+    assert NGramDecontamination(_sets(shared_data)).filter(doc) is True
+    assert decontaminate._last[0] is doc.text  # what the digest step will ask for next
+    assert Signer().text_digests(doc.text) == Signer().text_digests(copy)
 
 
 @pytest.mark.parametrize("min_words", [8, 3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import polars as pl
@@ -12,7 +13,7 @@ from support.tagged_corpus import tagged_row
 
 from geocorpus.finalize.exact_dedup import exact_dedup
 from geocorpus.minhash import MinhashConfig, minhash_pipelines
-from geocorpus.schema import CORPUS_SCHEMA
+from geocorpus.schema import MINHASH_DIGESTS, TAGGED_SCHEMA
 
 
 def _rows(*specs):
@@ -206,7 +207,8 @@ def _corpus_row(doc_id: str, text: str, country: str, row: int) -> dict:
     row_dict = tagged_row(
         doc_id, text, url, country, title=f"title {doc_id}", source_file="input.jsonl", source_row=row
     )
-    return {**dict.fromkeys(CORPUS_SCHEMA.names), **row_dict}  # every column, as the minhash output has them
+    # every column, as the minhash output has them, and digests as the tag stage stores them
+    return {**dict.fromkeys(TAGGED_SCHEMA.names), **row_dict, MINHASH_DIGESTS: f"digests of {doc_id}".encode()}
 
 
 def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
@@ -222,7 +224,7 @@ def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
         rows.append(_corpus_row(f"near{i}", " ".join(words), rows[i]["country"], 100 + i))
     tagged = tmp_path / "tagged"
     tagged.mkdir()
-    pq.write_table(pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA), tagged / "00000.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, schema=TAGGED_SCHEMA), tagged / "00000.parquet")
 
     config = MinhashConfig(num_buckets=4, hashes_per_bucket=4, n_grams=3)
     out, exclusions = tmp_path / "minhash", tmp_path / "exclusions" / "minhash_dedup"
@@ -235,14 +237,17 @@ def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
 
     kept = pa.concat_tables(pq.read_table(p) for p in sorted(out.glob("*.parquet")))
     dropped = pa.concat_tables(pq.read_table(p) for p in sorted(exclusions.glob("*.parquet")))
-    assert kept.schema.equals(CORPUS_SCHEMA)
+    assert kept.schema.equals(TAGGED_SCHEMA)
     kept_ids, dropped_ids = set(kept.column("id").to_pylist()), set(dropped.column("id").to_pylist())
     assert kept_ids | dropped_ids == {r["id"] for r in rows} and not kept_ids & dropped_ids
     # one copy of each near-duplicate pair survives; datatrove keeps the one read first (the original)
     assert dropped_ids == {"near0", "near3", "near5"}
     assert set(dropped.column("stage").to_pylist()) == {"minhash_dedup"}
     assert set(dropped.column("reason").to_pylist()) == {"near_duplicate"}
-    # every schema column survived the datatrove round trip (MinHash fills syndicated: same-country pairs)
+    # an exclusion keeps the record's fields, not the digests derived from its text
+    assert all(MINHASH_DIGESTS not in json.loads(m) for m in dropped.column("metadata_json").to_pylist())
+    # every schema column (the digests too) survived the datatrove round trip (MinHash fills syndicated:
+    # same-country pairs)
     by_id = {r["id"]: r for r in kept.to_pylist()}
     for original in rows[:12]:
         assert by_id[original["id"]] == {**original, "syndicated": False}

@@ -14,8 +14,10 @@ import yaml
 from support.input_files import build_now_fixture, write_broken_jsonl
 from typer.testing import CliRunner
 
+from geocorpus.bucket_digests import Signer
 from geocorpus.config import ConfigError, parse_config
-from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA
+from geocorpus.finalize.contamination import near_duplicate_pairs
+from geocorpus.schema import CORPUS_SCHEMA, EXCLUSION_SCHEMA, MINHASH_DIGESTS, TAGGED_SCHEMA
 from pipelines.cli import app
 from pipelines.curate import build_stages, make_executors, run_curation
 
@@ -121,6 +123,22 @@ def test_output_is_tagged_and_readable_by_polars_duckdb_and_datasets(finished_ru
     # the same URL never lands in both splits
     by_split = frame.group_by("url_normalized").agg(pl.col("split").n_unique().alias("n"))
     assert by_split["n"].max() == 1
+
+
+def test_the_tag_stage_stores_minhash_digests_and_finalize_pairs_by_them(finished_run):
+    """Every tagged row carries its text's MinHash digests; the corpus does not; the report's cross-split
+    pairs are those signed from the output's texts."""
+    config, report, out = finished_run
+    signer = Signer()
+    tagged = pq.read_table(sorted((out / "stages" / "tagged").rglob("*.parquet")), columns=["text", MINHASH_DIGESTS])
+    assert pq.read_schema(sorted((out / "stages" / "tagged").rglob("*.parquet"))[0]).remove_metadata() == TAGGED_SCHEMA
+    stored = tagged.column(MINHASH_DIGESTS).to_pylist()
+    assert stored == [signer.text_digests(t) for t in tagged.column("text").to_pylist()]
+    assert sum(len(d) == signer.digest_bytes for d in stored) > 0.9 * len(stored)
+    found = report["decontamination"]["cross_split"]
+    expected = near_duplicate_pairs(config.layout.split_files("train"), config.layout.split_files("eval"))
+    assert found["pairs"] == len(expected)
+    assert found["examples"] == [{"eval": e, "train": t} for e, t in sorted(expected)[:10]]
 
 
 def test_manifest_card_plots_and_stats_cli(finished_run):

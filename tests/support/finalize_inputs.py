@@ -16,9 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from geocorpus.bucket_digests import Signer
 from geocorpus.config import CurateConfig, parse_config
 from geocorpus.finalize.stage import cross_split_task, scatter_task, select_task, write_task
-from geocorpus.schema import CORPUS_SCHEMA
+from geocorpus.schema import CORPUS_SCHEMA, MINHASH_DIGESTS, TAGGED_SCHEMA
 from support.curation_runs import curation_config, jsonl_input
 from support.tagged_corpus import fundus_rows
 
@@ -49,12 +50,16 @@ def unique_fundus_rows(shared_data: Path, copies: int = 3, duplicates: int = 5) 
     return rows
 
 
-def write_tagged_shards(rows: list[dict], folder: Path, n_shards: int) -> Path:
-    """``rows`` shuffled into ``n_shards`` tagged shards (row groups of 37) in ``folder``."""
+def write_tagged_shards(rows: list[dict], folder: Path, n_shards: int, digests: bool = False) -> Path:
+    """``rows`` shuffled into ``n_shards`` tagged shards (row groups of 37) in ``folder``; ``digests``: with
+    the tag stage's MinHash digests column (default settings), else in CORPUS_SCHEMA only."""
     folder.mkdir(parents=True)
     rows = list(rows)
     random.Random(n_shards).shuffle(rows)
-    table = pa.Table.from_pylist(rows, schema=CORPUS_SCHEMA)
+    if digests:
+        signer = Signer()
+        rows = [row | {MINHASH_DIGESTS: signer.text_digests(row["text"])} for row in rows]
+    table = pa.Table.from_pylist(rows, schema=TAGGED_SCHEMA if digests else CORPUS_SCHEMA)
     size = -(-table.num_rows // n_shards)
     for i in range(n_shards):
         pq.write_table(table.slice(i * size, size), folder / f"{i:03d}_00000.parquet", row_group_size=37)

@@ -1,0 +1,163 @@
+"""MinHash LSH bucket digests of each document, computed once, in the tag stage.
+
+Why: finalize's cross-split check asks which eval documents share a MinHash LSH bucket with a train
+document, as datatrove's MinHash dedup judges it (``MinhashDedupSignature`` with the run's settings and
+the whitespace word tokenizer of ``geocorpus.minhash``). A bucket stands for its values by one 64-bit
+digest, so that check is a join of digests (``geocorpus.finalize.cross_split``). Signing a document is
+per-document work: done here, it runs with the tag stage's tasks, once per document however often
+finalize is redone, and on words the decontamination step has just split (``words`` keeps its last
+result). Finalize then reads a column of 8 bytes per bucket instead of every text. Shards tagged without
+the column get their digests computed in finalize, from the text.
+
+Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
+(datatrove's simplified text, split), n-grams hashed as slices of one joined string, and the
+``(h * a + b) mod (2**61 - 1)`` permutations reduced with the Mersenne-prime identity, in blocks that
+stay in cache. Tests hold them equal to ``MinhashDedupSignature``'s own on real texts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from geocorpus.decontaminate import words
+from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
+from geocorpus.schema import MINHASH_DIGESTS
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_SHIFT = np.uint64(61)
+#: Values per block of the signature product (x 8 bytes stays in cache): 256 shingles x 112 hashes.
+_BLOCK_VALUES = 256 * 112
+_DIGEST_SEED = 0x6D696E68617368  # any fixed seed: digests are compared within one run only
+#: The stored digests of a document with fewer than ``n_grams`` words (no signature; a null: not computed).
+UNSIGNED = b""
+
+
+class Signer:
+    """datatrove's MinHash signature of a text: ``num_buckets`` buckets of ``hashes_per_bucket`` values."""
+
+    def __init__(self, settings: MinhashConfig | None = None) -> None:
+        import xxhash
+        from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+        self.settings = settings or MinhashConfig()
+        config = self.settings.to_datatrove()
+        if (config.hash_config.precision, config.hash_config.hash_fc) != (64, "xxhash"):
+            raise ValueError(f"MinHash digests: only 64-bit xxhash signatures are supported, got {config.hash_config}")
+        # datatrove's own permutation parameters (its signer writes nothing until it runs)
+        reference = MinhashDedupSignature(
+            "memory://geocorpus-unused", config=config, language=WhitespaceWordTokenizer()
+        )
+        a, b = reference.parameters  # shape (1, hashes)
+        self.n_grams = self.settings.n_grams
+        self.width = self.settings.hashes_per_bucket
+        self.buckets = self.settings.num_buckets
+        # as columns (hashes, 1): a block of products is (hashes, shingles), reduced along contiguous rows
+        self._a, self._b = np.ascontiguousarray(a[0, :, None]), np.ascontiguousarray(b[0, :, None])
+        # odd multipliers: a bucket's digest is sum(value * key) mod 2**64, so buckets that differ in one
+        # value never share a digest, and ones that differ in more do with a chance of about 2**-64
+        keys = np.random.default_rng(_DIGEST_SEED).integers(0, 1 << 63, size=self.width, dtype=np.uint64)
+        self._digest_keys = keys * np.uint64(2) + np.uint64(1)
+        self._hash = xxhash.xxh64_intdigest
+
+    @property
+    def digest_bytes(self) -> int:
+        """Bytes of one document's stored digests."""
+        return 8 * self.buckets
+
+    def shingles(self, text: str | None) -> np.ndarray | None:
+        """The hashed word n-grams, shape (n, 1); None when the text has fewer than ``n_grams`` words
+        (datatrove's dedup skips such documents too)."""
+        tokens = words(text or "")
+        count = len(tokens) - self.n_grams + 1
+        if count <= 0:
+            return None
+        joined = " ".join(tokens)
+        after = np.cumsum(np.fromiter(map(len, tokens), np.int64, len(tokens)) + 1)  # past each word's space
+        starts, ends = [0, *after[: count - 1].tolist()], (after[self.n_grams - 1 :] - 1).tolist()
+        h = self._hash
+        hashes = [h(joined[s:e]) for s, e in zip(starts, ends)]
+        return np.fromiter(hashes, np.uint64, count).reshape(-1, 1)
+
+    def signature(self, shingles: np.ndarray) -> np.ndarray:
+        """All ``num_buckets * hashes_per_bucket`` minima, bucket after bucket."""
+        return _minima(shingles, self._a, self._b)
+
+    def digests(self, signature: np.ndarray) -> np.ndarray:
+        """One 64-bit digest of each bucket's values (a signature's rows, ``(..., buckets)``)."""
+        values = signature.reshape(*signature.shape[:-1], self.buckets, self.width)
+        return (values * self._digest_keys).sum(axis=-1, dtype=np.uint64)  # wraps mod 2**64, as intended
+
+    def text_digests(self, text: str | None) -> bytes:
+        """What the tag stage stores: the digests as little-endian uint64, or ``UNSIGNED``."""
+        shingles = self.shingles(text)
+        if shingles is None:
+            return UNSIGNED
+        return self.digests(self.signature(shingles)).astype("<u8").tobytes()
+
+    def column_digests(self, stored: pa.Array | None, texts: pa.Array, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(digests (rows, buckets), signed mask) of rows whose stored digests are ``stored`` (a binary
+        column, or None when the shards have none): a null is computed here from the row's text."""
+        rows = len(texts)
+        digests = np.zeros((rows, self.buckets), np.uint64)
+        signed = np.zeros(rows, bool)
+        values = stored.to_pylist() if stored is not None else [None] * rows
+        computed = [i for i, value in enumerate(values) if value is None]
+        text_values = texts.take(pa.array(computed, pa.int64())).to_pylist() if computed else []
+        for i, text in zip(computed, text_values):
+            values[i] = self.text_digests(text)
+        for i, value in enumerate(values):
+            if value == UNSIGNED:
+                continue
+            if len(value) != self.digest_bytes:
+                raise ValueError(
+                    f"tagged row id={ids[i].as_py()!r}: {MINHASH_DIGESTS} holds {len(value)} bytes, expected "
+                    f"{self.digest_bytes} ({self.buckets} buckets); were its shards tagged with other minhash settings?"
+                )
+            digests[i] = np.frombuffer(value, "<u8")
+            signed[i] = True
+        return digests, signed
+
+
+def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``min((shingles * a + b) % (2**61 - 1))`` per hash (``a``, ``b``: shape (hashes, 1)) in uint64
+    arithmetic, as datatrove computes it."""
+    values = shingles.reshape(-1)
+    result: np.ndarray | None = None
+    step = max(1, _BLOCK_VALUES // len(a))
+    for start in range(0, len(values), step):
+        x = values[start : start + step] * a  # wraps at 2**64 like datatrove's product
+        x += b
+        r = x & _MERSENNE  # x mod p = low 61 bits + high 3 bits, minus p once if that reaches p
+        x >>= _SHIFT
+        r += x
+        np.subtract(r, _MERSENNE, out=r, where=r >= _MERSENNE)
+        block = r.min(axis=1)
+        result = block if result is None else np.minimum(result, block, out=result)
+    assert result is not None
+    return result
+
+
+class BucketDigests(PipelineStep):
+    """Tag-stage step: sets ``minhash_digests`` (``Signer.text_digests``) on every document it sees.
+
+    Put it after the filters (only kept documents need digests) and after decontamination, whose words
+    it reuses. The signer is built in ``run``, so the step pickles small to any executor.
+    """
+
+    name = "#️⃣ MinHash bucket digests"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, settings: MinhashConfig | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        signer = Signer(self.settings)
+        for doc in data:
+            with self.track_time():
+                doc.metadata[MINHASH_DIGESTS] = signer.text_digests(doc.text)
+            self.stat_update("signed" if doc.metadata[MINHASH_DIGESTS] else "too_short")
+            yield doc

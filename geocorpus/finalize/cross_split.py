@@ -162,8 +162,18 @@ class EvalIndex:
             first = np.repeat(lo - np.cumsum(counts) + counts, counts)  # lo of each match, minus its offset
             found_docs.append(np.repeat(docs[has], counts))
             found_evals.append(self.rows[bucket][first + np.arange(int(counts.sum()))])
-        keys = np.unique(np.concatenate(found_docs) * np.int64(self.size) + np.concatenate(found_evals))
+        keys = distinct(np.concatenate(found_docs) * np.int64(self.size) + np.concatenate(found_evals))
         return keys // self.size, keys % self.size
+
+
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: ``np.unique`` by a sort and a neighbour comparison (numpy 2.4's
+    ``np.unique`` took 7.4 s for 4 M int64 keys where this takes 0.17 s)."""
+    ordered = np.sort(values)
+    keep = np.empty(len(ordered), bool)
+    keep[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 class CrossSplitCounts:
@@ -179,16 +189,22 @@ class CrossSplitCounts:
         self._rank[pc.sort_indices(eval_ids).to_numpy()] = np.arange(len(eval_ids))
         self._ranks = np.zeros(0, np.int64)  # candidates: eval rank and train position
         self._trains = np.zeros(0, np.int64)
+        self._bound: int | None = None  # the tenth smallest eval rank among the candidates, once there are ten
 
     def add(self, train_positions: np.ndarray, eval_positions: np.ndarray) -> None:
         """Pairs, each once across the task's calls."""
         self.pairs += len(train_positions)
         self.hit[eval_positions] = True
-        ranks = np.concatenate((self._ranks, self._rank[eval_positions]))
+        ranks = self._rank[eval_positions]
+        if self._bound is not None:  # ten eval ids are known: only pairs of those or smaller ones can enter
+            within = ranks <= self._bound
+            ranks, train_positions = ranks[within], train_positions[within]
+        ranks = np.concatenate((self._ranks, ranks))
         trains = np.concatenate((self._trains, train_positions))
-        smallest = np.unique(ranks)[:MAX_EXAMPLES]
+        smallest = distinct(ranks)[:MAX_EXAMPLES]
         keep = ranks <= smallest[-1] if len(smallest) else np.zeros(0, bool)
         self._ranks, self._trains = ranks[keep], trains[keep]
+        self._bound = int(smallest[-1]) if len(smallest) == MAX_EXAMPLES else None
 
     def examples(self, train_ids: Callable[[np.ndarray], list[str]]) -> list[tuple[str, str]]:
         """The smallest pairs; ``train_ids`` gives the ids of train positions."""
@@ -208,7 +224,7 @@ def ids_at(files: Sequence[Path], positions: np.ndarray) -> list[str]:
     ends = np.cumsum([pq.ParquetFile(f).metadata.num_rows for f in files])
     result: list[str] = [""] * len(positions)
     which = np.searchsorted(ends, positions, "right")
-    for index in np.unique(which).tolist():
+    for index in distinct(which).tolist():
         asked = np.flatnonzero(which == index)
         first = int(ends[index - 1]) if index else 0
         column = pq.read_table(files[index], columns=["id"]).column("id")

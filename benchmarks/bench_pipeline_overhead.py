@@ -5,7 +5,8 @@ BBC + RealNews), each copy made unique (its copy number appended), paired with r
 (``benchmarks/real_urls.py``). In the same run, with ``LocalPipelineExecutor`` (tasks=1, workers=1):
 
 * baseline: datatrove ``JsonlReader`` -> ``ParquetWriter`` (zstd, like the corpus writer)
-* geocorpus tag stage without filters (reader -> count -> read errors -> verify URL -> tag -> text stats -> write)
+* geocorpus tag stage without filters (reader -> count -> read errors -> verify URL -> tag -> text stats ->
+  decontamination -> write; no MinHash digests)
 * the default tag stage: the steps ``pipelines.curate.tag_stage_steps`` builds from
   ``pipelines/configs/default.yaml`` (require country, min words, language ID with the default model
   ``fasttext-lid176``), only the inputs replaced by this file
@@ -126,7 +127,9 @@ def stage_steps(config) -> list:
 
 VARIANTS = {
     "datatrove read->write": lambda inp, out: baseline_steps(inp, out),
-    "geocorpus tag stage, no filters": lambda inp, out: stage_steps(default_config(inp, out, filters=False)),
+    "geocorpus tag stage, no filters": lambda inp, out: stage_steps(
+        default_config(inp, out, filters=False, digests=False)
+    ),
     "default tag stage (fasttext-lid176)": lambda inp, out: stage_steps(default_config(inp, out)),
     "default, no cross-split digests": lambda inp, out: stage_steps(default_config(inp, out, digests=False)),
 }

@@ -185,8 +185,9 @@ class CrossSplitCounts:
         self.eval_ids = eval_ids
         self.pairs = 0
         self.hit = np.zeros(len(eval_ids), bool)
-        self._rank = np.empty(len(eval_ids), np.int64)  # place of each eval id in sorted (code point) order
-        self._rank[pc.sort_indices(eval_ids).to_numpy()] = np.arange(len(eval_ids))
+        self._order = pc.sort_indices(eval_ids).to_numpy()  # eval positions by id (code point order)
+        self._rank = np.empty(len(eval_ids), np.int64)  # and the place of each in that order
+        self._rank[self._order] = np.arange(len(eval_ids))
         self._ranks = np.zeros(0, np.int64)  # candidates: eval rank and train position
         self._trains = np.zeros(0, np.int64)
         self._bound: int | None = None  # the tenth smallest eval rank among the candidates, once there are ten
@@ -208,7 +209,7 @@ class CrossSplitCounts:
 
     def examples(self, train_ids: Callable[[np.ndarray], list[str]]) -> list[tuple[str, str]]:
         """The smallest pairs; ``train_ids`` gives the ids of train positions."""
-        evals = pc.sort_indices(self.eval_ids).to_numpy()[self._ranks]
+        evals = self._order[self._ranks]
         pairs = zip((self.eval_ids[int(e)].as_py() for e in evals), train_ids(self._trains))
         return sorted(pairs)[:MAX_EXAMPLES]
 

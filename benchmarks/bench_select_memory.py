@@ -1,7 +1,7 @@
 """Peak memory of finalize_select per document: ids held as strings or as their 64-bit hash, with polars'
 allocator as it comes or returning freed pages at once (what the ``geocorpus`` launcher sets).
 
-    .venv/bin/python benchmarks/bench_select_memory.py [--rows 1000000] [--shards 16]
+    .venv/bin/python benchmarks/bench_select_memory.py [--rows 1000000] [--rows-per-shard 60000]
 
 The selection columns of ``--rows`` documents are written as tagged shards: real news URLs from
 ``../shared/data/urls`` made unique per copy (``?copy=N``), ids in the readers' ``<input>/<file>/<row>``
@@ -11,7 +11,10 @@ process RSS. Figures are bytes of RSS per document above the process's start; th
 row (ids as strings, allocator as it comes: what finalize_select did before). Those include what any
 run costs once (modules imported and buffers first used while reading: ~55 MB), so each variant also
 runs on a quarter of the documents, and the *marginal* peak, (peak - quarter's peak) / (rows - quarter's
-rows), is what one more document costs: the figure the target (~100 bytes a document) is about.
+rows), is what one more document costs: the figure the target (~100 bytes a document) is about. Both
+sizes are written in shards of ``--rows-per-shard`` rows (a tagged shard rotates at 64 MiB of Parquet,
+about 60,000 news documents), as a real run's are: with a fixed number of shards, the memory of reading
+one shard grew with the corpus too, and was counted as a cost per document.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ _MEASURE = """
 import json, sys, threading, time, psutil
 from pathlib import Path
 from geocorpus.finalize.balance import BalanceConfig
-from geocorpus.finalize.selection import read_selection_columns, select_rows
+from geocorpus.finalize.selection import read_selection_columns, select_rows, selection_columns
 process = psutil.Process()
 peak = [0]
 def sample():
@@ -52,7 +55,9 @@ threading.Thread(target=sample, daemon=True).start()
 shards = sorted(Path(sys.argv[1]).glob("*.parquet"))
 config = BalanceConfig(method="cap", caps={"default": int(sys.argv[3])}, eval_fraction=0.05, seed=3)
 started = time.perf_counter()
-frame = read_selection_columns(shards, config, hash_ids=sys.argv[2] == "1")
+# hashed ids: what finalize_select runs (the hashes checked unique)
+hashed = sys.argv[2] == "1"
+frame = selection_columns(shards, config) if hashed else read_selection_columns(shards, config, hash_ids=False)
 time.sleep(0.05)
 held = process.memory_info().rss
 selection = select_rows(frame, True, config)
@@ -119,7 +124,7 @@ def write_shards(folder: Path, rows: int, shards: int, urls: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shards", type=int, default=16)
+    parser.add_argument("--rows-per-shard", type=int, default=60_000)
     args = parser.parse_args()
 
     from real_urls import load_real_urls
@@ -135,9 +140,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_select_") as tmp:
         for label, rows in sizes.items():
             (Path(tmp) / label).mkdir()
-            write_shards(Path(tmp) / label, rows, args.shards, urls)
+            write_shards(Path(tmp) / label, rows, -(-rows // args.rows_per_shard), urls)
         print(
-            f"{args.rows:,} (and {sizes['quarter']:,}) documents in {args.shards} tagged shards (selection columns only)\n"
+            f"{args.rows:,} (and {sizes['quarter']:,}) documents in tagged shards of {args.rows_per_shard:,} rows "
+            "(selection columns only)\n"
         )
         print("| variant | held B/doc | peak B/doc | peak / baseline | marginal peak B/doc | seconds |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -198,31 +198,81 @@ def balance(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, *, given_
     fraction) is used as is and ``url_normalized`` is not needed. A ``rank_hash`` column (from
     :func:`rank_hashes` of the ids, same seed) is used as is; ``id`` then only needs to be unique.
     """
-    rows = _prepare(frame, config, given_split)
+    balanced = balanced_rows(frame, config, given_split=given_split)
+    rows = balanced.rows.lazy()
+    kept = pl.col("reason").is_null()
+    selected = (
+        rows.filter(kept)
+        .select("id", "split", "order")
+        .sort(pl.col("split") != "train", "order")
+        .with_columns(pl.col("split").cast(pl.String))
+        .collect()
+    )
+    excluded = rows.filter(~kept).select("id", pl.col("reason").cast(pl.String)).sort("id").collect()
+    return BalanceResult(selected=selected, excluded=excluded, report=balanced.report)
+
+
+@dataclass
+class BalancedRows:
+    """Every input row with its fate: ``reason`` (null: kept) and ``order`` (a kept row's output position
+    within its split, null when excluded), beside ``id``, ``split``, ``region``, ``rank_hash``,
+    ``n_tokens`` and the columns carried, in no particular order; ``report`` as :class:`BalanceResult`'s."""
+
+    rows: pl.DataFrame
+    report: dict[str, dict]
+
+
+def balanced_rows(
+    frame: pl.DataFrame | pl.LazyFrame,
+    config: BalanceConfig,
+    *,
+    given_split: bool = False,
+    ids_are_rank_hashes: bool = False,
+    carry: tuple[str, ...] = (),
+    consume: bool = False,
+) -> BalancedRows:
+    """What :func:`balance` decides, row by row, without its two tables (finalize turns the rows straight
+    into its plan).
+
+    ``ids_are_rank_hashes``: ``id`` already is :func:`rank_hashes` of the ids (finalize holds them so):
+    no second column of it is made. ``carry``: more columns kept on every row. ``consume``: ``frame`` is a
+    DataFrame the caller no longer needs; its columns are taken out of it, so that sorting the rows frees
+    each unsorted column as it goes instead of copying them all beside the caller's.
+    """
+    rows = _prepare(frame, config, given_split, ids_are_rank_hashes, carry, consume)
     rows = _mark_region_filters(rows, config)
+    rows = rows.drop([c for c in REGION_COLUMNS if c in rows.columns])  # ``region`` stands for them now
     rows = _mark_eval_cap(rows, config)
     rows, targets = _BALANCERS[config.method](rows, config)
     rows = _assign_order(rows, interleave=config.method == "paper_interleave")
-    selected = rows.filter(pl.col("reason").is_null()).select("id", "split", "order")
-    selected = selected.sort(pl.col("split") != "train", "order").with_columns(pl.col("split").cast(pl.String))
-    excluded = rows.filter(pl.col("reason").is_not_null()).select("id", pl.col("reason").cast(pl.String)).sort("id")
-    return BalanceResult(selected=selected, excluded=excluded, report=_report(rows, targets, config))
+    return BalancedRows(rows=rows, report=_report(rows, targets, config))
 
 
-def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_split: bool) -> pl.DataFrame:
+def _prepare(
+    frame: pl.DataFrame | pl.LazyFrame,
+    config: BalanceConfig,
+    given_split: bool,
+    ids_are_rank_hashes: bool = False,
+    carry: tuple[str, ...] = (),
+    consume: bool = False,
+) -> pl.DataFrame:
     lazy = frame.lazy()
     names = lazy.collect_schema().names()
     # ``given_split``: the frame's ``split`` column is taken as is. Finalize assigns it shard by shard
     # with assign_split (same seed and fraction), so the URLs need not be held for the whole corpus.
     needed = [c for c in BALANCE_COLUMNS if not (given_split and c == "url_normalized")]
-    missing = [c for c in needed if c not in names]
+    missing = [c for c in [*needed, *carry] if c not in names]
     if missing:
         raise ValueError(f"balance: input frame lacks column(s) {missing}; needs {BALANCE_COLUMNS}")
-    given_rank = "rank_hash" in names
-    rows = lazy.select(needed + (["split"] if given_split else []) + (["rank_hash"] if given_rank else [])).collect()
-    if rows["id"].null_count() or rows["id"].n_unique() != rows.height:
-        dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
-        raise ValueError(f"balance: ids must be unique and non-null; repeated ids include {dupes}")
+    given_rank = "rank_hash" in names and not ids_are_rank_hashes
+    wanted = needed + (["split"] if given_split else []) + (["rank_hash"] if given_rank else []) + list(carry)
+    rows = lazy.select(wanted).collect()
+    del lazy
+    if consume and isinstance(frame, pl.DataFrame):
+        for name in frame.columns:  # ``rows`` holds the only reference to each column from here
+            frame.drop_in_place(name)
+    if rows["id"].null_count() or (not ids_are_rank_hashes and rows["id"].n_unique() != rows.height):
+        _repeated_ids(rows)  # (hashes are checked once sorted, below: a hash set of them held ~50 bytes a row)
     if config.unit == "tokens":
         bad = rows.filter(pl.col("n_tokens").is_null() | (pl.col("n_tokens") < 0))
         if bad.height:
@@ -240,22 +290,39 @@ def _prepare(frame: pl.DataFrame | pl.LazyFrame, config: BalanceConfig, given_sp
     else:
         rows = assign_split(rows, config.eval_fraction, config.seed)
     rows = rows.with_columns(pl.col("split").cast(_SPLIT))
-    rank_hash = rows["rank_hash"] if given_rank else rank_hashes(rows["id"], config.seed)
+    rank_hash = (
+        None if ids_are_rank_hashes else pl.col("rank_hash") if given_rank else rank_hashes(rows["id"], config.seed)
+    )
     region = pl.col(config.by)
     if rows.schema[config.by] != pl.Categorical:  # finalize hands categoricals over: no string copy of them
         region = region.cast(pl.String).cast(pl.Categorical)
     rows = rows.with_columns(
         region.fill_null(pl.lit(UNKNOWN_REGION, dtype=pl.Categorical)).alias("region"),
-        rank_hash.alias("rank_hash"),
         pl.lit(None, dtype=_REASON).alias("reason"),
+        *(() if rank_hash is None else (rank_hash.alias("rank_hash"),)),
     )
     del rank_hash
-    # One global order: region, then the seeded hash (id breaks the astronomically rare tie). Gathered a
-    # column at a time, so that the sorted rows are not built beside the unsorted ones.
-    order = rows.select(pl.arg_sort_by("region", "rank_hash", "id")).to_series()
+    # One global order: the seeded hash (id breaks the astronomically rare tie), so that each region's
+    # rows, and each split's, come in that order (every window below runs in it). Gathered a column at a
+    # time, so that the sorted rows are not built beside the unsorted ones. Unique hashes (finalize's
+    # ids) are sorted by numpy's in-place index sort: 8 bytes a row, where a polars arg sort held ~32.
+    if ids_are_rank_hashes:
+        order = pl.Series(np.argsort(rows["id"].to_numpy()).astype(np.uint32 if rows.height < 1 << 32 else np.uint64))
+    else:
+        order = rows.select(pl.arg_sort_by("rank_hash", "id")).to_series()
     for index, name in enumerate(rows.columns):
         rows.replace_column(index, rows[name].gather(order))
+    del order
+    if ids_are_rank_hashes:
+        if rows.height > 1 and (rows["id"].slice(1) == rows["id"].slice(0, rows.height - 1)).any():
+            _repeated_ids(rows)
+        rows = rows.with_columns(pl.col("id").alias("rank_hash"))  # one buffer under both names
     return rows
+
+
+def _repeated_ids(rows: pl.DataFrame) -> None:
+    dupes = rows.filter(pl.col("id").is_duplicated())["id"].unique().sort().head(5).to_list()
+    raise ValueError(f"balance: ids must be unique and non-null; repeated ids include {dupes}")
 
 
 def _set_reason(rows: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
@@ -285,14 +352,18 @@ def _alive(split: str) -> pl.Expr:
 
 
 def _position(split: str) -> pl.Expr:
-    """0-based position of a still-selected row of ``split`` within its region (rows are pre-sorted)."""
-    return pl.when(_alive(split)).then(pl.int_range(pl.len()).over("region", pl.col("reason").is_null(), "split"))
+    """0-based position of a still-selected row of ``split`` within its region (rows are pre-sorted).
+
+    A running count over one key: a window over (region, selected, split) groups by all three, which
+    held ~45 bytes a row at a million rows, against ~24 for this one."""
+    alive = _alive(split)
+    return pl.when(alive).then(alive.cast(pl.Int64).cum_sum().over("region") - 1)
 
 
 def _running_tokens(split: str) -> pl.Expr:
-    return pl.when(_alive(split)).then(
-        pl.col("n_tokens").cum_sum().over("region", pl.col("reason").is_null(), "split")
-    )
+    """Tokens of the still-selected rows of ``split`` in its region up to this one (included)."""
+    alive = _alive(split)
+    return pl.when(alive).then(pl.when(alive).then(pl.col("n_tokens")).otherwise(0).cum_sum().over("region"))
 
 
 def _mark_eval_cap(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:
@@ -304,7 +375,8 @@ def _mark_eval_cap(rows: pl.DataFrame, config: BalanceConfig) -> pl.DataFrame:
 def _train_amounts(rows: pl.DataFrame, config: BalanceConfig) -> dict[str, int]:
     """Still-selected train documents (or tokens) per region."""
     amount = pl.len() if config.unit == "documents" else pl.col("n_tokens").sum()
-    grouped = rows.filter(_alive("train")).group_by("region").agg(amount.alias("amount"))
+    # lazy: only the columns read are filtered (an eager filter copies every column)
+    grouped = rows.lazy().filter(_alive("train")).group_by("region").agg(amount.alias("amount")).collect()
     return {r: int(a) for r, a in grouped.iter_rows()}
 
 
@@ -385,58 +457,63 @@ _BALANCERS = {
 def _assign_order(rows: pl.DataFrame, interleave: bool) -> pl.DataFrame:
     """Output position within each split: the seeded-hash order, or for paper_interleave train a
     round robin over regions (position p of the i-th region, by name, goes to p * n_regions + i)."""
-    kept = rows.filter(pl.col("reason").is_null()).with_columns(
-        pl.col("rank_hash").rank("ordinal").over("split").cast(pl.Int64).sub(1).alias("order")
-    )
+    kept = pl.col("reason").is_null()
+    # rows come in seeded-hash order: a kept row's order is the count of kept rows of its split before it,
+    # computed on every row and kept where selected (no copy of the selected rows beside the others)
+    order = pl.lit(None, dtype=pl.Int64)
+    for split in _SPLIT.categories:
+        here = pl.col("split") == split
+        order = pl.when(here).then((kept & here).cast(pl.Int64).cum_sum() - 1).otherwise(order)
     if interleave:
-        regions = sorted(kept.filter(pl.col("split") == "train")["region"].unique().to_list())
+        trains = rows.lazy().filter(_alive("train")).select(pl.col("region").unique()).collect()
+        regions = sorted(trains["region"].cast(pl.String).to_list())
         index = {r: i for i, r in enumerate(regions)}
-        position = pl.int_range(pl.len()).over("region", "split")
-        region_index = pl.col("region").replace_strict(index, default=0, return_dtype=pl.Int64)
-        kept = kept.with_columns(
-            pl.when(pl.col("split") == "train")
-            .then(position * len(regions) + region_index)
-            .otherwise(pl.col("order"))
-            .cast(pl.Int64)
-            .alias("order")
+        region_index = pl.col("region").cast(pl.String).replace_strict(index, default=0, return_dtype=pl.Int64)
+        order = (
+            pl.when(pl.col("split") == "train").then(_position("train") * len(regions) + region_index).otherwise(order)
         )
-    dropped = rows.filter(pl.col("reason").is_not_null()).with_columns(pl.lit(None, dtype=pl.Int64).alias("order"))
-    return pl.concat([kept, dropped])
+    return rows.with_columns(pl.when(kept).then(order).alias("order"))
+
+
+#: The figures of a region's report, in the order they are written.
+_REPORT_COUNTS = (
+    "available",
+    "available_tokens",
+    "available_train",
+    "available_eval",
+    "selected_train",
+    "selected_eval",
+    "selected_train_tokens",
+    "selected_eval_tokens",
+)
 
 
 def _report(rows: pl.DataFrame, targets: dict[str, int], config: BalanceConfig) -> dict[str, dict]:
     """Per region: what was there, what was kept in each split, what was dropped and why."""
+    # one small table of (region, split, reason) groups, summed here: an aggregation per figure over every
+    # row held a filtered copy of a column for each
+    groups = (
+        rows.lazy()
+        .group_by("region", "split", "reason")
+        .agg(pl.len().alias("n"), pl.col("n_tokens").sum().alias("tokens"))
+        .with_columns(pl.col("region", "split", "reason").cast(pl.String))
+        .collect()
+    )
     report: dict[str, dict] = {}
-    counts = rows.group_by("region").agg(
-        pl.len().alias("available"),
-        pl.col("n_tokens").sum().alias("available_tokens"),
-        (pl.col("split") == "train").sum().alias("available_train"),
-        (pl.col("split") == "eval").sum().alias("available_eval"),
-        (pl.col("reason").is_null() & (pl.col("split") == "train")).sum().alias("selected_train"),
-        (pl.col("reason").is_null() & (pl.col("split") == "eval")).sum().alias("selected_eval"),
-        pl.col("n_tokens")
-        .filter(pl.col("reason").is_null() & (pl.col("split") == "train"))
-        .sum()
-        .alias("selected_train_tokens"),
-        pl.col("n_tokens")
-        .filter(pl.col("reason").is_null() & (pl.col("split") == "eval"))
-        .sum()
-        .alias("selected_eval_tokens"),
-    )
     # names in string order (a categorical or an enum sorts by its codes in some polars versions)
-    counts = counts.with_columns(pl.col("region").cast(pl.String))
-    for row in counts.sort("region").iter_rows(named=True):
-        region = row.pop("region")
-        report[region] = {k: int(v or 0) for k, v in row.items()} | {"dropped": {}}
-    dropped = (
-        rows.filter(pl.col("reason").is_not_null())
-        .group_by("region", "reason")
-        .len()
-        .with_columns(pl.col("region", "reason").cast(pl.String))
-        .sort("region", "reason")
-    )
-    for region, reason, n in dropped.iter_rows():
-        report[region]["dropped"][reason] = int(n)
+    for region in sorted(set(groups["region"].to_list())):
+        counts = dict.fromkeys(_REPORT_COUNTS, 0)
+        dropped: dict[str, int] = {}
+        for _, split, reason, n, tokens in groups.filter(pl.col("region") == region).sort("reason").iter_rows():
+            counts["available"] += n
+            counts["available_tokens"] += tokens or 0
+            counts[f"available_{split}"] += n
+            if reason is None:
+                counts[f"selected_{split}"] += n
+                counts[f"selected_{split}_tokens"] += tokens or 0
+            else:
+                dropped[reason] = dropped.get(reason, 0) + n
+        report[region] = {**counts, "dropped": dropped}
     for region, target in sorted(targets.items()):
         entry = report.setdefault(
             region, {"available": 0, "selected_train": 0, "selected_train_tokens": 0, "dropped": {}}

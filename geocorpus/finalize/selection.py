@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from geocorpus.finalize.balance import BalanceConfig, assign_split, balance, rank_hashes
+from geocorpus.finalize.balance import BalanceConfig, assign_split, balanced_rows, rank_hashes
 from geocorpus.finalize.exact_dedup import DEDUP_COLUMNS, exact_dedup
 from geocorpus.finalize.shards import open_shard
 from geocorpus.paths import SPLITS
@@ -114,12 +115,6 @@ def selection_columns(shards: Sequence[Path], config: BalanceConfig | None = Non
     return read_selection_columns(shards, config, hash_ids=False)
 
 
-def _exclusions(rows: pl.DataFrame, stage: str) -> pl.DataFrame:
-    """Excluded rows (id, reason) as plan fates: stage and reason as categoricals, 4 bytes a row instead
-    of a 16-byte string view (strings again in the plan files)."""
-    return rows.select("id", pl.lit(stage, dtype=pl.Categorical).alias("stage"), pl.col("reason").cast(pl.Categorical))
-
-
 def _lexical_rank(frame: pl.DataFrame, column: str) -> pl.Expr:
     """A categorical column as the rank of its values in string order (u32): sorts like the strings."""
     values = frame.select(pl.col(column).unique().drop_nulls()).to_series()
@@ -144,54 +139,128 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
     """Exact dedup (when ``exact``), then balancing; every row of ``frame`` (from
     :func:`read_selection_columns` with the same ``config``) ends kept or excluded.
 
-    Consumes ``frame``: once dedup is done its keys (``_DEDUP_ONLY``, about half of what it holds per row)
-    are dropped from it in place, and once balancing is done all but ``id``, ``_file`` and ``_row``, so
-    that neither balancing nor the plan is built beside columns no longer read.
+    Consumes ``frame``: once dedup is done its keys (``_DEDUP_ONLY``) are dropped, and balancing takes
+    the columns it reads out of it, so that no column is held twice. Rows go through balancing with
+    their index in ``frame``, and each fate is written at that index into two arrays (a fate code and
+    a position): the plan is built from them and ``frame``'s ``_file`` and ``_row``, without a join.
     """
-    excluded = [pl.DataFrame(schema={"id": frame.schema["id"], "stage": pl.Categorical, "reason": pl.Categorical})]
-    # only the columns balancing reads go on (a join copies every column it is given)
-    rank = pl.col("rank_hash") if "rank_hash" in frame.columns else pl.col("id").alias("rank_hash")  # hashed ids
-    # lazy over these columns only: balancing materializes it once, inside, and no copy is held beside
-    # its rows
-    candidates = frame.select("id", rank, "split", "n_tokens", "country", "continent").lazy()
-    if exact and frame.height:
+    n = frame.height
+    fates = _Fates(n)
+    keep: pl.Series | None = None
+    if exact and n:
         # the survivor order (source_file, source_row, id) needs source_file in string order; with hashed
         # ids the last tie (one file and row read by two inputs) goes by the id's hash, not its spelling
         dedup = exact_dedup(frame.select(*DEDUP_COLUMNS).with_columns(_lexical_rank(frame, "source_file")))
-        excluded.append(_exclusions(dedup.excluded, "exact_dedup"))
         if dedup.excluded.height:
-            candidates = candidates.join(dedup.excluded.lazy().select("id"), on="id", how="anti")
+            hit = frame["id"].is_in(dedup.excluded["id"].implode())
+            index = np.flatnonzero(hit.to_numpy())
+            found = pl.DataFrame({"id": frame["id"].gather(index)}).join(
+                dedup.excluded.select("id", "reason"), on="id", how="left", maintain_order="left"
+            )
+            fates.exclude(index, "exact_dedup", found["reason"])
+            keep = ~hit
+            del hit, index, found
         del dedup
     for column in _DEDUP_ONLY:
         if column in frame.columns:
             frame.drop_in_place(column)
-    result = balance(candidates, config, given_split=True)
-    del candidates
-    for column in [c for c in frame.columns if c not in ("id", _FILE, _ROW)]:
-        frame.drop_in_place(column)  # the plan needs only these
-    excluded.append(_exclusions(result.excluded, "balance"))
-    # ``selected`` comes sorted by split (train first) then order: number each split's rows from 0, an
-    # eval row's position being its index less the train rows (no window over split)
-    trains = int((result.selected["split"] == "train").sum())
-    kept = result.selected.select(
-        "id",
-        pl.col("split").cast(pl.Categorical),
-        (pl.int_range(pl.len(), dtype=pl.Int64) - pl.when(pl.col("split") == "train").then(0).otherwise(trains)).alias(
-            "position"
-        ),
+    # balancing takes its columns out of ``frame`` (and only the rows dedup kept), one at a time
+    hashed = "rank_hash" not in frame.columns
+    taken = ["id", *(() if hashed else ("rank_hash",)), "split", "n_tokens", "country", "continent"]
+    columns = [pl.Series(_INDEX, np.arange(n, dtype=np.uint32 if n < 1 << 32 else np.uint64))]
+    columns += [frame.drop_in_place(column) for column in taken]
+    if keep is not None:
+        for i in range(len(columns)):
+            columns[i] = columns[i].filter(keep)  # one column at a time: each unfiltered one is freed at once
+    candidates = pl.DataFrame(columns)
+    del columns, keep
+    result = balanced_rows(
+        candidates, config, given_split=True, ids_are_rank_hashes=hashed, carry=(_INDEX,), consume=True
     )
-    report = result.report
-    del result  # its excluded ids and reasons as strings: most rows, when balancing caps
-    # one join, in the frame's order (shard, row): no second join and no sort of the whole plan
-    fates = pl.concat([kept, *excluded], how="diagonal")
+    del candidates
+    rows = result.rows
+    excluded = rows.lazy().filter(pl.col("reason").is_not_null()).select(_INDEX, "reason").collect()
+    fates.exclude(excluded[_INDEX].to_numpy(), "balance", excluded["reason"])
     del excluded
-    plan = frame.select("id", _FILE, _ROW).join(fates, on="id", how="left", maintain_order="left")
-    del fates
-    count = plan.select(
-        (pl.col("position").is_not_null().cast(pl.Int8) + pl.col("stage").is_not_null().cast(pl.Int8)).alias("n")
-    )["n"]
-    if plan.height != frame.height or (count != 1).any():
-        bad = plan.filter(count != 1)["id"].head(5).to_list()
-        raise RuntimeError(f"finalize: rows kept and excluded do not partition the input (e.g. {bad})")
-    rows = {split: int(n) for split, n in kept.group_by("split").len().iter_rows()}
-    return Selection(plan=plan.drop("id"), rows={s: rows.get(s, 0) for s in SPLITS}, balance=report)
+    for split in SPLITS:
+        kept = rows.lazy().filter(pl.col("reason").is_null() & (pl.col("split") == split)).select(_INDEX, "order")
+        chosen = kept.collect()
+        fates.keep(chosen[_INDEX].to_numpy(), split, chosen["order"].to_numpy())
+        del chosen
+        del kept
+    del rows
+    plan = fates.plan(frame.select(_FILE, _ROW))
+    return Selection(plan=plan, rows=fates.kept, balance=result.report)
+
+
+#: Column that carries a row's index in the selection frame through balancing.
+_INDEX = "_index"
+
+
+class _Fates:
+    """Every row's fate, written at its index: a code (0: none yet; then one per split kept; then one per
+    (stage, reason) excluded) and, when kept, its output position. 9 bytes a row."""
+
+    def __init__(self, rows: int) -> None:
+        self.codes = np.zeros(rows, np.uint8)
+        self.positions = np.zeros(rows, np.int64)
+        self.names: list[tuple[str, str | None]] = [(split, None) for split in SPLITS]
+        self.kept = dict.fromkeys(SPLITS, 0)
+
+    def _code(self, name: tuple[str, str | None]) -> int:
+        if name not in self.names:
+            self.names.append(name)
+        code = self.names.index(name) + 1
+        if code > np.iinfo(self.codes.dtype).max:
+            raise RuntimeError("finalize: more exclusion reasons than the plan can number")
+        return code
+
+    def _claim(self, index: np.ndarray, code: np.ndarray | int) -> None:
+        if (self.codes[index] != 0).any():
+            raise RuntimeError("finalize: rows kept and excluded do not partition the input (a row given two fates)")
+        self.codes[index] = code
+
+    def exclude(self, index: np.ndarray, stage: str, reasons: pl.Series) -> None:
+        """Rows at ``index`` excluded by ``stage`` for ``reasons`` (one per row)."""
+        values = reasons.cast(pl.String)
+        names = values.unique().drop_nulls().sort().to_list()
+        if values.null_count():
+            raise RuntimeError(f"finalize: {stage} excluded rows without a reason")
+        codes = values.replace_strict({name: self._code((stage, name)) for name in names}, return_dtype=pl.UInt8)
+        self._claim(index, codes.to_numpy())
+
+    def keep(self, index: np.ndarray, split: str, order: np.ndarray) -> None:
+        """Rows at ``index`` kept in ``split`` at output positions ``order`` (0 .. n - 1, each once)."""
+        seen = np.zeros(len(index), bool)
+        if len(index) and (order.min() < 0 or order.max() >= len(index)):
+            raise RuntimeError(f"finalize: the {split} positions are not 0 .. {len(index) - 1}")
+        seen[order] = True
+        if not seen.all():
+            raise RuntimeError(f"finalize: the {split} positions are not 0 .. {len(index) - 1}, each once")
+        self._claim(index, self._code((split, None)))
+        self.positions[index] = order
+        self.kept[split] += len(index)
+
+    def plan(self, where: pl.DataFrame) -> pl.DataFrame:
+        """``where`` (_file, _row) beside split, position, stage and reason, from the codes."""
+        if (self.codes == 0).any():
+            first = int(np.flatnonzero(self.codes == 0)[0])
+            raise RuntimeError(
+                f"finalize: rows kept and excluded do not partition the input (row {first} has no fate)"
+            )
+        codes = pl.Series(self.codes)
+        splits = {i + 1: name for i, (name, reason) in enumerate(self.names) if reason is None}
+        stages = {i + 1: name for i, (name, reason) in enumerate(self.names) if reason is not None}
+        reasons = {i + 1: reason for i, (_, reason) in enumerate(self.names) if reason is not None}
+        kept = codes.is_in(list(splits))
+
+        def named(names: dict[int, str]) -> pl.Series:
+            dtype = pl.Enum(sorted(set(names.values())))
+            return codes.replace_strict(names, default=None, return_dtype=dtype)
+
+        return where.with_columns(
+            named(splits).alias("split"),
+            pl.when(kept).then(pl.Series(self.positions)).alias("position"),
+            named(stages).alias("stage"),
+            named(reasons).alias("reason"),
+        )

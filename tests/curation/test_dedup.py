@@ -251,3 +251,31 @@ def test_minhash_pipelines_remove_near_duplicates_end_to_end(tmp_path):
     by_id = {r["id"]: r for r in kept.to_pylist()}
     for original in rows[:12]:
         assert by_id[original["id"]] == {**original, "syndicated": False}
+
+
+@pytest.mark.parametrize("dtype", [pl.UInt64, pl.UInt128, pl.String])
+def test_repeated_keys_are_found_exactly_and_nulls_never_repeat(dtype):
+    """``_repeated`` sorts only the non-null keys and screens 128-bit keys on their high half: against a
+    count of each key, including 128-bit keys whose high halves collide but whose low halves differ."""
+    from collections import Counter
+
+    from geocorpus.finalize.exact_dedup import _repeated
+
+    rng = random.Random(5)
+    values = [rng.randrange(40) for _ in range(500)] + [None] * 7 + [rng.randrange(10**6) for _ in range(300)]
+    rng.shuffle(values)
+    if dtype == pl.UInt128:
+        # the high half is the value, the low half one of two: equal high halves that differ in full
+        keys = pl.DataFrame({"v": values, "low": [rng.randrange(2) for _ in values]}).select(
+            (pl.col("v").cast(pl.UInt128) * (1 << 64) + pl.col("low").cast(pl.UInt128)).alias("k")
+        )["k"]
+    else:
+        keys = pl.Series(values).cast(pl.String if dtype == pl.String else dtype)
+    counts = Counter(k for k in keys.to_list() if k is not None)
+    expected = [k is not None and counts[k] > 1 for k in keys.to_list()]
+    found = _repeated(keys)
+    assert found.tolist() == expected
+    assert any(expected) and not all(expected)
+    if dtype == pl.UInt128:  # some keys share only their high half: the screen alone would call them repeated
+        high = Counter(v for v in values if v is not None)
+        assert any(high[v] > 1 and not e for v, e in zip(values, expected) if v is not None)

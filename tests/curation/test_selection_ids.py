@@ -75,3 +75,73 @@ def test_every_method_and_region_filter_selects_from_the_held_columns(shared_dat
     assert chosen.rows == {s: int((expected.selected["split"] == s).sum()) for s in ("train", "eval")}
     reasons = {r for region in expected.report.values() for r in region["dropped"]}
     assert {"region_not_included", "region_excluded"} <= reasons
+
+
+def _plan_by_joins(frame: pl.DataFrame, config) -> pl.DataFrame:
+    """The plan built the plain way (what finalize_select did before it numbered fates by row index):
+    exact dedup and balancing on the ids, every row's fate joined back by id."""
+    from geocorpus.finalize.balance import balance
+    from geocorpus.finalize.exact_dedup import DEDUP_COLUMNS, exact_dedup
+
+    dedup = exact_dedup(frame.select(DEDUP_COLUMNS))
+    survivors = frame.join(dedup.excluded.select("id"), on="id", how="anti")
+    result = balance(
+        survivors.select("id", "rank_hash", "split", "n_tokens", "country", "continent"), config, given_split=True
+    )
+    kept = result.selected.select("id", "split", pl.int_range(pl.len()).over("split").alias("position"))
+    fates = pl.concat(
+        [
+            kept,
+            dedup.excluded.select("id", pl.lit("exact_dedup").alias("stage"), "reason"),
+            result.excluded.select("id", pl.lit("balance").alias("stage"), "reason"),
+        ],
+        how="diagonal",
+    )
+    return frame.select("id", "_file", "_row").join(fates, on="id", how="left", maintain_order="left").drop("id")
+
+
+@pytest.mark.parametrize("method", ["cap", "temperature", "paper_interleave"])
+def test_the_plan_numbered_by_row_index_equals_the_plan_joined_by_id(shared_data, tmp_path, method):
+    """select_rows writes each fate at its row's index (no join); the same plan, row for row, as joining
+    dedup's and balancing's results back by id, with duplicates, caps, an eval cap and a region filter."""
+    from geocorpus.finalize.balance import BalanceConfig
+
+    rows = [row | {"url_key": row["url_normalized"]} for row in unique_fundus_rows(shared_data, 3, duplicates=9)]
+    # same text under another URL (and another source row: a tie on file and row goes by the id's hash)
+    rows += [
+        rows[i]
+        | {"id": f"text-dup-{i}", "url_normalized": f"https://elsewhere.example/{i}", "source_row": 20_000 + i}
+        | {"url_key": f"https://elsewhere.example/{i}"}
+        for i in range(4)
+    ]
+    tagged = write_tagged_shards(rows, tmp_path / "tagged", 3)
+    config = BalanceConfig(
+        method=method, caps={"default": 50}, exclude=["Europe"], eval_fraction=0.2, eval_max_per_region=9, seed=7
+    )
+    shards = list_parquet(tagged)
+    expected = _plan_by_joins(read_selection_columns(shards, config, hash_ids=False), config)
+    plan = select_rows(read_selection_columns(shards, config), True, config).plan
+    as_strings = plan.with_columns(pl.col("split", "stage", "reason").cast(pl.String))
+    assert as_strings.equals(expected.select(as_strings.columns).with_columns(pl.col("position").cast(pl.Int64)))
+    reasons = set(plan["reason"].drop_nulls().cast(pl.String))
+    assert {"duplicate_url", "duplicate_text", "region_excluded", "eval_over_cap"} <= reasons, reasons
+    assert plan["split"].drop_nulls().n_unique() == 2
+
+
+def test_a_row_given_no_fate_or_two_fates_or_repeated_positions_is_refused():
+    import numpy as np
+
+    from geocorpus.finalize.selection import _Fates
+
+    fates = _Fates(4)
+    fates.keep(np.array([0, 2]), "train", np.array([1, 0]))
+    with pytest.raises(RuntimeError, match="row 1 has no fate"):
+        fates.plan(pl.DataFrame({"_file": [0] * 4, "_row": [0, 1, 2, 3]}))
+    with pytest.raises(RuntimeError, match="two fates"):
+        fates.exclude(np.array([1, 2]), "balance", pl.Series(["over_cap", "over_cap"]))
+    with pytest.raises(RuntimeError, match="positions are not 0 .. 1, each once"):
+        _Fates(2).keep(np.array([0, 1]), "eval", np.array([1, 1]))
+    fates.exclude(np.array([1, 3]), "balance", pl.Series(["over_cap", "eval_over_cap"]))
+    plan = fates.plan(pl.DataFrame({"_file": [0] * 4, "_row": [0, 1, 2, 3]}))
+    assert plan["position"].to_list() == [1, None, 0, None]
+    assert plan["reason"].cast(pl.String).to_list() == [None, "over_cap", None, "eval_over_cap"]

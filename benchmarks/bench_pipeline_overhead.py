@@ -104,7 +104,7 @@ def default_config(input_path: Path, out: Path, model: str | None = None, filter
     spec = InputSpec(name="bench", format="jsonl", path=str(input_path))
     config = replace(config, output=str(out), inputs=[spec]).with_executor(tasks=1, workers=1)
     if not filters:
-        return replace(
+        config = replace(
             config,
             filters=FilterConfig(language=None, min_words=0),
             tagging=replace(config.tagging, require_country=False),

@@ -10,9 +10,9 @@ result). Finalize then reads a column of 8 bytes per bucket instead of every tex
 the column get their digests computed in finalize, from the text.
 
 Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
-(datatrove's simplified text, split), n-grams hashed as slices of one joined string, and the
-``(h * a + b) mod (2**61 - 1)`` permutations reduced with the Mersenne-prime identity, in blocks that
-stay in cache. Tests hold them equal to ``MinhashDedupSignature``'s own on real texts.
+(datatrove's simplified text, split), joined and encoded once, then the n-gram hashes and the
+``(h * a + b) mod (2**61 - 1)`` permutation minima by the compiled kernels of
+``geocorpus.minhash_kernels``. Tests hold them equal to ``MinhashDedupSignature``'s own on real texts.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ from geocorpus.decontaminate import words
 from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
 from geocorpus.schema import MINHASH_DIGESTS
 
-_MERSENNE = np.uint64((1 << 61) - 1)
-_SHIFT = np.uint64(61)
-#: Values per block of the signature product (x 8 bytes stays in cache): 256 shingles x 112 hashes.
-_BLOCK_VALUES = 256 * 112
 _DIGEST_SEED = 0x6D696E68617368  # any fixed seed: digests are compared within one run only
 #: The stored digests of a document with fewer than ``n_grams`` words (no signature; a null: not computed).
 UNSIGNED = b""
@@ -39,7 +35,6 @@ class Signer:
     """datatrove's MinHash signature of a text: ``num_buckets`` buckets of ``hashes_per_bucket`` values."""
 
     def __init__(self, settings: MinhashConfig | None = None) -> None:
-        import xxhash
         from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
         self.settings = settings or MinhashConfig()
@@ -54,13 +49,11 @@ class Signer:
         self.n_grams = self.settings.n_grams
         self.width = self.settings.hashes_per_bucket
         self.buckets = self.settings.num_buckets
-        # as columns (hashes, 1): a block of products is (hashes, shingles), reduced along contiguous rows
-        self._a, self._b = np.ascontiguousarray(a[0, :, None]), np.ascontiguousarray(b[0, :, None])
+        self._a, self._b = np.ascontiguousarray(a[0], np.uint64), np.ascontiguousarray(b[0], np.uint64)
         # odd multipliers: a bucket's digest is sum(value * key) mod 2**64, so buckets that differ in one
         # value never share a digest, and ones that differ in more do with a chance of about 2**-64
         keys = np.random.default_rng(_DIGEST_SEED).integers(0, 1 << 63, size=self.width, dtype=np.uint64)
         self._digest_keys = keys * np.uint64(2) + np.uint64(1)
-        self._hash = xxhash.xxh64_intdigest
 
     @property
     def digest_bytes(self) -> int:
@@ -70,20 +63,20 @@ class Signer:
     def shingles(self, text: str | None) -> np.ndarray | None:
         """The hashed word n-grams, shape (n, 1); None when the text has fewer than ``n_grams`` words
         (datatrove's dedup skips such documents too)."""
+        # numba (~0.1 GB) is loaded by the first text signed, not by every process that holds a Signer
+        from geocorpus.minhash_kernels import ngram_hashes
+
         tokens = words(text or "")
-        count = len(tokens) - self.n_grams + 1
-        if count <= 0:
+        if len(tokens) < self.n_grams:
             return None
-        joined = " ".join(tokens)
-        after = np.cumsum(np.fromiter(map(len, tokens), np.int64, len(tokens)) + 1)  # past each word's space
-        starts, ends = [0, *after[: count - 1].tolist()], (after[self.n_grams - 1 :] - 1).tolist()
-        h = self._hash
-        hashes = [h(joined[s:e]) for s, e in zip(starts, ends)]
-        return np.fromiter(hashes, np.uint64, count).reshape(-1, 1)
+        joined = np.frombuffer(" ".join(tokens).encode("utf-8"), np.uint8)
+        return ngram_hashes(joined, self.n_grams).reshape(-1, 1)
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         """All ``num_buckets * hashes_per_bucket`` minima, bucket after bucket."""
-        return _minima(shingles, self._a, self._b)
+        from geocorpus.minhash_kernels import permutation_minima
+
+        return permutation_minima(np.ascontiguousarray(shingles.reshape(-1), np.uint64), self._a, self._b)
 
     def digests(self, signature: np.ndarray) -> np.ndarray:
         """One 64-bit digest of each bucket's values (a signature's rows, ``(..., buckets)``)."""
@@ -119,25 +112,6 @@ class Signer:
             digests[i] = np.frombuffer(value, "<u8")
             signed[i] = True
         return digests, signed
-
-
-def _minima(shingles: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``min((shingles * a + b) % (2**61 - 1))`` per hash (``a``, ``b``: shape (hashes, 1)) in uint64
-    arithmetic, as datatrove computes it."""
-    values = shingles.reshape(-1)
-    result: np.ndarray | None = None
-    step = max(1, _BLOCK_VALUES // len(a))
-    for start in range(0, len(values), step):
-        x = values[start : start + step] * a  # wraps at 2**64 like datatrove's product
-        x += b
-        r = x & _MERSENNE  # x mod p = low 61 bits + high 3 bits, minus p once if that reaches p
-        x >>= _SHIFT
-        r += x
-        np.subtract(r, _MERSENNE, out=r, where=r >= _MERSENNE)
-        block = r.min(axis=1)
-        result = block if result is None else np.minimum(result, block, out=result)
-    assert result is not None
-    return result
 
 
 class BucketDigests(PipelineStep):

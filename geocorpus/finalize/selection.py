@@ -186,8 +186,6 @@ def select_rows(frame: pl.DataFrame, exact: bool, config: BalanceConfig) -> Sele
         kept = rows.lazy().filter(pl.col("reason").is_null() & (pl.col("split") == split)).select(_INDEX, "order")
         chosen = kept.collect()
         fates.keep(chosen[_INDEX].to_numpy(), split, chosen["order"].to_numpy())
-        del chosen
-        del kept
     del rows
     plan = fates.plan(frame.select(_FILE, _ROW))
     return Selection(plan=plan, rows=fates.kept, balance=result.report)

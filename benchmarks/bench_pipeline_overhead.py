@@ -137,9 +137,14 @@ VARIANTS = {
 
 def run_once(steps: list, out: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one run (one task, one worker: datatrove runs it in this process, so the
-    process's CPU time is the stage's, and other load on a shared machine barely moves it)."""
+    process's CPU time is the stage's, and other load on a shared machine barely moves it). Modules and
+    compiled kernels, once loaded, stay loaded for the next run, as they do in a worker running task after
+    task; the decontamination index is built again."""
     from datatrove.executor import LocalPipelineExecutor
 
+    from geocorpus.decontaminate import forget_process_index
+
+    forget_process_index()  # each run builds its decontamination index, as a run's one task would
     executor = LocalPipelineExecutor(
         pipeline=steps, tasks=1, workers=1, logging_dir=str(out / "logs"), skip_completed=False
     )

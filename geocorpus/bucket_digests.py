@@ -5,12 +5,12 @@ document, as datatrove's MinHash dedup judges it (``MinhashDedupSignature`` with
 the whitespace word tokenizer of ``geocorpus.minhash``). A bucket stands for its values by one 64-bit
 digest, so that check is a join of digests (``geocorpus.finalize.cross_split``). Signing a document is
 per-document work: done here, it runs with the tag stage's tasks, once per document however often
-finalize is redone, and on words the decontamination step has just split (``words`` keeps its last
-result). Finalize then reads a column of 8 bytes per bucket instead of every text. Shards tagged without
+finalize is redone, and on words the decontamination step has just simplified (``joined_words`` keeps
+its last result). Finalize then reads a column of 8 bytes per bucket instead of every text. Shards tagged without
 the column get their digests computed in finalize, from the text.
 
-Signatures are datatrove's values, computed faster: the words of ``geocorpus.decontaminate.words``
-(datatrove's simplified text, split), joined and encoded once, then the n-gram hashes and the
+Signatures are datatrove's values, computed faster: the words of ``geocorpus.simplified_words``
+(datatrove's simplified text, split) as one buffer joined by single spaces, then the n-gram hashes and the
 ``(h * a + b) mod (2**61 - 1)`` permutation minima by the compiled kernels of
 ``geocorpus.minhash_kernels``. Tests hold them equal to ``MinhashDedupSignature``'s own on real texts.
 """
@@ -22,9 +22,9 @@ import pyarrow as pa
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from geocorpus.decontaminate import words
 from geocorpus.minhash import MinhashConfig, WhitespaceWordTokenizer
 from geocorpus.schema import MINHASH_DIGESTS
+from geocorpus.simplified_words import joined_words
 
 _DIGEST_SEED = 0x6D696E68617368  # any fixed seed: digests are compared within one run only
 #: The stored digests of a document with fewer than ``n_grams`` words (no signature; a null: not computed).
@@ -66,11 +66,9 @@ class Signer:
         # numba (~0.1 GB) is loaded by the first text signed, not by every process that holds a Signer
         from geocorpus.minhash_kernels import ngram_hashes
 
-        tokens = words(text or "")
-        if len(tokens) < self.n_grams:
-            return None
-        joined = np.frombuffer(" ".join(tokens).encode("utf-8"), np.uint8)
-        return ngram_hashes(joined, self.n_grams).reshape(-1, 1)
+        joined = joined_words(text or "")
+        hashes = ngram_hashes(np.frombuffer(joined, np.uint8), self.n_grams) if joined else None
+        return hashes.reshape(-1, 1) if hashes is not None and len(hashes) else None
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         """All ``num_buckets * hashes_per_bucket`` minima, bucket after bucket."""

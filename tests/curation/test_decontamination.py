@@ -220,7 +220,7 @@ def test_words_are_datatroves_simplified_words(shared_data):
     every real shared text (German, French, isiZulu ... among them) and on marks that stand alone."""
     from datatrove.utils.text import simplify_text
 
-    from geocorpus.decontaminate import words
+    from geocorpus.simplified_words import _unicode_words, joined_words, words
 
     texts = [
         json.loads(line)["text"] for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")
@@ -235,18 +235,28 @@ def test_words_are_datatroves_simplified_words(shared_data):
         "\u212aelvin 3.5% of $1,200.75 in 2024",
         "٣٫٥ and ۱۲ à 1.2.3",
         "tab\tnew\nline\x0bvt\x1cfs",
+        # the compiled ASCII pass: numbers at every edge, separators of every kind, bytes that are neither
+        "1.2.3 1,234,567 12, .5 3. x1.5y 007.08.09 A1B2 9,9.9 ,1 1..2 1,,2",
+        "MiXeD CaSe--dash_under'quote\"dq(paren)[br]{cu}<a>@#$%^&*+=|\\/~`!?;:",
+        "ctrl\x00nul\x01\x7fdel \x1d\x1e\x1f end\r\n\x0c",
+        "   leading and trailing   ",
+        "...",
+        "",
     ]
-    assert sum(not t.isascii() for t in texts) > 50
+    assert sum(not t.isascii() for t in texts) > 50 and sum(t.isascii() for t in texts) > 1000
     for text in texts:
-        assert words(text) == simplify_text(text).split(), text[:80]
+        expected = simplify_text(text).split()
+        assert words(text) == expected, text[:80]
+        assert joined_words(text) == " ".join(expected).encode("utf-8"), text[:80]
+        assert _unicode_words(text) == expected, text[:80]  # the Python path, which non-ASCII text takes
 
 
 def test_a_title_and_text_are_split_apart_and_a_text_once(shared_data):
     """The decontamination step splits the title and the text on their own (their words, joined, are those
     of title newline text), so the text's words are there for the MinHash digest step after it, which
     asks for the same text object; the kept result never answers for another text."""
-    from geocorpus import decontaminate
-    from geocorpus.decontaminate import words
+    from geocorpus import simplified_words
+    from geocorpus.simplified_words import joined_words, words
 
     rows = [json.loads(line) for line in (shared_data / "news/fundus/fundus_articles.jsonl").open(encoding="utf-8")]
     rows = [r for r in rows if r.get("title") and r["text"]]
@@ -254,14 +264,14 @@ def test_a_title_and_text_are_split_apart_and_a_text_once(shared_data):
     for row in rows:
         assert [*words(row["title"]), *words(row["text"])] == words(f"{row['title']}\n{row['text']}")
     text = rows[0]["text"]
-    first = words(text)
-    assert words(text) is first  # the same object: the same list, not split again
+    first = joined_words(text)
+    assert joined_words(text) is first  # the same object: the same buffer, not simplified again
     copy = "".join(list(text))  # an equal text, another object
-    assert copy is not text and words(copy) == first and words(copy) is not first
-    decontaminate._last = ("", [])
+    assert copy is not text and joined_words(copy) == first and joined_words(copy) is not first
+    simplified_words._last = ("", b"")
     doc = Document(text=text, id="a", metadata={"title": rows[0]["title"]})
     assert NGramDecontamination(_sets(shared_data)).filter(doc) is True
-    assert decontaminate._last[0] is doc.text  # what the digest step will ask for next
+    assert simplified_words._last[0] is doc.text  # what the digest step will ask for next
     assert Signer().text_digests(doc.text) == Signer().text_digests(copy)
 
 
@@ -270,15 +280,15 @@ def test_anchor_prefilter_finds_what_a_full_scan_finds(shared_data, english_arti
     """``find`` first rules documents out by their windows of the shortest key length: it must find a match
     exactly when trying every key length at every position does (real articles, planted quotes, and
     every indexed item's own text)."""
-    from geocorpus.decontaminate import words
+    from geocorpus.simplified_words import words
 
     index = build_index(_sets(shared_data, min_words=min_words))
-    lengths = sorted({key.count(" ") + 1 for key in index.grams})
+    lengths = sorted({key.count(b" ") + 1 for key in index.grams})
 
     def full_scan(text: str) -> bool:
         tokens = words(text)
         return any(
-            " ".join(tokens[p : p + n]) in index.grams
+            " ".join(tokens[p : p + n]).encode("utf-8") in index.grams
             for p in range(len(tokens))
             for n in lengths
             if p + n <= len(tokens)
@@ -292,23 +302,60 @@ def test_anchor_prefilter_finds_what_a_full_scan_finds(shared_data, english_arti
     assert 0 < sum(found) < len(texts)
 
 
-def test_long_documents_are_scanned_block_by_block_without_missing_a_window(
-    shared_data, english_articles, monkeypatch
-):
-    """A document of more windows than one numpy block is hashed block after block: a quote must be found
-    wherever it stands, across a block's edge too (blocks of 50 windows here, so real articles span many),
-    and the first quote in the text is the one reported."""
-    import geocorpus.decontaminate as decontaminate
-
-    monkeypatch.setattr(decontaminate, "_BLOCK", 50)
+def test_a_long_document_is_scanned_without_missing_a_window(shared_data, english_articles):
+    """Every window of a long document is checked (here ~20,000 words, the real articles one after the
+    other): a quote must be found wherever it stands, at the very start and end too, and the first quote in
+    the text is the one reported."""
     index = build_index(_sets(shared_data))
-    article = " ".join(english_articles[0]["text"].split()[:400])
+    article = " ".join(" ".join(a["text"] for a in english_articles).split()[:20_000])
     assert index.find(article) is None
     quote = "In Bangladesh which date is observed as Victory Day commemorating the country's victory in the 1971"
     tokens = article.split()
-    for position in [0, 1, 36, 37, 38, 42, 43, 49, 50, 51, 99, 100, 387]:
+    assert len(tokens) == 20_000
+    for position in [0, 1, 37, 4_999, 5_000, 12_345, 19_999, 20_000]:
         text = " ".join([*tokens[:position], quote, *tokens[position:]])
         hit = index.find(text)
         assert hit is not None and hit[1].startswith("in bangladesh which date"), position
     two = " ".join([*tokens[:45], "Which river is the longest river in Nigeria?", *tokens[45:60], quote])
     assert index.find(two) == ("localized_news_mcq_800", "which river is the longest river in nigeria")
+
+
+@pytest.mark.parametrize(("n_grams", "min_words"), [(13, 8), (13, 0), (5, 3), (2, 2)])
+def test_the_index_holds_every_fields_ngrams_short_fields_whole_and_the_ngrams_across_fields(
+    shared_data, n_grams, min_words
+):
+    """The index, built from byte spans of the joined fields, holds exactly what the definition says: each
+    field's n-grams (or the field whole when short and at least ``min_words``), and every n-gram of the
+    fields' words joined, each with the first set that has it; and the same items count as checkable."""
+    from geocorpus.decontaminate import item_pieces
+    from geocorpus.simplified_words import words
+
+    config = _sets(shared_data, n_grams=n_grams, min_words=min_words)
+    expected: dict[bytes, str] = {}
+    coverage = {}
+
+    def put(tokens: list[str], name: str) -> None:
+        expected.setdefault(" ".join(tokens).encode("utf-8"), name)
+
+    for spec in config.sets:
+        items, checkable = item_pieces(spec), 0
+        for pieces in items:
+            fields = [words(p) for p in pieces]
+            ok = False
+            for tokens in fields:
+                if len(tokens) >= n_grams:
+                    for p in range(len(tokens) - n_grams + 1):
+                        put(tokens[p : p + n_grams], spec.set_name)
+                    ok = True
+                elif min_words and len(tokens) >= max(min_words, 2):
+                    put(tokens, spec.set_name)
+                    ok = True
+            joined = [w for tokens in fields for w in tokens]
+            for p in range(len(joined) - n_grams + 1):
+                put(joined[p : p + n_grams], spec.set_name)
+            checkable += ok or len(joined) >= n_grams
+        coverage[spec.set_name] = {"items": len(items), "checkable_items": checkable}
+    index = build_index(config)
+    assert index.grams == expected
+    assert index.coverage == coverage
+    assert len(expected) > 10_000

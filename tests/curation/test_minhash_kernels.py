@@ -16,8 +16,8 @@ import pytest
 import xxhash
 from support.tagged_corpus import fundus_rows
 
-from geocorpus.decontaminate import words
 from geocorpus.minhash_kernels import ngram_hashes, permutation_minima, xxh64
+from geocorpus.simplified_words import words
 
 
 def _bytes(data: bytes) -> np.ndarray:

@@ -1,0 +1,270 @@
+"""Compiled loops over a text's simplified words: the ASCII simplification, and decontamination's window prefilter.
+
+Why: every kept document of the tag stage is simplified (``geocorpus.simplified_words``) and its windows of
+words checked against the decontamination index. In Python and numpy that was ~110 us a news article: a
+regex pass for numbers, a translate, a split into ~700 word objects, a join, then eight numpy calls of
+fixed overhead for the window hashes. Here the simplification of ASCII text is one pass over its bytes
+that writes the words joined by single spaces, and the window hashes and their table lookups are one
+more, compiled by numba (cached on disk after the first process). Tests hold the words equal to the
+Python path (itself held equal to datatrove's ``simplify_text``) and the hashes equal to their formula.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_njit = numba.njit(cache=True, nogil=True)
+_SPACE = np.uint8(32)
+_ZERO = np.uint8(48)
+#: Code points ``str.split()`` splits on: ASCII ones as a table, the others (19 in Unicode 15) as a list.
+ASCII_WHITESPACE = np.array([chr(c).isspace() for c in range(128)])
+WIDE_WHITESPACE = np.array([c for c in range(128, 0x110000) if chr(c).isspace()], np.int64)
+#: The polynomial hash's base (odd, so invertible mod 2**64) and its inverse.
+HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
+HASH_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
+
+
+@_njit
+def simplify_ascii(text: np.ndarray, separator: np.ndarray) -> np.ndarray:
+    """The words of ASCII ``text`` (uint8), datatrove-simplified, joined by single spaces.
+
+    Per byte, as ``geocorpus.simplified_words`` does with str methods: A-Z lowered; a number
+    (``[0-9]+([.,][0-9]+)?``, matched leftmost-first and greedy like the regex) becomes ``0``; a byte
+    with ``separator`` set (punctuation or whitespace) ends a word.
+    """
+    size = text.shape[0]
+    out = np.empty(size, np.uint8)
+    n = 0
+    pending = False  # a separator was seen since the last word byte
+    i = 0
+    while i < size:
+        c = text[i]
+        if 48 <= c <= 57:  # a number: its digits, then at most one [.,] and digits
+            i += 1
+            while i < size and 48 <= text[i] <= 57:
+                i += 1
+            if i + 1 < size and (text[i] == 46 or text[i] == 44) and 48 <= text[i + 1] <= 57:
+                i += 2
+                while i < size and 48 <= text[i] <= 57:
+                    i += 1
+            c = _ZERO
+        else:
+            i += 1
+            if separator[c]:
+                pending = True
+                continue
+            if 65 <= c <= 90:
+                c += np.uint8(32)
+        if pending and n:
+            out[n] = _SPACE
+            n += 1
+        pending = False
+        out[n] = c
+        n += 1
+    return out[:n]
+
+
+#: What ``simplify_utf8`` does with a non-ASCII code point (``codes[cp]``); 0 and above: the index of its
+#: simplified bytes in the pool.
+UNKNOWN, SEPARATOR, DROPPED, UNSAFE = -1, -2, -3, -4
+#: ``simplify_utf8``'s outcomes.
+DONE, NEEDS_CODES, NEEDS_PYTHON = 0, 1, 2
+
+
+@_njit
+def simplify_utf8(
+    text: np.ndarray, separator: np.ndarray, codes: np.ndarray, offsets: np.ndarray, pool: np.ndarray, capacity: int
+) -> tuple[np.ndarray, int, int]:
+    """``simplify_ascii`` on UTF-8 text: each non-ASCII code point is written as ``codes`` says (its
+    simplified bytes, a word end, or nothing). (words, outcome, code point): ``NEEDS_CODES`` names a code
+    point not in ``codes`` yet, ``NEEDS_PYTHON`` one whose simplification depends on its neighbours (the
+    caller then simplifies the text in Python). ``capacity``: bytes enough for the words."""
+    size = text.shape[0]
+    out = np.empty(capacity, np.uint8)
+    n = 0
+    pending = False
+    i = 0
+    while i < size:
+        c = text[i]
+        if c < 0x80:
+            if 48 <= c <= 57:
+                i += 1
+                while i < size and 48 <= text[i] <= 57:
+                    i += 1
+                if i + 1 < size and (text[i] == 46 or text[i] == 44) and 48 <= text[i + 1] <= 57:
+                    i += 2
+                    while i < size and 48 <= text[i] <= 57:
+                        i += 1
+                c = _ZERO
+            else:
+                i += 1
+                if separator[c]:
+                    pending = True
+                    continue
+                if 65 <= c <= 90:
+                    c += np.uint8(32)
+            if pending and n:
+                out[n] = _SPACE
+                n += 1
+            pending = False
+            out[n] = c
+            n += 1
+            continue
+        if c >= 0xF0:
+            cp, extra = np.int64(c & 0x07), 3
+        elif c >= 0xE0:
+            cp, extra = np.int64(c & 0x0F), 2
+        else:
+            cp, extra = np.int64(c & 0x1F), 1
+        for k in range(1, extra + 1):
+            cp = (cp << 6) | np.int64(text[i + k] & 0x3F)
+        i += extra + 1
+        code = codes[cp]
+        if code == SEPARATOR:
+            pending = True
+            continue
+        if code == DROPPED:
+            continue
+        if code == UNKNOWN:
+            return out[:0], NEEDS_CODES, int(cp)
+        if code == UNSAFE:
+            return out[:0], NEEDS_PYTHON, int(cp)
+        if pending and n:
+            out[n] = _SPACE
+            n += 1
+        pending = False
+        for k in range(offsets[code], offsets[code + 1]):
+            out[n] = pool[k]
+            n += 1
+    return out[:n], DONE, 0
+
+
+@_njit
+def whitespace_words(data: np.ndarray, ascii_space: np.ndarray, wide_space: np.ndarray) -> int:
+    """``len(text.split())`` of the text whose UTF-8 bytes are ``data`` (surrogates passed through), without
+    making the words: the code points that start a run of non-whitespace."""
+    count = 0
+    in_word = False
+    i, size = 0, data.shape[0]
+    while i < size:
+        b = data[i]
+        if b < 0x80:
+            space = ascii_space[b]
+            i += 1
+        else:
+            if b >= 0xF0:
+                cp, extra = np.int64(b & 0x07), 3
+            elif b >= 0xE0:
+                cp, extra = np.int64(b & 0x0F), 2
+            else:
+                cp, extra = np.int64(b & 0x1F), 1
+            for k in range(1, extra + 1):
+                if i + k < size:
+                    cp = (cp << 6) | np.int64(data[i + k] & 0x3F)
+            i += extra + 1
+            space = False
+            for w in wide_space:
+                if cp == w:
+                    space = True
+                    break
+        if space:
+            in_word = False
+        elif not in_word:
+            in_word = True
+            count += 1
+    return count
+
+
+@_njit
+def word_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte start and end of every word of ``data``, words joined by single spaces (none when empty;
+    UTF-8 never puts 0x20 inside a multi-byte character)."""
+    size = data.shape[0]
+    if size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    count = 1
+    for i in range(size):
+        count += data[i] == _SPACE
+    starts = np.empty(count, np.int64)
+    ends = np.empty(count, np.int64)
+    starts[0] = 0
+    word = 0
+    for i in range(size):
+        if data[i] == _SPACE:
+            ends[word] = i
+            word += 1
+            starts[word] = i + 1
+    ends[word] = size
+    return starts, ends
+
+
+@numba.njit(inline="always")
+def _prefix_sums(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``running[k] = sum(data[j] * B**-j, j < k)`` and ``powers[k] = B**k``, both mod 2**64."""
+    size = data.shape[0]
+    running = np.empty(size + 1, np.uint64)
+    powers = np.empty(size + 1, np.uint64)
+    running[0] = np.uint64(0)
+    powers[0] = np.uint64(1)
+    inverse = np.uint64(1)
+    for j in range(size):
+        running[j + 1] = running[j] + np.uint64(data[j]) * inverse
+        inverse *= HASH_BASE_INVERSE
+        powers[j + 1] = powers[j] * HASH_BASE
+    return running, powers
+
+
+@_njit
+def span_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``sum(data[j] * B**(e - 1 - j), s <= j < e)`` mod 2**64 of every non-empty span ``(s, e)``.
+
+    From the prefix sums each span is ``B**(e - 1) * (running[e] - running[s])``, however long it is. Equal
+    bytes hash equal wherever they stand; unequal ones can collide, so a hash only ever rules a span out.
+    """
+    running, powers = _prefix_sums(data)
+    hashes = np.empty(starts.shape[0], np.uint64)
+    for k in range(starts.shape[0]):
+        e = ends[k]
+        hashes[k] = powers[e - 1] * (running[e] - running[starts[k]])
+    return hashes
+
+
+@_njit
+def window_candidates(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, length: int, table: np.ndarray, shift: int
+) -> np.ndarray:
+    """Positions of the windows of ``length`` words whose hash (``span_hashes`` of the window's bytes) has
+    its top bits (``hash >> shift``) set in ``table``: the windows that may be an indexed anchor, in order.
+
+    The prefix sums are kept at word bounds only (24 bytes a word), so a long document needs no buffer of
+    its length in 64-bit values."""
+    words = starts.shape[0]
+    windows = words - length + 1
+    if windows <= 0:
+        return np.empty(0, np.int64)
+    at_start = np.empty(words, np.uint64)  # running sum before each word's first byte
+    at_end = np.empty(words, np.uint64)  # ... after its last byte
+    last_power = np.empty(words, np.uint64)  # B**(end - 1)
+    running, inverse, power = np.uint64(0), np.uint64(1), np.uint64(1)  # B**-j and B**j at byte j
+    j = 0
+    for w in range(words):
+        while j < ends[w]:
+            if j == starts[w]:
+                at_start[w] = running
+            running += np.uint64(data[j]) * inverse
+            if j == ends[w] - 1:
+                last_power[w] = power
+            inverse *= HASH_BASE_INVERSE
+            power *= HASH_BASE
+            j += 1
+        at_end[w] = running
+    found = np.empty(windows, np.int64)
+    count = 0
+    drop = np.uint64(shift)
+    for p in range(windows):
+        last = p + length - 1
+        if table[(last_power[last] * (at_end[last] - at_start[p])) >> drop]:
+            found[count] = p
+            count += 1
+    return found[:count]

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
@@ -129,3 +130,36 @@ def test_a_missing_model_file_is_a_config_error_naming_the_key(tmp_path):
     }
     with pytest.raises(ConfigError, match=r"filters\.language\.model: .*lid\.176\.bin"):
         parse_config(data)
+
+
+@pytest.mark.parametrize("model", [langid.FASTTEXT_LID176, "py3langid"])
+def test_the_stage_s_batches_decide_as_one_document_at_a_time(shared_data, tmp_path, model):
+    """The stage runs the filter in batches (one fastText call per batch); every document must get the
+    language, score decision and exclusion it gets alone, and the step's counts must add up."""
+    from geocorpus.writers import ExclusionWriter
+
+    texts = _shared_news(shared_data)[:700]
+    alone = LanguageIDFilter(languages=["en"], min_score=0.5, model=model)
+    expected = []
+    for index, text in enumerate(texts):
+        doc = Document(text=text, id=str(index))
+        expected.append((alone.filter(doc), doc.metadata["language"]))
+    step = LanguageIDFilter(
+        languages=["en"],
+        min_score=0.5,
+        model=model,
+        batch_size=64,
+        exclusion_writer=ExclusionWriter(str(tmp_path / "language"), stage="language"),
+    )
+    docs = [Document(text=text, id=str(index)) for index, text in enumerate(texts)]
+    kept = [doc.id for doc in step.run(iter(docs))]
+    assert kept == [str(i) for i, (decision, _) in enumerate(expected) if decision is True]
+    assert [doc.metadata["language"] for doc in docs] == [language for _, language in expected]
+    dropped = [str(i) for i, (decision, _) in enumerate(expected) if decision is not True]
+    assert 0 < len(dropped) < len(texts)
+    excluded = pq.read_table(tmp_path / "language").to_pylist()
+    assert sorted(r["id"] for r in excluded) == sorted(dropped)
+    assert {r["id"]: r["reason"] for r in excluded} == {
+        str(i): d[1] for i, (d, _) in enumerate(expected) if d is not True
+    }
+    assert step.stats.stats["forwarded"].total == len(kept) and step.stats.stats["dropped"].total == len(dropped)

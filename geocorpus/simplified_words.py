@@ -125,7 +125,7 @@ _table: CodeTable | None = None
 
 
 def _utf8_words(text: str) -> bytes:
-    """``joined_words`` of non-ASCII text: compiled where every code point allows, else the Python path."""
+    """``joined_words``: compiled where every code point allows (ASCII text always), else the Python path."""
     global _table
     from geocorpus.word_kernels import DONE, NEEDS_CODES, simplify_utf8
 
@@ -150,12 +150,7 @@ def joined_words(text: str) -> bytes:
     global _last
     if _last[0] is text:
         return _last[1]
-    if text.isascii():
-        from geocorpus.word_kernels import simplify_ascii  # numba loads with the first text
-
-        joined = simplify_ascii(np.frombuffer(text.encode("ascii"), np.uint8), ASCII_SEPARATORS).tobytes()
-    else:
-        joined = _utf8_words(text)
+    joined = _utf8_words(text)
     _last = (text, joined)
     return joined
 

@@ -1,12 +1,12 @@
-"""Compiled loops over a text's simplified words: the ASCII simplification, and decontamination's window prefilter.
+"""Compiled loops over a text's simplified words: the simplification, and decontamination's window prefilter.
 
 Why: every kept document of the tag stage is simplified (``geocorpus.simplified_words``) and its windows of
 words checked against the decontamination index. In Python and numpy that was ~110 us a news article: a
 regex pass for numbers, a translate, a split into ~700 word objects, a join, then eight numpy calls of
 fixed overhead for the window hashes. Here the simplification of ASCII text is one pass over its bytes
 that writes the words joined by single spaces, and the window hashes and their table lookups are one
-more, compiled by numba (cached on disk after the first process). Tests hold the words equal to the
-Python path (itself held equal to datatrove's ``simplify_text``) and the hashes equal to their formula.
+more, compiled by numba (cached on disk after the first process). Tests hold the words equal to
+datatrove's ``simplify_text`` and the hashes equal to their formula.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 _njit = numba.njit(cache=True, nogil=True)
 _SPACE = np.uint8(32)
 _ZERO = np.uint8(48)
-#: Code points ``str.split()`` splits on: ASCII ones as a table, the others (19 in Unicode 15) as a list.
+#: Code points ``str.split()`` splits on: ASCII ones as a table, the others (19 in Python 3.11) as a list.
 ASCII_WHITESPACE = np.array([chr(c).isspace() for c in range(128)])
 WIDE_WHITESPACE = np.array([c for c in range(128, 0x110000) if chr(c).isspace()], np.int64)
 #: The polynomial hash's base (odd, so invertible mod 2**64) and its inverse.
@@ -25,44 +25,20 @@ HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
 HASH_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
 
 
-@_njit
-def simplify_ascii(text: np.ndarray, separator: np.ndarray) -> np.ndarray:
-    """The words of ASCII ``text`` (uint8), datatrove-simplified, joined by single spaces.
-
-    Per byte, as ``geocorpus.simplified_words`` does with str methods: A-Z lowered; a number
-    (``[0-9]+([.,][0-9]+)?``, matched leftmost-first and greedy like the regex) becomes ``0``; a byte
-    with ``separator`` set (punctuation or whitespace) ends a word.
-    """
-    size = text.shape[0]
-    out = np.empty(size, np.uint8)
-    n = 0
-    pending = False  # a separator was seen since the last word byte
-    i = 0
-    while i < size:
-        c = text[i]
-        if 48 <= c <= 57:  # a number: its digits, then at most one [.,] and digits
-            i += 1
-            while i < size and 48 <= text[i] <= 57:
-                i += 1
-            if i + 1 < size and (text[i] == 46 or text[i] == 44) and 48 <= text[i + 1] <= 57:
-                i += 2
-                while i < size and 48 <= text[i] <= 57:
-                    i += 1
-            c = _ZERO
-        else:
-            i += 1
-            if separator[c]:
-                pending = True
-                continue
-            if 65 <= c <= 90:
-                c += np.uint8(32)
-        if pending and n:
-            out[n] = _SPACE
-            n += 1
-        pending = False
-        out[n] = c
-        n += 1
-    return out[:n]
+@numba.njit(inline="always")
+def _code_point(data: np.ndarray, i: int) -> tuple[np.int64, int]:
+    """The code point of the multi-byte UTF-8 sequence at ``data[i]``, and where the next one starts (a
+    sequence cut short by the end of ``data`` takes the bytes there are)."""
+    lead = data[i]
+    if lead >= 0xF0:
+        cp, extra = np.int64(lead & 0x07), 3
+    elif lead >= 0xE0:
+        cp, extra = np.int64(lead & 0x0F), 2
+    else:
+        cp, extra = np.int64(lead & 0x1F), 1
+    for k in range(i + 1, min(i + extra + 1, data.shape[0])):
+        cp = (cp << 6) | np.int64(data[k] & 0x3F)
+    return cp, i + extra + 1
 
 
 #: What ``simplify_utf8`` does with a non-ASCII code point (``codes[cp]``); 0 and above: the index of its
@@ -76,7 +52,11 @@ DONE, NEEDS_CODES, NEEDS_PYTHON = 0, 1, 2
 def simplify_utf8(
     text: np.ndarray, separator: np.ndarray, codes: np.ndarray, offsets: np.ndarray, pool: np.ndarray, capacity: int
 ) -> tuple[np.ndarray, int, int]:
-    """``simplify_ascii`` on UTF-8 text: each non-ASCII code point is written as ``codes`` says (its
+    """The words of UTF-8 ``text`` (uint8), datatrove-simplified, joined by single spaces.
+
+    ASCII bytes as ``geocorpus.simplified_words`` does with str methods: A-Z lowered; a number
+    (``[0-9]+([.,][0-9]+)?``, matched leftmost-first and greedy like the regex) becomes ``0``; a byte with
+    ``separator`` set (punctuation or whitespace) ends a word. Each other code point as ``codes`` says (its
     simplified bytes, a word end, or nothing). (words, outcome, code point): ``NEEDS_CODES`` names a code
     point not in ``codes`` yet, ``NEEDS_PYTHON`` one whose simplification depends on its neighbours (the
     caller then simplifies the text in Python). ``capacity``: bytes enough for the words."""
@@ -111,15 +91,7 @@ def simplify_utf8(
             out[n] = c
             n += 1
             continue
-        if c >= 0xF0:
-            cp, extra = np.int64(c & 0x07), 3
-        elif c >= 0xE0:
-            cp, extra = np.int64(c & 0x0F), 2
-        else:
-            cp, extra = np.int64(c & 0x1F), 1
-        for k in range(1, extra + 1):
-            cp = (cp << 6) | np.int64(text[i + k] & 0x3F)
-        i += extra + 1
+        cp, i = _code_point(text, i)
         code = codes[cp]
         if code == SEPARATOR:
             pending = True
@@ -153,16 +125,7 @@ def whitespace_words(data: np.ndarray, ascii_space: np.ndarray, wide_space: np.n
             space = ascii_space[b]
             i += 1
         else:
-            if b >= 0xF0:
-                cp, extra = np.int64(b & 0x07), 3
-            elif b >= 0xE0:
-                cp, extra = np.int64(b & 0x0F), 2
-            else:
-                cp, extra = np.int64(b & 0x1F), 1
-            for k in range(1, extra + 1):
-                if i + k < size:
-                    cp = (cp << 6) | np.int64(data[i + k] & 0x3F)
-            i += extra + 1
+            cp, i = _code_point(data, i)
             space = False
             for w in wide_space:
                 if cp == w:

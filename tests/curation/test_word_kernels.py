@@ -3,8 +3,8 @@
 ``whitespace_words`` must be ``len(text.split())`` on real texts in many scripts and on every code point
 ``str.split`` splits on; ``span_hashes`` must be ``sum(data[j] * B**(e - 1 - j)) mod 2**64`` of each span (computed here with Python
 integers), ``word_bounds`` the spans of the words between single spaces, and ``window_candidates`` exactly
-the windows whose span hash lands on a set slot of the table, on real texts. (``simplify_ascii`` is held
-equal to datatrove's ``simplify_text`` in ``test_decontamination.py``.)
+the windows whose span hash lands on a set slot of the table, on real texts. (``simplify_utf8`` is held
+equal to datatrove's ``simplify_text`` in ``test_simplified_words.py``.)
 """
 
 from __future__ import annotations

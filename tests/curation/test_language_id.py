@@ -140,10 +140,17 @@ def test_the_stage_s_batches_decide_as_one_document_at_a_time(shared_data, tmp_p
 
     texts = _shared_news(shared_data)[:700]
     alone = LanguageIDFilter(languages=["en"], min_score=0.5, model=model)
+    predict = langid.load_predictor(model)
     expected = []
     for index, text in enumerate(texts):
         doc = Document(text=text, id=str(index))
-        expected.append((alone.filter(doc), doc.metadata["language"]))
+        decision = alone.filter(doc)
+        [(language, score)] = predict([text[: alone.max_chars]])  # the rule, from the model's own answer
+        rule = (
+            (False, "wrong_language") if language != "en" else (False, "low_language_score") if score < 0.5 else True
+        )
+        assert decision == rule and doc.metadata["language"] == language
+        expected.append((decision, language))
     step = LanguageIDFilter(
         languages=["en"],
         min_score=0.5,

@@ -8,9 +8,9 @@ text again; ``words`` gives the list, for the evaluation sets and for tests.
 
 The words equal datatrove's ``simplify_text`` (default ``TextNormConfig``) split on whitespace, computed
 faster, as this runs on every training document: datatrove's diacritics step is a Python generator over
-every character (NFD, then drop category ``Mn``), here one regex, skipped for ASCII text (NFD changes no
-ASCII character); its whitespace step (``\\s+`` to one space) cannot change a whitespace split, so it is
-left out. Most text is simplified by one compiled pass over its UTF-8 bytes (``geocorpus.word_kernels``):
+every character (NFD, then drop category ``Mn``), here one regex of the same category as Python's
+``unicodedata`` has it; its whitespace step (``\\s+`` to one space) cannot change a whitespace split, so
+it is left out. Most text is simplified by one compiled pass over its UTF-8 bytes (``geocorpus.word_kernels``):
 ASCII bytes with the same punctuation table and number pattern, every other code point by what the
 Python path makes of it alone (``CodeTable``, learnt the first time a process meets the code point). A code
 point whose result depends on its neighbours (a digit of another script, a number separator, a final
@@ -131,7 +131,7 @@ def _utf8_words(text: str) -> bytes:
 
     try:
         data = np.frombuffer(text.encode("utf-8"), np.uint8)
-    except UnicodeEncodeError:  # a lone surrogate: the Python path says what it says of one
+    except UnicodeEncodeError:  # a lone surrogate (readers exclude those records): the Python path raises too
         return " ".join(_unicode_words(text)).encode("utf-8")
     table = _table if _table is not None else (_table := CodeTable())
     while True:

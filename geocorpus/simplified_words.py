@@ -4,7 +4,7 @@ Why one module: decontamination (``geocorpus.decontaminate``) and the MinHash bu
 (``geocorpus.bucket_digests``) both look at a document through these words, one step after the other, and
 both want them as one UTF-8 buffer of words joined by single spaces (their windows are byte spans of it).
 ``joined_words`` gives that buffer and keeps the last one, so the second step does not simplify the same
-text again; ``words`` gives the list, for the evaluation sets and for tests.
+text again; ``words`` gives the list (what splitting datatrove's simplified text gives).
 
 The words equal datatrove's ``simplify_text`` (default ``TextNormConfig``) split on whitespace, computed
 faster, as this runs on every training document: datatrove's diacritics step is a Python generator over

@@ -14,8 +14,13 @@ four lanes, then 8-, 4- and 1-byte steps, then the avalanche.
 
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 # XXH64's primes (the specification's PRIME64_1 .. PRIME64_5)
 _P1 = np.uint64(0x9E3779B185EBCA87)
@@ -35,9 +40,31 @@ def _rotl(x: np.uint64, bits: int) -> np.uint64:
     return (x << np.uint64(bits)) | (x >> np.uint64(64 - bits))
 
 
+#: Whether an unaligned load reads bytes little-endian, as XXH64 reads its input.
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+@intrinsic
+def _load(typingctx, data_type, at_type, bits_type):  # type: ignore[no-untyped-def]
+    """The ``bits.literal_value // 8`` bytes of uint8 array ``data`` from ``at`` as one unsigned integer: a
+    single unaligned load (numba cannot express one; a loop of byte loads ran XXH64 at a tenth of C's speed)."""
+    if not isinstance(bits_type, types.IntegerLiteral) or bits_type.literal_value not in (32, 64):
+        return None
+    bits = bits_type.literal_value
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        pointer = builder.bitcast(builder.gep(array.data, [args[1]]), ir.IntType(bits).as_pointer())
+        return builder.zext(builder.load(pointer, align=1), ir.IntType(64))
+
+    return types.uint64(data_type, types.intp, bits_type), codegen
+
+
 @numba.njit(inline="always")
 def _read(data: np.ndarray, at: int, size: int) -> np.uint64:
-    """``size`` bytes of ``data`` from ``at``, little-endian."""
+    """``size`` (4 or 8) bytes of ``data`` from ``at``, little-endian; the caller keeps them in bounds."""
+    if _LITTLE_ENDIAN:
+        return _load(data, at, 64) if size == 8 else _load(data, at, 32)
     value = np.uint64(0)
     for k in range(size):
         value |= np.uint64(data[at + k]) << np.uint64(8 * k)

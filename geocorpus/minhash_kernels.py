@@ -45,14 +45,14 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 @intrinsic
-def _load(typingctx, data_type, at_type, bits_type):  # type: ignore[no-untyped-def]
+def _load(typingctx, data_type, at_type, bits_type):
     """The ``bits.literal_value // 8`` bytes of uint8 array ``data`` from ``at`` as one unsigned integer: a
     single unaligned load (numba cannot express one; a loop of byte loads ran XXH64 at a tenth of C's speed)."""
     if not isinstance(bits_type, types.IntegerLiteral) or bits_type.literal_value not in (32, 64):
         return None
     bits = bits_type.literal_value
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         array = context.make_array(signature.args[0])(context, builder, args[0])
         pointer = builder.bitcast(builder.gep(array.data, [args[1]]), ir.IntType(bits).as_pointer())
         return builder.zext(builder.load(pointer, align=1), ir.IntType(64))
@@ -64,7 +64,7 @@ def _load(typingctx, data_type, at_type, bits_type):  # type: ignore[no-untyped-
 def _read(data: np.ndarray, at: int, size: int) -> np.uint64:
     """``size`` (4 or 8) bytes of ``data`` from ``at``, little-endian; the caller keeps them in bounds."""
     if _LITTLE_ENDIAN:
-        return _load(data, at, 64) if size == 8 else _load(data, at, 32)
+        return _load(data, at, 64) if size == 8 else _load(data, at, 32)  # type: ignore[call-arg]
     value = np.uint64(0)
     for k in range(size):
         value |= np.uint64(data[at + k]) << np.uint64(8 * k)

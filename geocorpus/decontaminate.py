@@ -134,8 +134,9 @@ class NGramIndex:
 
     Keys are the words joined by single spaces. Every key opens with an *anchor*: its first ``shortest``
     words (no key is shorter). A document's words come as one buffer joined the same way
-    (``geocorpus.simplified_words.joined_words``), and a compiled pass (``word_kernels.window_candidates``)
-    hashes every window of that many words and checks it against a table of the anchors' hashes (a byte
+    (``geocorpus.simplified_words.joined_words``). Compiled passes hash each word once (``word_kernels.word_hashes``),
+    roll the hash of every window of that many words from its words' hashes, and check it against a table
+    of the anchors' hashes (``word_kernels.window_candidates``; a byte
     per slot, ``_SLOTS_PER_ANCHOR`` slots per anchor, so about 3% of windows pass by chance): only windows
     that may open a key, a few per document, are then looked up exactly, by their bytes, with every key
     length that anchor opens.
@@ -169,18 +170,17 @@ class NGramIndex:
         self._table = None
 
     def _build_table(self) -> np.ndarray:
-        """The slots of the anchors' hashes, set."""
-        from geocorpus.word_kernels import span_hashes
+        """The slots of the anchors' hashes, set. Anchors all have ``shortest`` words, so in a block of them
+        joined by spaces the anchor ``k`` is the window that starts at word ``k * shortest``."""
+        from geocorpus.word_kernels import window_hashes, word_hashes
 
         bits = max(16, int(len(self._anchors) * _SLOTS_PER_ANCHOR - 1).bit_length())
         table = np.zeros(1 << bits, bool)
         openings = list(self._anchors)
         for first in range(0, len(openings), _BLOCK):  # a block at a time: buffers stay small
-            block = openings[first : first + _BLOCK]
-            ends = np.cumsum(np.fromiter(map(len, block), np.int64, len(block)))
-            starts = np.concatenate((np.zeros(1, np.int64), ends[:-1]))
-            data = np.frombuffer(b"".join(block), np.uint8)
-            table[span_hashes(data, starts, ends) >> np.uint64(64 - bits)] = True
+            data = np.frombuffer(b" ".join(openings[first : first + _BLOCK]), np.uint8)
+            hashes = window_hashes(word_hashes(data)[2], self.shortest)[:: self.shortest]
+            table[hashes >> np.uint64(64 - bits)] = True
         self._table = table
         return table
 
@@ -192,14 +192,14 @@ class NGramIndex:
         from one field into the next (those inside a field are its own). The joined fields' words are the
         fields' words in order: simplification works per character and per word, and the joining space
         ends a word as the end of the text does. False when nothing could be indexed."""
-        from geocorpus.word_kernels import word_bounds
+        from geocorpus.word_kernels import word_hashes
 
         n = self.n_grams
         fields = [joined for joined in map(joined_words, pieces) if joined]
         if not fields:
             return False
         data = b" ".join(fields)
-        bounds = word_bounds(np.frombuffer(data, np.uint8))
+        bounds = word_hashes(np.frombuffer(data, np.uint8))
         starts, ends = bounds[0].tolist(), bounds[1].tolist()
         checkable = len(starts) >= n  # the fields joined have n-grams
         first = 0  # the first word of the field
@@ -228,14 +228,13 @@ class NGramIndex:
         """:meth:`find` on a text's words joined by single spaces (``joined_words``)."""
         if not self._anchors or not data:
             return None
-        from geocorpus.word_kernels import window_candidates, word_bounds
+        from geocorpus.word_kernels import window_candidates, word_hashes
 
         table = self._table if self._table is not None else self._build_table()
-        buffer = np.frombuffer(data, np.uint8)
-        starts, ends = word_bounds(buffer)
+        starts, ends, hashes = word_hashes(np.frombuffer(data, np.uint8))
         shift = 65 - len(table).bit_length()  # the top ``bits`` bits of a hash
         count = len(starts)
-        for position in window_candidates(buffer, starts, ends, self.shortest, table, shift).tolist():
+        for position in window_candidates(hashes, self.shortest, table, shift).tolist():
             lengths = self._anchors.get(data[starts[position] : ends[position + self.shortest - 1]], 0)
             size = self.shortest
             lengths >>= size

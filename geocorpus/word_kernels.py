@@ -20,9 +20,6 @@ _ZERO = np.uint8(48)
 #: Code points ``str.split()`` splits on: ASCII ones as a table, the others (19 in Python 3.11) as a list.
 ASCII_WHITESPACE = np.array([chr(c).isspace() for c in range(128)])
 WIDE_WHITESPACE = np.array([c for c in range(128, 0x110000) if chr(c).isspace()], np.int64)
-#: The polynomial hash's base (odd, so invertible mod 2**64) and its inverse.
-HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
-HASH_BASE_INVERSE = np.uint64(pow(0x9E3779B97F4A7C15, -1, 1 << 64))
 
 
 @numba.njit(inline="always")
@@ -139,95 +136,83 @@ def whitespace_words(data: np.ndarray, ascii_space: np.ndarray, wide_space: np.n
     return count
 
 
+#: FNV-1a's 64-bit offset basis and prime (a word's bytes), and the odd base of the window polynomial.
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+WINDOW_BASE = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(inline="always")
+def _mix(h: np.uint64) -> np.uint64:
+    """MurmurHash3's 64-bit finaliser: every bit of ``h`` moves the top bits that pick a table slot."""
+    h = (h ^ (h >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
+    h = (h ^ (h >> np.uint64(33))) * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
 @_njit
-def word_bounds(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Byte start and end of every word of ``data``, words joined by single spaces (none when empty;
-    UTF-8 never puts 0x20 inside a multi-byte character)."""
+def word_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Byte start, end and hash of every word of ``data``, words joined by single spaces (none when empty;
+    UTF-8 never puts 0x20 inside a multi-byte character). A word's hash: ``_mix`` of its bytes' FNV-1a."""
     size = data.shape[0]
     if size == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.uint64)
     count = 1
     for i in range(size):
         count += data[i] == _SPACE
     starts = np.empty(count, np.int64)
     ends = np.empty(count, np.int64)
+    hashes = np.empty(count, np.uint64)
     starts[0] = 0
     word = 0
+    h = FNV_OFFSET
     for i in range(size):
-        if data[i] == _SPACE:
+        c = data[i]
+        if c == _SPACE:
             ends[word] = i
+            hashes[word] = _mix(h)
             word += 1
             starts[word] = i + 1
+            h = FNV_OFFSET
+        else:
+            h = (h ^ np.uint64(c)) * FNV_PRIME
     ends[word] = size
-    return starts, ends
-
-
-@numba.njit(inline="always")
-def _prefix_sums(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``running[k] = sum(data[j] * B**-j, j < k)`` and ``powers[k] = B**k``, both mod 2**64."""
-    size = data.shape[0]
-    running = np.empty(size + 1, np.uint64)
-    powers = np.empty(size + 1, np.uint64)
-    running[0] = np.uint64(0)
-    powers[0] = np.uint64(1)
-    inverse = np.uint64(1)
-    for j in range(size):
-        running[j + 1] = running[j] + np.uint64(data[j]) * inverse
-        inverse *= HASH_BASE_INVERSE
-        powers[j + 1] = powers[j] * HASH_BASE
-    return running, powers
+    hashes[word] = _mix(h)
+    return starts, ends, hashes
 
 
 @_njit
-def span_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``sum(data[j] * B**(e - 1 - j), s <= j < e)`` mod 2**64 of every non-empty span ``(s, e)``.
-
-    From the prefix sums each span is ``B**(e - 1) * (running[e] - running[s])``, however long it is. Equal
-    bytes hash equal wherever they stand; unequal ones can collide, so a hash only ever rules a span out.
-    """
-    running, powers = _prefix_sums(data)
-    hashes = np.empty(starts.shape[0], np.uint64)
-    for k in range(starts.shape[0]):
-        e = ends[k]
-        hashes[k] = powers[e - 1] * (running[e] - running[starts[k]])
-    return hashes
-
-
-@_njit
-def window_candidates(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, length: int, table: np.ndarray, shift: int
-) -> np.ndarray:
-    """Positions of the windows of ``length`` words whose hash (``span_hashes`` of the window's bytes) has
-    its top bits (``hash >> shift``) set in ``table``: the windows that may be an indexed anchor, in order.
-
-    The prefix sums are kept at word bounds only (24 bytes a word), so a long document needs no buffer of
-    its length in 64-bit values."""
-    words = starts.shape[0]
-    windows = words - length + 1
+def window_hashes(hashes: np.ndarray, length: int) -> np.ndarray:
+    """The hash of every window of ``length`` words, from their word hashes: ``_mix`` of
+    ``sum(hashes[p + k] * WINDOW_BASE**(length - 1 - k))`` mod 2**64, rolled from one window to the next.
+    Equal words hash equal wherever they stand; unequal ones can collide, so a hash only rules a window out."""
+    windows = hashes.shape[0] - length + 1
     if windows <= 0:
-        return np.empty(0, np.int64)
-    at_start = np.empty(words, np.uint64)  # running sum before each word's first byte
-    at_end = np.empty(words, np.uint64)  # ... after its last byte
-    last_power = np.empty(words, np.uint64)  # B**(end - 1)
-    running, inverse, power = np.uint64(0), np.uint64(1), np.uint64(1)  # B**-j and B**j at byte j
-    j = 0
-    for w in range(words):
-        while j < ends[w]:
-            if j == starts[w]:
-                at_start[w] = running
-            running += np.uint64(data[j]) * inverse
-            if j == ends[w] - 1:
-                last_power[w] = power
-            inverse *= HASH_BASE_INVERSE
-            power *= HASH_BASE
-            j += 1
-        at_end[w] = running
-    found = np.empty(windows, np.int64)
+        return np.empty(0, np.uint64)
+    top = np.uint64(1)  # WINDOW_BASE**(length - 1)
+    for _ in range(length - 1):
+        top *= WINDOW_BASE
+    value = np.uint64(0)
+    for k in range(length):
+        value = value * WINDOW_BASE + hashes[k]
+    found = np.empty(windows, np.uint64)
+    found[0] = _mix(value)
+    for p in range(1, windows):
+        value = (value - hashes[p - 1] * top) * WINDOW_BASE + hashes[p + length - 1]
+        found[p] = _mix(value)
+    return found
+
+
+@_njit
+def window_candidates(hashes: np.ndarray, length: int, table: np.ndarray, shift: int) -> np.ndarray:
+    """Positions of the windows of ``length`` words whose hash (``window_hashes``) has its top bits
+    (``hash >> shift``) set in ``table``: the windows that may be an indexed anchor, in order."""
+    windows = window_hashes(hashes, length)
+    found = np.empty(windows.shape[0], np.int64)
     count = 0
     drop = np.uint64(shift)
-    for p in range(windows):
-        last = p + length - 1
-        if table[(last_power[last] * (at_end[last] - at_start[p])) >> drop]:
+    for p in range(windows.shape[0]):
+        if table[windows[p] >> drop]:
             found[count] = p
             count += 1
     return found[:count]

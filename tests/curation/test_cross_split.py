@@ -252,3 +252,17 @@ def test_bucket_digests_tell_buckets_apart(fundus_texts):
     changed = buckets.copy()
     changed[:, 1] += np.uint64(1)  # the same buckets but for one value
     assert not (signer.digests(np.tile(changed, (1, signer.buckets)))[:, 0] == digests).any()
+
+
+def test_the_digest_step_signs_each_document_and_counts_per_task(fundus_texts):
+    from datatrove.data import Document
+
+    from geocorpus.bucket_digests import BucketDigests
+
+    texts = [*fundus_texts[:5], "too short", ""]
+    step = BucketDigests()
+    out = list(step.run(Document(text=t, id=str(i)) for i, t in enumerate(texts)))
+    signer = Signer()
+    assert [doc.metadata[MINHASH_DIGESTS] for doc in out] == [signer.text_digests(t) for t in texts]
+    assert step.stats["signed"].total == 5 and step.stats["too_short"].total == 2
+    assert step.stats.time_stats.total > 0

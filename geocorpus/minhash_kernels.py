@@ -1,4 +1,5 @@
-"""Compiled MinHash kernels: the xxh64 of every word n-gram of a text, and the permutation minima.
+"""Compiled MinHash kernels: the xxh64 of every word n-gram of a text, the permutation minima, and the
+pairs of documents that share an LSH bucket (finalize's cross-split check, ``bucket_pairs``).
 
 Why: the tag stage signs every kept document (``geocorpus.bucket_digests``). In Python and numpy that
 cost ~260-460 us a news article (by machine): one ``xxhash`` call per n-gram (~660 of them) and 112 permutations of
@@ -150,3 +151,49 @@ def permutation_minima(hashes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.n
             if r < minima[j]:
                 minima[j] = r
     return minima
+
+
+@_njit
+def bucket_pairs(
+    ranges: np.ndarray,
+    rows: np.ndarray,
+    positions: np.ndarray,
+    start: int,
+    stamp: np.ndarray,
+    rank: np.ndarray,
+    bound: int,
+    out_train: np.ndarray,
+    out_rank: np.ndarray,
+) -> tuple[int, int, int]:
+    """The distinct (train document, eval document) pairs of a block of train documents that share a bucket.
+
+    Train document ``d`` (from ``start`` on) matches, in bucket ``b``, the eval documents
+    ``rows[b, ranges[0, d, b]:ranges[1, d, b]]``. ``stamp[e]`` is the last train position paired with eval
+    document ``e`` (-1: none; the eval documents hit are those with a stamp), so a pair found in several
+    buckets counts once, with no sort. A new pair whose eval ``rank[e] <= bound`` is written to
+    ``out_train``/``out_rank``. A
+    document is taken only whole, while its matches fit the outputs. Returns (the first document not
+    taken, pairs counted, pairs written)."""
+    docs, buckets = ranges.shape[1], ranges.shape[2]
+    capacity = out_train.shape[0]
+    pairs = written = 0
+    d = start
+    while d < docs:
+        matches = 0
+        for b in range(buckets):
+            matches += ranges[1, d, b] - ranges[0, d, b]
+        if written + matches > capacity:
+            break
+        p = positions[d]
+        for b in range(buckets):
+            for k in range(ranges[0, d, b], ranges[1, d, b]):
+                e = rows[b, k]
+                if stamp[e] != p:
+                    stamp[e] = p
+                    pairs += 1
+                    if rank[e] <= bound:
+                        out_train[written] = p
+                        out_rank[written] = rank[e]
+                        written += 1
+        d += 1
+    return d, pairs, written

@@ -266,3 +266,71 @@ def test_the_digest_step_signs_each_document_and_counts_per_task(fundus_texts):
     assert [doc.metadata[MINHASH_DIGESTS] for doc in out] == [signer.text_digests(t) for t in texts]
     assert step.stats["signed"].total == 5 and step.stats["too_short"].total == 2
     assert step.stats.time_stats.total > 0
+
+
+@pytest.mark.parametrize(("block_rows", "candidate_rows"), [(1 << 16, 1 << 16), (64, 7), (37, 1)])
+def test_the_train_scan_counts_each_pair_once_as_brute_force_does(tmp_path, monkeypatch, block_rows, candidate_rows):
+    """Digests from a small alphabet: train documents share one to all buckets with many eval documents
+    (copies of copies, as in a corpus cycled many times). The compiled scan, in blocks and with outputs too
+    small for one document's matches, counts the pairs, hits and smallest pairs a brute force finds."""
+    monkeypatch.setattr(cross_split, "_BLOCK_ROWS", block_rows)
+    monkeypatch.setattr(cross_split, "_CANDIDATE_ROWS", candidate_rows)
+    rng = np.random.default_rng(7)
+    buckets, evals, trains = 4, 120, 400
+    eval_digests = rng.integers(0, 6, size=(evals, buckets), dtype=np.uint64)
+    train_digests = rng.integers(0, 9, size=(trains, buckets), dtype=np.uint64)  # some values no eval has
+    eval_positions = rng.permutation(evals + 30)[:evals]  # eval documents without a signature: never hit
+    train_positions = rng.permutation(trains * 2)[:trains]
+    for stem, digests, positions in (
+        ("eval-0", eval_digests, eval_positions),
+        ("train-0", train_digests, train_positions),
+    ):
+        (tmp_path / f"{stem}.sig").write_bytes(digests.astype("<u8").tobytes())
+        (tmp_path / f"{stem}.pos").write_bytes(positions.astype("<i8").tobytes())
+    eval_names = [f"e{rng.integers(0, 40):02d}-{i}" for i in range(evals + 30)]
+    index = EvalIndex.load([tmp_path / "eval-0"], evals + 30, buckets)
+    counts = cross_split.scan_train(index, [tmp_path / "train-0"], buckets, CrossSplitCounts(pa.array(eval_names)))
+    expected = {
+        (int(t), int(e))
+        for t, td in zip(train_positions, train_digests)
+        for e, ed in zip(eval_positions, eval_digests)
+        if (td == ed).any()
+    }
+    assert len(expected) > 5000  # most pairs share one bucket, some several
+    assert counts.pairs == len(expected)
+    assert np.flatnonzero(counts.hit).tolist() == sorted({e for _, e in expected})
+    train_names = {int(p): f"t{int(p):04d}" for p in train_positions}
+    smallest = sorted((eval_names[e], train_names[t]) for t, e in expected)[:10]
+    assert counts.examples(lambda positions: [train_names[int(p)] for p in positions]) == smallest
+    listed = {(int(train_positions[r]), int(e)) for rows, es in index.pairs(train_digests) for r, e in zip(rows, es)}
+    assert listed == expected  # the listing path (near_duplicate_pairs) agrees
+
+
+def test_the_pair_kernel_writes_the_new_pairs_within_the_bound_and_takes_documents_whole():
+    from geocorpus.minhash_kernels import bucket_pairs
+
+    rng = np.random.default_rng(3)
+    eval_digests = rng.integers(0, 4, size=(30, 3), dtype=np.uint64)
+    train_digests = rng.integers(0, 4, size=(50, 3), dtype=np.uint64)
+    index = EvalIndex.build(eval_digests, np.arange(30), 30)
+    ranges = index.ranges(train_digests)
+    rank = rng.permutation(30).astype(np.int64)
+    positions = np.arange(100, 150, dtype=np.int64)
+    stamp = np.full(30, -1, np.int64)
+    out_train, out_rank = np.empty(10_000, np.int64), np.empty(10_000, np.int64)
+    stop, pairs, written = bucket_pairs(ranges, index.rows, positions, 0, stamp, rank, 12, out_train, out_rank)
+    expected = [(100 + t, e) for t in range(50) for e in range(30) if (train_digests[t] == eval_digests[e]).any()]
+    assert (stop, pairs) == (50, len(expected))
+    got = sorted(zip(out_train[:written].tolist(), out_rank[:written].tolist()))
+    assert got == sorted((t, int(rank[e])) for t, e in expected if rank[e] <= 12)
+    assert np.flatnonzero(stamp >= 0).tolist() == sorted({e for _, e in expected})
+    # outputs too small for the next document: it is left for the next call, whole
+    first = int((ranges[1, 0] - ranges[0, 0]).sum())
+    stamp[:] = -1
+    small = np.empty(first, np.int64), np.empty(first, np.int64)
+    stop, pairs, _ = bucket_pairs(ranges, index.rows, positions, 0, stamp, rank, 99, *small)
+    assert stop >= 1 and pairs == sum(t < 100 + stop for t, _ in expected)
+    assert bucket_pairs(ranges, index.rows, positions, 0, stamp, rank, 99, small[0][:0], small[1][:0])[:2] == (
+        0,
+        0,
+    )

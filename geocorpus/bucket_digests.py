@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -92,25 +93,37 @@ class Signer:
 
     def column_digests(self, stored: pa.Array | None, texts: pa.Array, ids: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """(digests (rows, buckets), signed mask) of rows whose stored digests are ``stored`` (a binary
-        column, or None when the shards have none): a null is computed here from the row's text."""
+        column, or None when the shards have none): a null is computed here from the row's text.
+
+        Stored digests are read from the column's buffer as they lie (no Python object per row)."""
         rows = len(texts)
         digests = np.zeros((rows, self.buckets), np.uint64)
         signed = np.zeros(rows, bool)
-        values = stored.to_pylist() if stored is not None else [None] * rows
-        computed = [i for i, value in enumerate(values) if value is None]
-        text_values = texts.take(pa.array(computed, pa.int64())).to_pylist() if computed else []
-        for i, text in zip(computed, text_values):
-            values[i] = self.text_digests(text)
-        for i, value in enumerate(values):
-            if value == UNSIGNED:
-                continue
-            if len(value) != self.digest_bytes:
-                raise ValueError(
-                    f"tagged row id={ids[i].as_py()!r}: {MINHASH_DIGESTS} holds {len(value)} bytes, expected "
-                    f"{self.digest_bytes} ({self.buckets} buckets); were its shards tagged with other minhash settings?"
-                )
-            digests[i] = np.frombuffer(value, "<u8")
-            signed[i] = True
+        if stored is None:
+            lengths = np.full(rows, -1, np.int64)
+        else:
+            lengths = pc.fill_null(pc.binary_length(stored), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        wrong = np.flatnonzero((lengths > 0) & (lengths != self.digest_bytes))
+        if len(wrong):
+            i = int(wrong[0])
+            raise ValueError(
+                f"tagged row id={ids[i].as_py()!r}: {MINHASH_DIGESTS} holds {lengths[i]} bytes, expected "
+                f"{self.digest_bytes} ({self.buckets} buckets); were its shards tagged with other minhash settings?"
+            )
+        full = lengths == self.digest_bytes
+        if stored is not None and full.any():
+            values = stored.filter(pa.array(full)).cast(pa.large_binary())
+            offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset : values.offset + len(values) + 1]
+            data = np.frombuffer(values.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+            digests[full] = data.view("<u8").reshape(-1, self.buckets)
+            signed |= full
+        computed = np.flatnonzero(lengths < 0)
+        text_values = texts.take(pa.array(computed, pa.int64())).to_pylist() if len(computed) else []
+        for i, text in zip(computed.tolist(), text_values):
+            value = self.text_digests(text)
+            if value != UNSIGNED:
+                digests[i] = np.frombuffer(value, "<u8")
+                signed[i] = True
         return digests, signed
 
 

@@ -334,3 +334,19 @@ def test_the_pair_kernel_writes_the_new_pairs_within_the_bound_and_takes_documen
         0,
         0,
     )
+
+
+@pytest.mark.parametrize("column_type", [pa.binary(), pa.large_binary()])
+def test_stored_digests_are_read_from_the_column_as_the_text_gives_them(fundus_texts, column_type):
+    """Stored digests, nulls (signed here from the text) and empty values (too short to sign), in a
+    column that is a slice of a larger one: the digests and signed rows of signing every text."""
+    signer = Signer()
+    texts = [*fundus_texts[:40], "too short", ""]
+    stored = [signer.text_digests(t) if i % 3 else None for i, t in enumerate(texts)]
+    column = pa.array([b"x" * 112, *stored], column_type).slice(1)  # an offset into its buffers
+    digests, signed = signer.column_digests(column, pa.array(texts), pa.array([str(i) for i in range(len(texts))]))
+    for i, text in enumerate(texts):
+        expected = signer.text_digests(text)
+        assert bool(signed[i]) == bool(expected), i
+        assert digests[i].tolist() == (np.frombuffer(expected, "<u8").tolist() if expected else [0] * 14), i
+    assert 20 < signed.sum() < len(texts)

@@ -49,6 +49,8 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 def _load(typingctx, data_type, at_type, bits_type):
     """The ``bits.literal_value // 8`` bytes of uint8 array ``data`` from ``at`` as one unsigned integer: a
     single unaligned load (numba cannot express one; a loop of byte loads ran XXH64 at a tenth of C's speed)."""
+    if not isinstance(data_type, types.Array) or data_type.dtype != types.uint8 or data_type.ndim != 1:
+        return None
     if not isinstance(bits_type, types.IntegerLiteral) or bits_type.literal_value not in (32, 64):
         return None
     bits = bits_type.literal_value

@@ -173,9 +173,8 @@ def bucket_pairs(
     ``rows[b, ranges[0, d, b]:ranges[1, d, b]]``. ``stamp[e]`` is the last train position paired with eval
     document ``e`` (-1: none; the eval documents hit are those with a stamp), so a pair found in several
     buckets counts once, with no sort. A new pair whose eval ``rank[e] <= bound`` is written to
-    ``out_train``/``out_rank``. A
-    document is taken only whole, while its matches fit the outputs. Returns (the first document not
-    taken, pairs counted, pairs written)."""
+    ``out_train``/``out_rank``. A document is taken only whole, while its matches fit the outputs.
+    Returns (the first document not taken, pairs counted, pairs written)."""
     docs, buckets = ranges.shape[1], ranges.shape[2]
     capacity = out_train.shape[0]
     pairs = written = 0

@@ -4,9 +4,9 @@ Why: every kept document of the tag stage is simplified (``geocorpus.simplified_
 words checked against the decontamination index. In Python and numpy that was ~110 us a news article: a
 regex pass for numbers, a translate, a split into ~700 word objects, a join, then eight numpy calls of
 fixed overhead for the window hashes. Here the simplification of ASCII text is one pass over its bytes
-that writes the words joined by single spaces, and the window hashes and their table lookups are one
-more, compiled by numba (cached on disk after the first process). Tests hold the words equal to
-datatrove's ``simplify_text`` and the hashes equal to their formula.
+that writes the words joined by single spaces; one more hashes each word, and the window hashes are
+rolled from the word hashes and looked up in the table, compiled by numba (cached on disk after the first
+process). Tests hold the words equal to datatrove's ``simplify_text`` and the hashes equal to their formula.
 """
 
 from __future__ import annotations

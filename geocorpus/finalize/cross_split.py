@@ -201,19 +201,14 @@ class CrossSplitCounts:
         self._trains = np.zeros(0, np.int64)
         self._bound: int | None = None  # the tenth smallest eval rank among the candidates, once there are ten
 
-    def add(self, train_positions: np.ndarray, eval_positions: np.ndarray) -> None:
-        """Pairs, each once across the task's calls."""
-        self.pairs += len(train_positions)
-        self.hit[eval_positions] = True
-        self.add_candidates(train_positions, self.rank[eval_positions])
-
     @property
     def bound(self) -> int:
         """The largest eval rank a pair may have to be a candidate (any, until ten eval ids are known)."""
         return self._bound if self._bound is not None else len(self.eval_ids)
 
     def add_candidates(self, train_positions: np.ndarray, ranks: np.ndarray) -> None:
-        """Pairs (train position, eval rank) counted already, for the smallest pairs."""
+        """Pairs (train position, eval rank), each once across the task's calls and counted in ``pairs``
+        and ``hit`` by the caller: those that may be among the smallest are kept."""
         if self._bound is not None:  # ten eval ids are known: only pairs of those or smaller ones can enter
             within = ranks <= self._bound
             ranks, train_positions = ranks[within], train_positions[within]

@@ -33,9 +33,10 @@ from geocorpus.schema import MINHASH_DIGESTS
 
 #: Pairs listed in the report (the count covers all).
 MAX_EXAMPLES = 10
-#: Train documents looked up per block, and the most (train, eval) matches one block expands to
-#: (x 16 bytes): memory stays bounded even when one eval cluster matches every train document.
+#: Train documents looked up per block (their match ranges: 16 bytes a bucket).
 _BLOCK_ROWS = 1 << 16
+#: The most (train, eval) matches ``EvalIndex.pairs`` lists at once (x 16 bytes): memory stays bounded
+#: even when one eval cluster matches every train document.
 _BLOCK_MATCHES = 1 << 22
 #: Pairs that may be among the smallest, written out per kernel call (x 16 bytes).
 _CANDIDATE_ROWS = 1 << 16
